@@ -1,0 +1,48 @@
+/**
+ * One error type for the whole project. The code says what failed, `canRetry` says whether
+ * trying the same thing again can help (a Redis outage can; a malformed model cannot).
+ */
+export const ErrorCodes = {
+  CONFIG_INVALID: 'TASTE_CONFIG_INVALID',
+  MODEL_CONTRACT: 'TASTE_MODEL_CONTRACT',
+  MODEL_LOAD: 'TASTE_MODEL_LOAD',
+  INFERENCE_FAILED: 'TASTE_INFERENCE_FAILED',
+  POOL_CLOSED: 'TASTE_POOL_CLOSED',
+  STORE_UNAVAILABLE: 'TASTE_STORE_UNAVAILABLE',
+  STORE_CORRUPT: 'TASTE_STORE_CORRUPT',
+  STORE_CONFLICT: 'TASTE_STORE_CONFLICT',
+  EVENT_INVALID: 'TASTE_EVENT_INVALID',
+  KAFKA: 'TASTE_KAFKA',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface TasteErrorOptions {
+  cause?: unknown;
+  /** Whether repeating the operation unchanged may succeed. @default false */
+  canRetry?: boolean;
+}
+
+export class TasteError extends Error {
+  readonly code: ErrorCode;
+  readonly canRetry: boolean;
+
+  constructor(code: ErrorCode, message: string, options: TasteErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TasteError';
+    this.code = code;
+    this.canRetry = options.canRetry ?? false;
+  }
+}
+
+export function isRetryable(error: unknown): boolean {
+  return error instanceof TasteError && error.canRetry;
+}
+
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? ` (cause: ${error.cause.message})` : '';
+    return `${error.message}${cause}`;
+  }
+  return String(error);
+}

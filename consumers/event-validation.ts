@@ -1,0 +1,127 @@
+import type { PlayEvent__Output } from '../proto/generated/taste/v1/PlayEvent.js';
+import type { SearchEvent__Output } from '../proto/generated/taste/v1/SearchEvent.js';
+import { isValidUserId } from '../featurestore/keys.js';
+
+/** Why an event was refused; travels in the dead-letter record's headers. */
+export const RejectReasons = {
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  UNDECODABLE: 'UNDECODABLE',
+  MISSING_USER_ID: 'MISSING_USER_ID',
+  INVALID_USER_ID: 'INVALID_USER_ID',
+  KEY_MISMATCH: 'KEY_MISMATCH',
+  MISSING_ITEM_URI: 'MISSING_ITEM_URI',
+  FIELD_TOO_LONG: 'FIELD_TOO_LONG',
+  UNKNOWN_ENUM: 'UNKNOWN_ENUM',
+  EVENT_TIME_OUT_OF_RANGE: 'EVENT_TIME_OUT_OF_RANGE',
+  EMPTY_SEARCH: 'EMPTY_SEARCH',
+  MODEL_OUTPUT_NOT_FINITE: 'MODEL_OUTPUT_NOT_FINITE',
+} as const;
+export type RejectReason = (typeof RejectReasons)[keyof typeof RejectReasons];
+
+export interface Rejection {
+  reason: RejectReason;
+  detail: string;
+}
+
+export interface ValidationLimits {
+  /** Oldest accepted event time (ms since epoch). @default 2005-01-01 */
+  minEventTimeMs: number;
+  /** How far in the future an event time may be, for clock skew. @default 1 day */
+  maxFutureSkewMs: number;
+  /** @default 512 */
+  maxUriLength: number;
+  /** @default 1024 */
+  maxQueryLength: number;
+}
+
+export const defaultValidationLimits: ValidationLimits = {
+  minEventTimeMs: Date.UTC(2005, 0, 1),
+  maxFutureSkewMs: 24 * 3600 * 1000,
+  maxUriLength: 512,
+  maxQueryLength: 1024,
+};
+
+const ITEM_KINDS = new Set(['ITEM_KIND_UNSPECIFIED', 'ITEM_KIND_TRACK', 'ITEM_KIND_PODCAST_EPISODE', 'ITEM_KIND_AUDIOBOOK_CHAPTER']);
+const END_REASONS = new Set([
+  'END_REASON_UNSPECIFIED',
+  'END_REASON_COMPLETED',
+  'END_REASON_SKIPPED_FORWARD',
+  'END_REASON_SKIPPED_BACKWARD',
+  'END_REASON_USER_STOPPED',
+  'END_REASON_ERROR',
+]);
+const PLAY_CONTEXTS = new Set([
+  'PLAY_CONTEXT_UNSPECIFIED',
+  'PLAY_CONTEXT_SEARCH',
+  'PLAY_CONTEXT_PLAYLIST',
+  'PLAY_CONTEXT_RADIO',
+  'PLAY_CONTEXT_ALBUM',
+  'PLAY_CONTEXT_HOME',
+  'PLAY_CONTEXT_ARTIST',
+  'PLAY_CONTEXT_LIBRARY',
+]);
+
+function reject(reason: RejectReason, detail: string): Rejection {
+  return { reason, detail };
+}
+
+function checkCommon(
+  userId: string,
+  key: string | null,
+  eventTimeMs: number,
+  nowMs: number,
+  limits: ValidationLimits,
+): Rejection | undefined {
+  if (userId === '') return reject(RejectReasons.MISSING_USER_ID, 'user_id is empty');
+  if (!isValidUserId(userId)) {
+    return reject(RejectReasons.INVALID_USER_ID, 'user_id must be 1-128 characters of [A-Za-z0-9._:@+=-]');
+  }
+  if (key !== userId) {
+    return reject(RejectReasons.KEY_MISMATCH, `message key ${JSON.stringify(key)} is not the user_id (events must be keyed by user)`);
+  }
+  if (!Number.isSafeInteger(eventTimeMs) || eventTimeMs < limits.minEventTimeMs || eventTimeMs > nowMs + limits.maxFutureSkewMs) {
+    return reject(RejectReasons.EVENT_TIME_OUT_OF_RANGE, `event_time_ms ${eventTimeMs} is not a plausible time`);
+  }
+  return undefined;
+}
+
+export function validatePlayEvent(
+  event: PlayEvent__Output,
+  key: string | null,
+  nowMs: number,
+  limits: ValidationLimits = defaultValidationLimits,
+): Rejection | undefined {
+  const common = checkCommon(event.userId, key, event.eventTimeMs, nowMs, limits);
+  if (common) return common;
+  if (event.itemUri === '') return reject(RejectReasons.MISSING_ITEM_URI, 'item_uri is empty');
+  if (event.itemUri.length > limits.maxUriLength) {
+    return reject(RejectReasons.FIELD_TOO_LONG, `item_uri is longer than ${limits.maxUriLength} characters`);
+  }
+  if (!ITEM_KINDS.has(event.itemKind) || !END_REASONS.has(event.endReason) || !PLAY_CONTEXTS.has(event.context)) {
+    return reject(RejectReasons.UNKNOWN_ENUM, 'item_kind, end_reason or context has a value this version does not know');
+  }
+  return undefined;
+}
+
+export function validateSearchEvent(
+  event: SearchEvent__Output,
+  key: string | null,
+  nowMs: number,
+  limits: ValidationLimits = defaultValidationLimits,
+): Rejection | undefined {
+  const common = checkCommon(event.userId, key, event.eventTimeMs, nowMs, limits);
+  if (common) return common;
+  if (event.query.length > limits.maxQueryLength) {
+    return reject(RejectReasons.FIELD_TOO_LONG, `query is longer than ${limits.maxQueryLength} characters`);
+  }
+  if (event.clickedItemUri.length > limits.maxUriLength) {
+    return reject(RejectReasons.FIELD_TOO_LONG, `clicked_item_uri is longer than ${limits.maxUriLength} characters`);
+  }
+  if (event.query.trim() === '' && event.clickedItemUri === '') {
+    return reject(RejectReasons.EMPTY_SEARCH, 'search has neither query text nor a clicked result');
+  }
+  if (!ITEM_KINDS.has(event.clickedItemKind)) {
+    return reject(RejectReasons.UNKNOWN_ENUM, 'clicked_item_kind has a value this version does not know');
+  }
+  return undefined;
+}

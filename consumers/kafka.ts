@@ -1,0 +1,59 @@
+import { type Consumer, Kafka, type KafkaConfig, logLevel, type Producer, type SASLOptions } from 'kafkajs';
+import type { Logger } from '../common/logger.js';
+
+// The only module that builds kafkajs clients; the rest of the code sees these options only.
+
+export interface KafkaConnectionOptions {
+  /** host:port list. */
+  brokers: string[];
+  /** @default 'taste' */
+  clientId?: string;
+  /** TLS to the brokers. @default false */
+  ssl?: boolean;
+  /** SASL PLAIN / SCRAM credentials. */
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /** @default 10000 */
+  connectionTimeoutMs?: number;
+}
+
+export function createKafka(options: KafkaConnectionOptions, logger: Logger): Kafka {
+  const config: KafkaConfig = {
+    clientId: options.clientId ?? 'taste',
+    brokers: options.brokers,
+    ssl: options.ssl ?? false,
+    connectionTimeout: options.connectionTimeoutMs ?? 10_000,
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry) => {
+      const { message, ...fields } = entry.log;
+      const log = entry.level <= logLevel.ERROR ? logger.error : logger.warn;
+      log(`kafka: ${message}`, { namespace: entry.namespace, ...fields });
+    },
+  };
+  if (options.sasl) config.sasl = options.sasl as SASLOptions;
+  return new Kafka(config);
+}
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+}
+
+/** Creates the topics that don't exist yet; existing ones are left as they are. */
+export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((spec) => !existing.has(spec.topic));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((spec) => ({ topic: spec.topic, numPartitions: spec.partitions, replicationFactor: -1 })),
+      });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export type { Consumer, Kafka, Producer };

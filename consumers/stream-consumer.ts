@@ -1,0 +1,176 @@
+import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { describeError, isRetryable } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { withRetry } from '../common/retry.js';
+import type { SourcedEvent, Updater, UpdateSummary } from '../updater/updater.js';
+import { type DeadLetter, DeadLetterWriter } from './dead-letter.js';
+import { type EventFeaturizer, type EventType, EventTypes } from './event-featurizer.js';
+import { RejectReasons } from './event-validation.js';
+
+export interface StreamTopics {
+  play: string;
+  search: string;
+  deadLetter: string;
+}
+
+export interface StreamConsumerOptions {
+  kafka: Kafka;
+  topics: StreamTopics;
+  updater: Updater;
+  featurizer: EventFeaturizer;
+  logger: Logger;
+  /** @default 'taste' */
+  groupId?: string;
+  /** Messages applied per step within a fetched batch; offsets are committed after each step. @default 500 */
+  chunkSize?: number;
+  /** @default 2 */
+  partitionsConsumedConcurrently?: number;
+  /** @default 30000 */
+  sessionTimeoutMs?: number;
+  /** Longest a resolved offset waits to be committed (committed offsets bound the replay after a crash). @default 1000 */
+  autoCommitIntervalMs?: number;
+  /** Where a new consumer group starts. @default true */
+  fromBeginning?: boolean;
+  /** Called after each applied step (metrics, demo output). */
+  onApplied?: (summary: UpdateSummary, messages: number) => void;
+}
+
+export interface StreamConsumerStats {
+  messages: number;
+  applied: number;
+  duplicates: number;
+  deadLettered: number;
+  steps: number;
+}
+
+/**
+ * The consumer group on the play and search topics. Per step: decode and validate (refused →
+ * dead-letter topic), apply through the updater (read, merge, one inference per user,
+ * compare-and-set write), then resolve and commit the offsets: an offset is committed only once
+ * its effect is in Redis, so a crash anywhere replays, and the updater drops what was applied.
+ */
+export class StreamConsumer {
+  readonly #options: StreamConsumerOptions;
+  readonly #consumer: Consumer;
+  readonly #producer: Producer;
+  readonly #deadLetters: DeadLetterWriter;
+  readonly #stopping = new AbortController();
+  readonly #typeByTopic: Map<string, EventType>;
+  #joined: Promise<void>;
+  readonly stats: StreamConsumerStats = { messages: 0, applied: 0, duplicates: 0, deadLettered: 0, steps: 0 };
+
+  constructor(options: StreamConsumerOptions) {
+    this.#options = options;
+    const { kafka, topics } = options;
+    this.#consumer = kafka.consumer({
+      groupId: options.groupId ?? 'taste',
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: 3_000,
+      allowAutoTopicCreation: false,
+      maxBytesPerPartition: 1_048_576,
+    });
+    this.#producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+    this.#deadLetters = new DeadLetterWriter(this.#producer, topics.deadLetter);
+    this.#typeByTopic = new Map([
+      [topics.play, EventTypes.PLAY],
+      [topics.search, EventTypes.SEARCH],
+    ]);
+    this.#joined = new Promise((resolve) => {
+      const remove = this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
+        remove();
+        resolve();
+      });
+    });
+  }
+
+  /** Resolves once this member has joined the group and received its first assignment. */
+  get joined(): Promise<void> {
+    return this.#joined;
+  }
+
+  async start(): Promise<void> {
+    const { topics } = this.#options;
+    await this.#producer.connect();
+    await this.#consumer.connect();
+    await this.#consumer.subscribe({ topics: [topics.play, topics.search], fromBeginning: this.#options.fromBeginning ?? true });
+    await this.#consumer.run({
+      autoCommit: true,
+      autoCommitInterval: this.#options.autoCommitIntervalMs ?? 1_000,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.#options.partitionsConsumedConcurrently ?? 2,
+      eachBatch: (payload) => this.#handleBatch(payload),
+    });
+  }
+
+  /** Finishes or abandons the step in flight (uncommitted work is replayed later), then leaves the group. */
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    await this.#consumer.disconnect();
+    await this.#producer.disconnect();
+  }
+
+  async #handleBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale } = payload;
+    const type = this.#typeByTopic.get(batch.topic);
+    if (!type) return;
+    const chunkSize = this.#options.chunkSize ?? 500;
+    for (let start = 0; start < batch.messages.length; start += chunkSize) {
+      if (!isRunning() || isStale() || this.#stopping.signal.aborted) return;
+      const chunk = batch.messages.slice(start, start + chunkSize);
+      const events: SourcedEvent[] = [];
+      const deadLetters: DeadLetter[] = [];
+      const now = Date.now();
+      for (const message of chunk) {
+        const raw = { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value };
+        const result = this.#options.featurizer.featurize(type, raw, now);
+        if (result.ok) events.push(result.event);
+        else deadLetters.push({ ...raw, timestamp: message.timestamp, rejection: result.rejection });
+      }
+
+      const summary = await withRetry(() => this.#options.updater.apply(events), {
+        attempts: Number.POSITIVE_INFINITY,
+        maxDelayMs: 5_000,
+        signal: this.#stopping.signal,
+        shouldRetry: (error) => isRetryable(error) && isRunning() && !isStale(),
+        onRetry: async (error, attempt, delayMs) => {
+          this.#options.logger.warn('apply failed; retrying (offsets stay uncommitted)', {
+            topic: batch.topic,
+            partition: batch.partition,
+            attempt,
+            delayMs,
+            error: describeError(error),
+          });
+          await heartbeat().catch(() => undefined);
+        },
+      });
+      for (const rejected of summary.rejected) {
+        for (const sourced of rejected.events) {
+          const message = chunk.find((candidate) => Number(candidate.offset) === sourced.event.offset);
+          if (!message) continue;
+          deadLetters.push({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: message.offset,
+            key: message.key,
+            value: message.value,
+            timestamp: message.timestamp,
+            rejection: { reason: RejectReasons.MODEL_OUTPUT_NOT_FINITE, detail: rejected.reason },
+          });
+        }
+      }
+      await this.#deadLetters.send(deadLetters);
+
+      const last = chunk[chunk.length - 1]!;
+      resolveOffset(last.offset);
+      await heartbeat();
+      await commitOffsetsIfNecessary();
+
+      this.stats.messages += chunk.length;
+      this.stats.applied += summary.applied;
+      this.stats.duplicates += summary.duplicates;
+      this.stats.deadLettered += deadLetters.length;
+      this.stats.steps++;
+      this.#options.onApplied?.(summary, chunk.length);
+    }
+  }
+}

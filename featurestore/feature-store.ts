@@ -1,0 +1,177 @@
+import type { Cluster, Redis } from 'ioredis';
+import { ErrorCodes, TasteError } from '../common/errors.js';
+import type { WindowEvent } from '../model/features.js';
+import {
+  decodeHighWater,
+  decodeVector,
+  decodeWindow,
+  encodeHighWater,
+  encodeVector,
+  encodeWindow,
+  type HighWaterMarks,
+} from './codec.js';
+import { StateFields, userKey } from './keys.js';
+
+export type RedisClient = Redis | Cluster;
+
+/** What the updater reads before applying new events. */
+export interface UserState {
+  /** 0 when the user has no state yet for this model. */
+  version: number;
+  window: WindowEvent[];
+  highWater: HighWaterMarks;
+}
+
+export interface StoredEmbedding {
+  vector: Float32Array;
+  updatedMs: number;
+  lastEventMs: number;
+  eventsInWindow: number;
+}
+
+export interface StateUpdate {
+  userId: string;
+  /** The version read before computing this update; the write happens only if it still holds. */
+  expectedVersion: number;
+  window: readonly WindowEvent[];
+  highWater: HighWaterMarks;
+  embedding: Float32Array;
+  updatedMs: number;
+}
+
+export const WriteOutcomes = { WRITTEN: 'written', CONFLICT: 'conflict' } as const;
+export type WriteOutcome = (typeof WriteOutcomes)[keyof typeof WriteOutcomes];
+
+export interface FeatureStoreOptions {
+  redis: RedisClient;
+  /** Model version whose keys this store reads and writes. */
+  modelVersion: string;
+  /** Query tokens per event (the model's Q). */
+  queryTokens: number;
+  /** First part of every key. @default 'taste' */
+  keyPrefix?: string;
+}
+
+// Compare-and-set of the whole user state in one step: the write lands only if nobody wrote since
+// we read, so a redelivered or concurrent batch can never apply an event twice or go backwards.
+const WRITE_STATE_SCRIPT = `
+local current = redis.call('HGET', KEYS[1], '${StateFields.version}') or '0'
+if current ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], '${StateFields.version}', tostring(tonumber(ARGV[1]) + 1), unpack(ARGV, 2))
+return 1
+`;
+
+type ScriptedRedis = RedisClient & {
+  tasteWriteState(key: string, expectedVersion: string, ...fieldsAndValues: (string | Buffer)[]): Promise<number>;
+};
+
+export class FeatureStore {
+  readonly #redis: ScriptedRedis;
+  readonly #prefix: string;
+  readonly modelVersion: string;
+  readonly queryTokens: number;
+
+  constructor(options: FeatureStoreOptions) {
+    if (!Number.isInteger(options.queryTokens) || options.queryTokens < 0 || options.queryTokens > 255) {
+      throw new TasteError(ErrorCodes.CONFIG_INVALID, `queryTokens must be an integer in 0..255, got ${options.queryTokens}`);
+    }
+    this.#prefix = options.keyPrefix ?? 'taste';
+    this.modelVersion = options.modelVersion;
+    this.queryTokens = options.queryTokens;
+    const redis = options.redis as ScriptedRedis;
+    if (typeof redis.tasteWriteState !== 'function') {
+      redis.defineCommand('tasteWriteState', { numberOfKeys: 1, lua: WRITE_STATE_SCRIPT });
+    }
+    this.#redis = redis;
+  }
+
+  key(userId: string): string {
+    return userKey(this.#prefix, userId, this.modelVersion);
+  }
+
+  async loadStates(userIds: readonly string[]): Promise<Map<string, UserState>> {
+    const rows = await guard('read user state', () =>
+      Promise.all(
+        userIds.map((userId) =>
+          this.#redis.hmgetBuffer(this.key(userId), StateFields.version, StateFields.window, StateFields.highWater),
+        ),
+      ),
+    );
+    const states = new Map<string, UserState>();
+    userIds.forEach((userId, index) => {
+      const [version, window, highWater] = rows[index] ?? [];
+      states.set(userId, {
+        version: version ? Number(version.toString()) : 0,
+        window: window ? decodeWindow(window) : [],
+        highWater: highWater ? decodeHighWater(highWater.toString()) : new Map(),
+      });
+    });
+    return states;
+  }
+
+  /** Applies each update atomically if its expected version still holds. */
+  async writeStates(updates: readonly StateUpdate[]): Promise<WriteOutcome[]> {
+    const results = await guard('write user state', () =>
+      Promise.all(
+        updates.map((update) =>
+          this.#redis.tasteWriteState(
+            this.key(update.userId),
+            String(update.expectedVersion),
+            StateFields.window,
+            encodeWindow(update.window, this.queryTokens),
+            StateFields.highWater,
+            encodeHighWater(update.highWater),
+            StateFields.embedding,
+            encodeVector(update.embedding),
+            StateFields.updatedMs,
+            String(update.updatedMs),
+            StateFields.lastEventMs,
+            String(update.window[update.window.length - 1]?.eventTimeMs ?? 0),
+            StateFields.eventsInWindow,
+            String(update.window.length),
+          ),
+        ),
+      ),
+    );
+    return results.map((result) => (result === 1 ? WriteOutcomes.WRITTEN : WriteOutcomes.CONFLICT));
+  }
+
+  /** Embeddings for serving; `undefined` where the user has none for this model version. */
+  async readEmbeddings(userIds: readonly string[]): Promise<(StoredEmbedding | undefined)[]> {
+    const rows = await guard('read embeddings', () =>
+      Promise.all(
+        userIds.map((userId) =>
+          this.#redis.hmgetBuffer(
+            this.key(userId),
+            StateFields.embedding,
+            StateFields.updatedMs,
+            StateFields.lastEventMs,
+            StateFields.eventsInWindow,
+          ),
+        ),
+      ),
+    );
+    return rows.map(([embedding, updated, last, count]) =>
+      embedding
+        ? {
+            vector: decodeVector(embedding),
+            updatedMs: Number(updated?.toString() ?? 0),
+            lastEventMs: Number(last?.toString() ?? 0),
+            eventsInWindow: Number(count?.toString() ?? 0),
+          }
+        : undefined,
+    );
+  }
+}
+
+async function guard<T>(what: string, operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (cause) {
+    if (cause instanceof TasteError) throw cause;
+    throw new TasteError(ErrorCodes.STORE_UNAVAILABLE, `Redis: could not ${what}: ${(cause as Error).message}`, {
+      cause,
+      canRetry: true,
+    });
+  }
+}

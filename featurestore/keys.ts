@@ -1,0 +1,34 @@
+/**
+ * Key layout. One Redis hash per (user, model version): the user id sits in a hash tag so that
+ * everything about a user maps to one Cluster slot, and the model version keeps models apart so a
+ * new model can be backfilled beside the one being served.
+ *
+ *   <prefix>:{<userId>}:<modelVersion>  →  hash
+ *     ver   state version, +1 per write (compare-and-set guard)
+ *     win   the user's window: featurized events, binary (codec.ts)
+ *     hw    per topic-partition, the highest offset applied ("topic:partition:offset;…")
+ *     emb   the embedding, raw little-endian float32
+ *     upd   when the embedding was written (ms since epoch)
+ *     last  event time of the newest event in the window (ms since epoch)
+ *     n     events in the window
+ */
+export const StateFields = {
+  version: 'ver',
+  window: 'win',
+  highWater: 'hw',
+  embedding: 'emb',
+  updatedMs: 'upd',
+  lastEventMs: 'last',
+  eventsInWindow: 'n',
+} as const;
+
+/** User ids we accept: printable, no hash-tag braces, bounded. */
+export const USER_ID_PATTERN = /^[A-Za-z0-9._:@+=-]{1,128}$/;
+
+export function isValidUserId(userId: string): boolean {
+  return USER_ID_PATTERN.test(userId);
+}
+
+export function userKey(prefix: string, userId: string, modelVersion: string): string {
+  return `${prefix}:{${userId}}:${modelVersion}`;
+}

@@ -1,0 +1,158 @@
+/**
+ * The featurization of docs/model-contract.md (`taste.features.v1`). Python training implements
+ * the same spec (training/taste_training/features.py); model/testdata/feature_vectors.json keeps
+ * the two identical.
+ */
+
+/** Event kinds as the model sees them; 0 marks padding. */
+export const EventKinds = { PADDING: 0, PLAY: 1, COMPLETED: 2, SKIPPED: 3, SEARCH: 4 } as const;
+export type EventKind = (typeof EventKinds)[keyof typeof EventKinds];
+
+/** Which stream an event came from; only orders events that share a timestamp. */
+export const Streams = { PLAY: 0, SEARCH: 1 } as const;
+export type Stream = (typeof Streams)[keyof typeof Streams];
+
+export const PAD_ITEM_ID = 0;
+export const UNKNOWN_ITEM_ID = 1;
+export const MAX_BUCKET = 24;
+
+/** Plays shorter than this count as skips (the industry's usual 30-second rule). */
+const SKIP_THRESHOLD_MS = 30_000;
+
+/** One event of a user's window, already featurized: what the feature store keeps per event. */
+export interface WindowEvent {
+  eventTimeMs: number;
+  stream: Stream;
+  partition: number;
+  offset: number;
+  itemId: number;
+  kind: EventKind;
+  /** Hashed query tokens (searches), at most Q of them; empty for plays. */
+  queryTokens: readonly number[];
+}
+
+export interface FeatureParams {
+  maxSeqLen: number;
+  queryTokens: number;
+  queryBuckets: number;
+}
+
+export function playEventKind(endReason: string, msPlayed: number, itemDurationMs: number): EventKind {
+  if (endReason === 'END_REASON_COMPLETED') return EventKinds.COMPLETED;
+  if (itemDurationMs > 0 && msPlayed * 10 >= itemDurationMs * 9) return EventKinds.COMPLETED;
+  if (endReason === 'END_REASON_SKIPPED_FORWARD' || endReason === 'END_REASON_SKIPPED_BACKWARD') {
+    return EventKinds.SKIPPED;
+  }
+  if (msPlayed < SKIP_THRESHOLD_MS) return EventKinds.SKIPPED;
+  return EventKinds.PLAY;
+}
+
+const encoder = new TextEncoder();
+const TOKEN_PATTERN = /[\p{L}\p{N}]+/gu;
+
+export function fnv1a32(bytes: Uint8Array): number {
+  let hash = 0x811c9dc5;
+  for (const byte of bytes) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash >>> 0;
+}
+
+/** Query text → up to `maxTokens` token ids in 1..buckets-1 (0 is padding). */
+export function tokenizeQuery(query: string, maxTokens: number, buckets: number): number[] {
+  const normalized = query.normalize('NFKC').toLowerCase();
+  const ids: number[] = [];
+  for (const match of normalized.matchAll(TOKEN_PATTERN)) {
+    if (ids.length >= maxTokens) break;
+    ids.push(1 + (fnv1a32(encoder.encode(match[0])) % (buckets - 1)));
+  }
+  return ids;
+}
+
+/** Number of bits of a non-negative integer: exact for any safe integer. */
+export function bitLength(value: number): number {
+  let n = Math.floor(value);
+  let bits = 0;
+  while (n >= 0x1_0000_0000) {
+    n = Math.floor(n / 0x1_0000_0000);
+    bits += 32;
+  }
+  return bits + (32 - Math.clz32(n));
+}
+
+export function timeBucket(deltaMs: number): number {
+  const seconds = Math.floor(Math.max(0, deltaMs) / 1000);
+  return Math.min(MAX_BUCKET, 1 + bitLength(seconds));
+}
+
+/** Total order of a window: by event time, then by source coordinates so ties are stable. */
+export function compareWindowEvents(a: WindowEvent, b: WindowEvent): number {
+  return (
+    a.eventTimeMs - b.eventTimeMs || a.stream - b.stream || a.partition - b.partition || a.offset - b.offset
+  );
+}
+
+/**
+ * The newest `maxLen` events of `existing` ∪ `incoming`, in window order. The result depends only
+ * on the union, not on arrival order, so redelivery and replays converge to the same window.
+ */
+export function mergeWindow(
+  existing: readonly WindowEvent[],
+  incoming: readonly WindowEvent[],
+  maxLen: number,
+): WindowEvent[] {
+  const merged = [...existing, ...incoming].sort(compareWindowEvents);
+  const unique: WindowEvent[] = [];
+  for (const event of merged) {
+    const previous = unique[unique.length - 1];
+    if (previous && compareWindowEvents(previous, event) === 0) continue;
+    unique.push(event);
+  }
+  return unique.length > maxLen ? unique.slice(unique.length - maxLen) : unique;
+}
+
+/** Int64 model inputs for a batch of users, left-padded to the longest window in the batch. */
+export interface SequenceBatch {
+  batchSize: number;
+  timeSteps: number;
+  queryTokens: number;
+  itemIds: BigInt64Array;
+  eventKinds: BigInt64Array;
+  queryTokenIds: BigInt64Array;
+  gapBuckets: BigInt64Array;
+  ageBuckets: BigInt64Array;
+}
+
+export function buildSequenceBatch(windows: readonly (readonly WindowEvent[])[], queryTokens: number): SequenceBatch {
+  const batchSize = windows.length;
+  const timeSteps = Math.max(1, ...windows.map((window) => window.length));
+  const cells = batchSize * timeSteps;
+  const batch: SequenceBatch = {
+    batchSize,
+    timeSteps,
+    queryTokens,
+    itemIds: new BigInt64Array(cells),
+    eventKinds: new BigInt64Array(cells),
+    queryTokenIds: new BigInt64Array(cells * queryTokens),
+    gapBuckets: new BigInt64Array(cells),
+    ageBuckets: new BigInt64Array(cells),
+  };
+  windows.forEach((window, row) => {
+    const newest = window[window.length - 1]?.eventTimeMs ?? 0;
+    const padding = timeSteps - window.length;
+    window.forEach((event, index) => {
+      const cell = row * timeSteps + padding + index;
+      const previous = window[index - 1];
+      batch.itemIds[cell] = BigInt(event.itemId);
+      batch.eventKinds[cell] = BigInt(event.kind);
+      batch.gapBuckets[cell] = BigInt(previous ? timeBucket(event.eventTimeMs - previous.eventTimeMs) : 1);
+      batch.ageBuckets[cell] = BigInt(timeBucket(newest - event.eventTimeMs));
+      const tokens = event.queryTokens;
+      for (let k = 0; k < tokens.length && k < queryTokens; k++) {
+        batch.queryTokenIds[cell * queryTokens + k] = BigInt(tokens[k] ?? 0);
+      }
+    });
+  });
+  return batch;
+}

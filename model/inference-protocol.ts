@@ -1,0 +1,30 @@
+import type { ValueInfo } from './contract.js';
+
+/** Messages between the inference pool (main thread) and its workers. */
+
+export const ExecutionProviders = ['cpu', 'webgpu', 'cuda'] as const;
+export type ExecutionProvider = (typeof ExecutionProviders)[number];
+
+export interface WorkerInit {
+  modelPath: string;
+  executionProvider: ExecutionProvider;
+  intraOpThreads: number;
+}
+
+export interface InferenceRequest {
+  id: number;
+  batchSize: number;
+  timeSteps: number;
+  queryTokens: number;
+  itemIds: BigInt64Array;
+  eventKinds: BigInt64Array;
+  queryTokenIds: BigInt64Array;
+  gapBuckets: BigInt64Array;
+  ageBuckets: BigInt64Array;
+}
+
+export type WorkerMessage =
+  | { type: 'ready'; inputs: ValueInfo[]; outputs: ValueInfo[] }
+  | { type: 'load-failed'; message: string }
+  | { type: 'result'; id: number; embeddings: Float32Array; dim: number }
+  | { type: 'failed'; id: number; message: string };

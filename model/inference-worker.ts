@@ -1,0 +1,62 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import ort from 'onnxruntime-node';
+import { MODEL_OUTPUT } from './contract.js';
+import type { InferenceRequest, WorkerInit, WorkerMessage } from './inference-protocol.js';
+
+// One ONNX Runtime session per worker thread: `run` blocks the thread that calls it, and the
+// main thread must stay free for Kafka heartbeats and gRPC.
+
+const port = parentPort;
+if (!port) throw new Error('inference-worker must run as a worker thread');
+const init = workerData as WorkerInit;
+
+function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(message, transfer);
+}
+
+function valueInfo(values: readonly ort.InferenceSession.ValueMetadata[]) {
+  return values.map((value) =>
+    value.isTensor
+      ? { name: value.name, isTensor: true, type: value.type, shape: [...value.shape] }
+      : { name: value.name, isTensor: false },
+  );
+}
+
+async function main(): Promise<void> {
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(init.modelPath, {
+      executionProviders: [init.executionProvider],
+      intraOpNumThreads: init.intraOpThreads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+    });
+  } catch (error) {
+    post({ type: 'load-failed', message: error instanceof Error ? error.message : String(error) });
+    return;
+  }
+  post({ type: 'ready', inputs: valueInfo(session.inputMetadata), outputs: valueInfo(session.outputMetadata) });
+
+  port!.on('message', async (request: InferenceRequest) => {
+    try {
+      const { batchSize: b, timeSteps: t, queryTokens: q } = request;
+      const feeds = {
+        item_ids: new ort.Tensor('int64', request.itemIds, [b, t]),
+        event_kinds: new ort.Tensor('int64', request.eventKinds, [b, t]),
+        query_tokens: new ort.Tensor('int64', request.queryTokenIds, [b, t, q]),
+        gap_buckets: new ort.Tensor('int64', request.gapBuckets, [b, t]),
+        age_buckets: new ort.Tensor('int64', request.ageBuckets, [b, t]),
+      };
+      const outputs = await session.run(feeds, [MODEL_OUTPUT]);
+      const output = outputs[MODEL_OUTPUT];
+      if (!output) throw new Error(`model produced no "${MODEL_OUTPUT}"`);
+      const data = output.data as Float32Array;
+      const embeddings = new Float32Array(data); // own the buffer so it can be transferred
+      post({ type: 'result', id: request.id, embeddings, dim: output.dims[1] ?? 0 }, [embeddings.buffer]);
+    } catch (error) {
+      post({ type: 'failed', id: request.id, message: error instanceof Error ? error.message : String(error) });
+    }
+  });
+}
+
+void main();

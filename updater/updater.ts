@@ -1,0 +1,172 @@
+import { ErrorCodes, TasteError } from '../common/errors.js';
+import { type FeatureStore, type StateUpdate, WriteOutcomes } from '../featurestore/feature-store.js';
+import { type HighWaterMarks, sourceKey } from '../featurestore/codec.js';
+import { mergeWindow, type WindowEvent } from '../model/features.js';
+
+/** A validated, featurized event with where it came from (its dedup key is topic:partition:offset). */
+export interface SourcedEvent {
+  userId: string;
+  topic: string;
+  event: WindowEvent;
+}
+
+export interface Embedder {
+  embed(windows: readonly (readonly WindowEvent[])[]): Promise<Float32Array[]>;
+}
+
+export interface UpdaterOptions {
+  store: FeatureStore;
+  embedder: Embedder;
+  /** Events kept per user (the model's max sequence length). */
+  maxSeqLen: number;
+  /** Re-reads after a lost compare-and-set before giving up on the batch. @default 8 */
+  maxConflictRetries?: number;
+  /** Clock for `updatedMs`. @default Date.now */
+  now?: () => number;
+}
+
+export interface RejectedUser {
+  userId: string;
+  events: SourcedEvent[];
+  reason: string;
+}
+
+export interface UpdateSummary {
+  users: number;
+  applied: number;
+  duplicates: number;
+  writes: number;
+  conflicts: number;
+  /** Users whose update was refused (e.g. the model returned NaN); their events were not applied. */
+  rejected: RejectedUser[];
+  /** For each written user, the newest event time applied (for freshness metrics). */
+  newestEventMs: number;
+}
+
+/**
+ * Applies events to users' state: read state, drop events already applied (per topic-partition
+ * offset), merge into the window, one inference per user, compare-and-set write. Shared by the
+ * stream consumers and the backfill, so both have the same effectively-once semantics.
+ */
+export class Updater {
+  readonly #store: FeatureStore;
+  readonly #embedder: Embedder;
+  readonly #maxSeqLen: number;
+  readonly #maxConflictRetries: number;
+  readonly #now: () => number;
+
+  constructor(options: UpdaterOptions) {
+    if (!Number.isInteger(options.maxSeqLen) || options.maxSeqLen < 1) {
+      throw new TasteError(ErrorCodes.CONFIG_INVALID, `maxSeqLen must be a positive integer, got ${options.maxSeqLen}`);
+    }
+    this.#store = options.store;
+    this.#embedder = options.embedder;
+    this.#maxSeqLen = options.maxSeqLen;
+    this.#maxConflictRetries = options.maxConflictRetries ?? 8;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async apply(events: readonly SourcedEvent[]): Promise<UpdateSummary> {
+    const byUser = new Map<string, SourcedEvent[]>();
+    for (const event of events) {
+      const list = byUser.get(event.userId);
+      if (list) list.push(event);
+      else byUser.set(event.userId, [event]);
+    }
+    const summary: UpdateSummary = {
+      users: byUser.size,
+      applied: 0,
+      duplicates: 0,
+      writes: 0,
+      conflicts: 0,
+      rejected: [],
+      newestEventMs: 0,
+    };
+    let pending = [...byUser.keys()];
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > this.#maxConflictRetries) {
+        throw new TasteError(
+          ErrorCodes.STORE_CONFLICT,
+          `${pending.length} users still conflicted after ${this.#maxConflictRetries} retries (another writer keeps winning)`,
+          { canRetry: true },
+        );
+      }
+      pending = await this.#attempt(pending, byUser, summary);
+    }
+    return summary;
+  }
+
+  /** One read-compute-write round; returns the users whose write lost a race. */
+  async #attempt(userIds: string[], byUser: Map<string, SourcedEvent[]>, summary: UpdateSummary): Promise<string[]> {
+    const states = await this.#store.loadStates(userIds);
+    const planned: { update: StateUpdate; applied: number; duplicates: number; events: SourcedEvent[] }[] = [];
+    for (const userId of userIds) {
+      const state = states.get(userId)!;
+      // Offsets only mean "already applied" if we walk each source in offset order.
+      const incoming = byUser.get(userId)!.sort(bySourceThenOffset);
+      const highWater: HighWaterMarks = new Map(state.highWater);
+      const fresh: WindowEvent[] = [];
+      for (const { topic, event } of incoming) {
+        const source = sourceKey(topic, event.partition);
+        const applied = highWater.get(source) ?? -1;
+        if (event.offset <= applied) continue;
+        highWater.set(source, event.offset);
+        fresh.push(event);
+      }
+      if (fresh.length === 0) {
+        summary.duplicates += incoming.length;
+        continue;
+      }
+      planned.push({
+        update: {
+          userId,
+          expectedVersion: state.version,
+          window: mergeWindow(state.window, fresh, this.#maxSeqLen),
+          highWater,
+          embedding: new Float32Array(0),
+          updatedMs: 0,
+        },
+        applied: fresh.length,
+        duplicates: incoming.length - fresh.length,
+        events: incoming,
+      });
+    }
+    if (planned.length === 0) return [];
+
+    const embeddings = await this.#embedder.embed(planned.map((plan) => plan.update.window));
+    const writable: typeof planned = [];
+    planned.forEach((plan, index) => {
+      const embedding = embeddings[index];
+      if (!embedding || !embedding.every(Number.isFinite)) {
+        summary.rejected.push({ userId: plan.update.userId, events: plan.events, reason: 'MODEL_OUTPUT_NOT_FINITE' });
+        return;
+      }
+      plan.update.embedding = embedding;
+      writable.push(plan);
+    });
+    const updatedMs = this.#now();
+    for (const plan of writable) plan.update.updatedMs = updatedMs;
+
+    const outcomes = await this.#store.writeStates(writable.map((plan) => plan.update));
+    const conflicted: string[] = [];
+    outcomes.forEach((outcome, index) => {
+      const plan = writable[index]!;
+      if (outcome === WriteOutcomes.CONFLICT) {
+        summary.conflicts++;
+        conflicted.push(plan.update.userId);
+        return;
+      }
+      summary.writes++;
+      summary.applied += plan.applied;
+      summary.duplicates += plan.duplicates;
+      const newest = plan.update.window[plan.update.window.length - 1]?.eventTimeMs ?? 0;
+      summary.newestEventMs = Math.max(summary.newestEventMs, newest);
+    });
+    return conflicted;
+  }
+}
+
+function bySourceThenOffset(a: SourcedEvent, b: SourcedEvent): number {
+  if (a.topic !== b.topic) return a.topic < b.topic ? -1 : 1;
+  return a.event.partition - b.event.partition || a.event.offset - b.event.offset;
+}
