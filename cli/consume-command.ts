@@ -1,0 +1,54 @@
+import { createLogger, type LogLevel } from '../common/logger.js';
+import { startStreamJob } from '../consumers/stream-job.js';
+import type { ExecutionProvider } from '../model/inference-protocol.js';
+import { kafkaFlags, logFlags, modelFlags, redisFlags } from './common-flags.js';
+import { formatHelp, parseFlags } from './flags.js';
+import { kafkaOptions, onShutdownSignal, redisOptions, topicsOf } from './options.js';
+
+const flags = {
+  ...kafkaFlags,
+  ...redisFlags,
+  ...modelFlags,
+  'group-id': { type: 'string', env: 'TASTE_GROUP_ID', default: 'taste', description: 'Kafka consumer group' },
+  'partitions-concurrently': { type: 'integer', env: 'TASTE_PARTITIONS_CONCURRENTLY', default: 2, min: 1, description: 'partitions processed at once by this member' },
+  'chunk-size': { type: 'integer', env: 'TASTE_CHUNK_SIZE', default: 500, min: 1, description: 'records applied (and committed) per step' },
+  ...logFlags,
+} as const;
+
+export const consumeHelp = formatHelp(
+  'taste consume [options]',
+  'The streaming job: consumes play and search events, updates each user\'s sequence and embedding in Redis.\nStops cleanly on SIGINT/SIGTERM (in-flight work is finished or left uncommitted).',
+  flags,
+);
+
+export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, help } = parseFlags(flags, argv, env);
+  if (help) {
+    console.log(consumeHelp);
+    return 0;
+  }
+  const logger = createLogger(values['log-level'] as LogLevel, { component: 'consumer' });
+  const job = await startStreamJob({
+    modelDir: values.model,
+    kafka: kafkaOptions(values, 'taste-consumer'),
+    redis: redisOptions(values, 'taste-consumer'),
+    topics: topicsOf(values),
+    logger,
+    groupId: values['group-id'],
+    keyPrefix: values['key-prefix'],
+    executionProvider: values['execution-provider'] as ExecutionProvider,
+    inferenceWorkers: values['inference-workers'],
+    ...(values['intra-op-threads'] > 0 ? { intraOpThreads: values['intra-op-threads'] } : {}),
+    topicPartitions: values['topic-partitions'],
+    partitionsConsumedConcurrently: values['partitions-concurrently'],
+    chunkSize: values['chunk-size'],
+  });
+  const progress = setInterval(() => logger.info('progress', { ...job.consumer.stats }), 10_000);
+  progress.unref();
+  await onShutdownSignal(async () => {
+    clearInterval(progress);
+    await job.stop();
+  }, (message) => logger.info(message));
+  logger.info('stopped', { ...job.consumer.stats });
+  return 0;
+}

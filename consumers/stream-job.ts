@@ -1,0 +1,115 @@
+import type { Logger } from '../common/logger.js';
+import { FeatureStore, type RedisClient } from '../featurestore/feature-store.js';
+import { createRedisClient, type RedisConnectionOptions, waitForRedis } from '../featurestore/redis-client.js';
+import { InferencePool } from '../model/inference-pool.js';
+import type { ExecutionProvider } from '../model/inference-protocol.js';
+import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
+import { Updater, type UpdateSummary } from '../updater/updater.js';
+import { EventFeaturizer } from './event-featurizer.js';
+import { createKafka, ensureTopics, type KafkaConnectionOptions } from './kafka.js';
+import { StreamConsumer, type StreamTopics } from './stream-consumer.js';
+
+export interface StreamJobOptions {
+  modelDir: string;
+  kafka: KafkaConnectionOptions;
+  redis: RedisConnectionOptions;
+  topics: StreamTopics;
+  logger: Logger;
+  /** @default 'taste' */
+  groupId?: string;
+  /** @default 'taste' */
+  keyPrefix?: string;
+  /** @default 'cpu' */
+  executionProvider?: ExecutionProvider;
+  /** @default 1 */
+  inferenceWorkers?: number;
+  /** Threads per inference session. @default cores / workers */
+  intraOpThreads?: number;
+  /** Partitions for topics this job has to create; existing topics are left alone. @default 4 */
+  topicPartitions?: number;
+  /** @default 500 */
+  chunkSize?: number;
+  /** @default 2 */
+  partitionsConsumedConcurrently?: number;
+  /** @default 30000 */
+  sessionTimeoutMs?: number;
+  onApplied?: (summary: UpdateSummary, messages: number) => void;
+}
+
+export interface StreamJob {
+  bundle: ModelBundle;
+  store: FeatureStore;
+  consumer: StreamConsumer;
+  redis: RedisClient;
+  stop(): Promise<void>;
+}
+
+/** Everything the streaming job needs, wired and started: model, Redis, topics, consumer group. */
+export async function startStreamJob(options: StreamJobOptions): Promise<StreamJob> {
+  const { logger } = options;
+  const bundle = await loadModelBundle(options.modelDir);
+  const { metadata } = bundle;
+  const pool = await InferencePool.start({
+    bundle,
+    executionProvider: options.executionProvider ?? 'cpu',
+    workers: options.inferenceWorkers ?? 1,
+    ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
+  });
+  const redis = createRedisClient({ connectionName: 'taste-consumer', ...options.redis });
+  const stopAll = async () => {
+    await pool.close();
+    redis.disconnect();
+  };
+  try {
+    await waitForRedis(redis);
+    const store = new FeatureStore({
+      redis,
+      modelVersion: metadata.modelVersion,
+      queryTokens: metadata.queryTokens,
+      keyPrefix: options.keyPrefix ?? 'taste',
+    });
+    const kafka = createKafka(options.kafka, logger);
+    const partitions = options.topicPartitions ?? 4;
+    await ensureTopics(kafka, [
+      { topic: options.topics.play, partitions },
+      { topic: options.topics.search, partitions },
+      { topic: options.topics.deadLetter, partitions: 1 },
+    ]);
+    const consumer = new StreamConsumer({
+      kafka,
+      topics: options.topics,
+      logger,
+      updater: new Updater({ store, embedder: pool, maxSeqLen: metadata.maxSeqLen }),
+      featurizer: new EventFeaturizer({
+        vocabulary: bundle.vocabulary,
+        queryTokens: metadata.queryTokens,
+        queryBuckets: metadata.queryBuckets,
+      }),
+      ...(options.groupId ? { groupId: options.groupId } : {}),
+      ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}),
+      ...(options.partitionsConsumedConcurrently ? { partitionsConsumedConcurrently: options.partitionsConsumedConcurrently } : {}),
+      ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
+      ...(options.onApplied ? { onApplied: options.onApplied } : {}),
+    });
+    await consumer.start();
+    logger.info('stream job started', {
+      model: metadata.modelVersion,
+      provider: pool.executionProvider,
+      topics: options.topics,
+      group: options.groupId ?? 'taste',
+    });
+    return {
+      bundle,
+      store,
+      consumer,
+      redis,
+      stop: async () => {
+        await consumer.stop();
+        await stopAll();
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

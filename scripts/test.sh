@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs what is missing, builds, starts the real Kafka and
+# Redis with the project's services script, and runs every test suite against them.
+# Extra arguments go to ava (e.g. `npm test -- --match '*redelivered*'`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/ensure-deps.sh
+
+services_were_up=true
+bash deploy/local/services.sh status >/dev/null 2>&1 || services_were_up=false
+bash deploy/local/services.sh start
+eval "$(bash deploy/local/services.sh env)"
+stop_services() {
+  # Leave services alone that were running before we came.
+  if [ "$services_were_up" = false ] && [ -z "${TASTE_KEEP_SERVICES:-}" ]; then
+    bash deploy/local/services.sh stop || true
+  fi
+}
+trap stop_services EXIT
+
+echo "[test] ava"
+npx ava "$@"
+
+if [ -f training/run-tests.sh ] && [ -z "${TASTE_SKIP_PYTHON_TESTS:-}" ]; then
+  echo "[test] python (training)"
+  bash training/run-tests.sh
+fi

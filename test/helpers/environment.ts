@@ -1,0 +1,27 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+/** Where the real services are; scripts/test.sh starts them and exports these. */
+export const KAFKA_BROKERS = (process.env.TASTE_KAFKA_BROKERS ?? '127.0.0.1:39092').split(',');
+export const REDIS_URL = process.env.TASTE_REDIS_URL ?? 'redis://127.0.0.1:36379';
+export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../../models/default', import.meta.url));
+
+/** A name no other test uses, so test files can run in parallel against the same services. */
+export function unique(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+export async function eventually<T>(
+  probe: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs = 30_000,
+  intervalMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

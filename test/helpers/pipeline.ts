@@ -1,0 +1,59 @@
+import { createLogger } from '../../common/logger.js';
+import { createKafka, type Kafka, type Producer } from '../../consumers/kafka.js';
+import { startStreamJob, type StreamJob, type StreamJobOptions } from '../../consumers/stream-job.js';
+import type { StreamTopics } from '../../consumers/stream-consumer.js';
+import { encodePlayEvent, encodeSearchEvent } from '../../proto/event-codec.js';
+import type { PlayEvent } from '../../proto/generated/taste/v1/PlayEvent.js';
+import type { SearchEvent } from '../../proto/generated/taste/v1/SearchEvent.js';
+import { DEFAULT_MODEL_DIR, KAFKA_BROKERS, REDIS_URL, unique } from './environment.js';
+
+export const testLogger = createLogger(process.env.TASTE_TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error');
+
+export function uniqueTopics(): StreamTopics {
+  const id = unique('t');
+  return { play: `${id}.plays`, search: `${id}.searches`, deadLetter: `${id}.dead-letter` };
+}
+
+export function testKafka(): Kafka {
+  return createKafka({ brokers: KAFKA_BROKERS, clientId: 'taste-test' }, testLogger);
+}
+
+/** A stream job on its own topics, group and key prefix, against the real services. */
+export function startTestJob(overrides: Partial<StreamJobOptions> & { topics: StreamTopics }): Promise<StreamJob> {
+  return startStreamJob({
+    modelDir: DEFAULT_MODEL_DIR,
+    kafka: { brokers: KAFKA_BROKERS, clientId: 'taste-test' },
+    redis: { url: REDIS_URL },
+    logger: testLogger,
+    groupId: unique('group'),
+    keyPrefix: unique('test'),
+    intraOpThreads: 1,
+    ...overrides,
+  });
+}
+
+export function play(userId: string, itemUri: string, eventTimeMs: number, extra: Partial<PlayEvent> = {}): PlayEvent {
+  return {
+    userId,
+    itemUri,
+    itemKind: 'ITEM_KIND_TRACK',
+    eventTimeMs,
+    msPlayed: 200_000,
+    itemDurationMs: 200_000,
+    context: 'PLAY_CONTEXT_PLAYLIST',
+    endReason: 'END_REASON_COMPLETED',
+    ...extra,
+  };
+}
+
+export function search(userId: string, query: string, eventTimeMs: number, clickedItemUri = ''): SearchEvent {
+  return { userId, query, eventTimeMs, clickedItemUri, clickedItemKind: clickedItemUri ? 'ITEM_KIND_TRACK' : 'ITEM_KIND_UNSPECIFIED' };
+}
+
+export async function sendPlays(producer: Producer, topic: string, events: readonly PlayEvent[]): Promise<void> {
+  await producer.send({ topic, acks: -1, messages: events.map((event) => ({ key: event.userId ?? null, value: encodePlayEvent(event) })) });
+}
+
+export async function sendSearches(producer: Producer, topic: string, events: readonly SearchEvent[]): Promise<void> {
+  await producer.send({ topic, acks: -1, messages: events.map((event) => ({ key: event.userId ?? null, value: encodeSearchEvent(event) })) });
+}

@@ -1,0 +1,103 @@
+import anyTest, { type TestFn } from 'ava';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ErrorCodes, TasteError } from '../../common/errors.js';
+import { InferencePool } from '../../model/inference-pool.js';
+import { loadModelBundle, type ModelBundle } from '../../model/model-bundle.js';
+import { readOnnxMetadataProps } from '../../model/onnx-metadata.js';
+import { EventKinds, Streams, type WindowEvent } from '../../model/features.js';
+import { DEFAULT_MODEL_DIR } from '../helpers/environment.js';
+import { withOnnxMetadata } from '../helpers/onnx.js';
+
+interface Context {
+  bundle: ModelBundle;
+  pool: InferencePool;
+  scratch: string;
+}
+const test = anyTest as TestFn<Context>;
+
+test.before(async (t) => {
+  const bundle = await loadModelBundle(DEFAULT_MODEL_DIR);
+  const pool = await InferencePool.start({ bundle, intraOpThreads: 1 });
+  t.context = { bundle, pool, scratch: await mkdtemp(join(tmpdir(), 'taste-model-')) };
+});
+
+test.after.always(async (t) => {
+  await t.context.pool?.close();
+  if (t.context.scratch) await rm(t.context.scratch, { recursive: true, force: true });
+});
+
+/** A copy of the default model directory with its ONNX metadata edited. */
+async function modelWith(t: { context: Context }, name: string, edit: (props: Map<string, string>) => void): Promise<string> {
+  const dir = join(t.context.scratch, name);
+  await cp(DEFAULT_MODEL_DIR, dir, { recursive: true });
+  const onnx = await readFile(join(dir, 'model.onnx'));
+  const props = new Map(readOnnxMetadataProps(onnx));
+  edit(props);
+  await writeFile(join(dir, 'model.onnx'), withOnnxMetadata(onnx, props));
+  return dir;
+}
+
+function userWindow(length: number): WindowEvent[] {
+  return Array.from({ length }, (_, index) => ({
+    eventTimeMs: 1_764_000_000_000 + index * 60_000,
+    stream: Streams.PLAY,
+    partition: 0,
+    offset: index,
+    itemId: 2 + index,
+    kind: EventKinds.COMPLETED,
+    queryTokens: [],
+  }));
+}
+
+test('the shipped default model meets the contract', (t) => {
+  const { metadata, vocabulary, itemTable } = t.context.bundle;
+  t.regex(metadata.modelVersion, /^[A-Za-z0-9._-]+$/);
+  t.is(vocabulary.size, metadata.numItems);
+  t.is(itemTable.rows, metadata.numItems);
+  t.is(vocabulary.uriOf(0), '<pad>');
+  t.is(vocabulary.idOf('no:such:item'), 1);
+});
+
+test('embeddings are unit vectors of the declared dimension, one per window, in order', async (t) => {
+  const windows = [userWindow(1), userWindow(7), userWindow(3)];
+  const embeddings = await t.context.pool.embed(windows);
+  t.is(embeddings.length, 3);
+  for (const embedding of embeddings) {
+    t.is(embedding.length, t.context.bundle.metadata.embeddingDim);
+    t.true(Math.abs(Math.hypot(...embedding) - 1) < 1e-4);
+  }
+  const [alone] = await t.context.pool.embed([userWindow(3)]);
+  for (let d = 0; d < alone!.length; d++) t.true(Math.abs(alone![d]! - embeddings[2]![d]!) < 1e-5, 'padding does not change a user');
+});
+
+test('a model for another contract is refused with a message that says why', async (t) => {
+  const dir = await modelWith(t, 'other-contract', (props) => props.set('taste.contract', 'someone.else.v9'));
+  const error = await t.throwsAsync(loadModelBundle(dir), { instanceOf: TasteError });
+  t.is(error?.code, ErrorCodes.MODEL_CONTRACT);
+  t.regex(error!.message, /taste\.contract.*someone\.else\.v9/);
+});
+
+test('a model whose output disagrees with its declared dimension is refused at start', async (t) => {
+  const dir = await modelWith(t, 'wrong-dim', (props) => props.set('taste.embedding_dim', '63'));
+  // The item table no longer matches either; make it fit so the signature check is what fails.
+  const numItems = Number(readOnnxMetadataProps(await readFile(join(dir, 'model.onnx'))).get('taste.num_items'));
+  await writeFile(join(dir, 'item_embeddings.f32'), Buffer.alloc(numItems * 63 * 4));
+  const bundle = await loadModelBundle(dir);
+  const error = await t.throwsAsync(InferencePool.start({ bundle, intraOpThreads: 1 }), { instanceOf: TasteError });
+  t.is(error?.code, ErrorCodes.MODEL_CONTRACT);
+  t.regex(error!.message, /dimension/);
+});
+
+test('a vocabulary that does not match the model is refused', async (t) => {
+  const dir = await modelWith(t, 'short-vocab', () => undefined);
+  await writeFile(join(dir, 'items.tsv'), '<pad>\n<unk>\ntaste:track:0\n');
+  const error = await t.throwsAsync(loadModelBundle(dir), { instanceOf: TasteError });
+  t.regex(error!.message, /items\.tsv has 3 items/);
+});
+
+test('a directory without a model says so', async (t) => {
+  const error = await t.throwsAsync(loadModelBundle(join(t.context.scratch, 'nothing-here')), { instanceOf: TasteError });
+  t.is(error?.code, ErrorCodes.MODEL_LOAD);
+});
