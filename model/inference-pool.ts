@@ -42,6 +42,8 @@ const WORKER_URL = new URL('./inference-worker.js', import.meta.url);
 export class InferencePool {
   readonly #options: Required<Omit<InferencePoolOptions, 'bundle'>> & { bundle: ModelBundle };
   readonly #slots: Slot[] = [];
+  /** Every worker started, ready or not, so `close` can end them all. */
+  readonly #workers = new Set<Worker>();
   readonly #queue: Task[] = [];
   #nextId = 0;
   #closed = false;
@@ -107,8 +109,9 @@ export class InferencePool {
   async close(): Promise<void> {
     this.#closed = true;
     for (const task of this.#queue.splice(0)) task.reject(poolClosed());
-    await Promise.all(this.#slots.map((slot) => slot.worker.terminate()));
     this.#slots.length = 0;
+    await Promise.all([...this.#workers].map((worker) => worker.terminate()));
+    this.#workers.clear();
   }
 
   #run(batch: ReturnType<typeof buildSequenceBatch>): Promise<Float32Array> {
@@ -138,6 +141,7 @@ export class InferencePool {
     const init: WorkerInit = { modelPath: bundle.onnxPath, executionProvider, intraOpThreads };
     const worker = new Worker(WORKER_URL, { workerData: init });
     const slot: Slot = { worker, task: undefined };
+    this.#workers.add(worker);
     return new Promise((resolve, reject) => {
       let ready = false;
       worker.on('message', (message: WorkerMessage) => {
@@ -181,6 +185,7 @@ export class InferencePool {
         slot.task = undefined;
       });
       worker.on('exit', () => {
+        this.#workers.delete(worker);
         const index = this.#slots.indexOf(slot);
         if (index >= 0) this.#slots.splice(index, 1);
         slot.task?.reject(new TasteError(ErrorCodes.INFERENCE_FAILED, 'inference worker exited', { canRetry: true }));

@@ -1,4 +1,4 @@
-import { createLogger } from '../../common/logger.js';
+import { createLogger, type LogLevel } from '../../common/logger.js';
 import { createKafka, type Kafka, type Producer } from '../../consumers/kafka.js';
 import { startStreamJob, type StreamJob, type StreamJobOptions } from '../../consumers/stream-job.js';
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
@@ -7,7 +7,7 @@ import type { PlayEvent } from '../../proto/generated/taste/v1/PlayEvent.js';
 import type { SearchEvent } from '../../proto/generated/taste/v1/SearchEvent.js';
 import { DEFAULT_MODEL_DIR, KAFKA_BROKERS, REDIS_URL, unique } from './environment.js';
 
-export const testLogger = createLogger(process.env.TASTE_TEST_LOG_LEVEL === 'debug' ? 'debug' : 'error');
+export const testLogger = createLogger((process.env.TASTE_TEST_LOG_LEVEL as LogLevel | undefined) ?? 'silent');
 
 export function uniqueTopics(): StreamTopics {
   const id = unique('t');
