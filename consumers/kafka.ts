@@ -1,4 +1,4 @@
-import { type Consumer, Kafka, type KafkaConfig, logLevel, type Producer, type SASLOptions } from 'kafkajs';
+import { type Consumer, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer, type ProducerConfig, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../common/logger.js';
 
 // The only module that builds kafkajs clients; the rest of the code sees these options only.
@@ -54,6 +54,14 @@ export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[]): 
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * A producer that partitions by key with Java-client-compatible murmur2, so our records land in
+ * the same partition as records from any other standard Kafka producer keyed by the same user.
+ */
+export function createProducer(kafka: Kafka, config: Omit<ProducerConfig, 'createPartitioner'> = {}): Producer {
+  return kafka.producer({ allowAutoTopicCreation: false, ...config, createPartitioner: Partitioners.DefaultPartitioner });
 }
 
 export type { Consumer, Kafka, Producer };

@@ -1,4 +1,5 @@
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { createProducer } from './kafka.js';
 import { describeError, isRetryable } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { withRetry } from '../common/retry.js';
@@ -69,7 +70,7 @@ export class StreamConsumer {
       allowAutoTopicCreation: false,
       maxBytesPerPartition: 1_048_576,
     });
-    this.#producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+    this.#producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
     this.#deadLetters = new DeadLetterWriter(this.#producer, topics.deadLetter);
     this.#typeByTopic = new Map([
       [topics.play, EventTypes.PLAY],

@@ -1,6 +1,6 @@
 import anyTest, { type TestFn } from 'ava';
 import { DeadLetterHeaders } from '../../consumers/dead-letter.js';
-import { ensureTopics, type Kafka, type Producer } from '../../consumers/kafka.js';
+import { createProducer, ensureTopics, type Kafka, type Producer } from '../../consumers/kafka.js';
 import type { StreamJob } from '../../consumers/stream-job.js';
 import { eventually, unique } from '../helpers/environment.js';
 import { play, search, sendPlays, sendSearches, startTestJob, testKafka, uniqueTopics } from '../helpers/pipeline.js';
@@ -16,7 +16,7 @@ const now = () => Date.now();
 
 test.before(async (t) => {
   const kafka = testKafka();
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  const producer = createProducer(kafka);
   await producer.connect();
   t.context = { kafka, producer, jobs: [] };
 });

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+import { describeError, TasteError } from '../common/errors.js';
+import { runSimulateCommand } from '../simulator/cli.js';
+import { runConsumeCommand } from './consume-command.js';
+import { UsageError } from './flags.js';
+
+type Command = (argv: string[], env: NodeJS.ProcessEnv) => Promise<number>;
+
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  demo: { summary: 'run the whole pipeline locally on simulated listeners and show their embeddings', load: async () => (await import('./demo-command.js')).runDemoCommand },
+  consume: { summary: 'the streaming job: Kafka events → embeddings in Redis', load: async () => runConsumeCommand },
+  serve: { summary: 'the gRPC embedding service', load: async () => (await import('./serve-command.js')).runServeCommand },
+  produce: { summary: 'stream simulated play and search events into Kafka', load: async () => (await import('./produce-command.js')).runProduceCommand },
+  simulate: { summary: 'write simulated events (JSONL), the catalogue and the true tastes to files', load: async () => (argv) => runSimulateCommand(argv) },
+};
+
+function usage(): string {
+  const lines = ['Usage: taste <command> [options]', '', 'Commands:'];
+  for (const [name, command] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)}${command.summary}`);
+  lines.push('', 'Run `taste <command> --help` for its options. Every option can also be set by its environment variable.');
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`taste: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await command.load())(rest, process.env);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`taste ${name}: ${error.message} (see taste ${name} --help)`);
+      return 2;
+    }
+    const code = error instanceof TasteError ? ` [${error.code}]` : '';
+    console.error(`taste ${name}: ${describeError(error)}${code}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
+// Everything is closed by now; a stray handle (a reconnect timer) must not keep a finished command alive.
+setTimeout(() => process.exit(), 2000).unref();
