@@ -18,7 +18,8 @@ import { eventually } from '../helpers/environment.js';
  */
 interface Context {
   port: number;
-  redisProcess?: ChildProcess;
+  /** A holder, not the process: ava gives each test a shallow copy of the context, and the test swaps the process. */
+  redisServer: { process?: ChildProcess };
   redis: RedisClient;
   serving: ServingServer;
   client: EmbeddingServiceClient;
@@ -83,7 +84,7 @@ async function codeOf(call: Promise<unknown>): Promise<grpc.status> {
 
 test.before(async (t) => {
   const port = await freePort();
-  const redisProcess = await startRedis(port);
+  const redisServer = { process: await startRedis(port) };
   const redis = createRedisClient({ url: `redis://127.0.0.1:${port}`, commandTimeoutMs: 500 });
   redis.on('error', () => {}); // reconnect attempts while the server is killed
   await waitForRedis(redis);
@@ -93,14 +94,14 @@ test.before(async (t) => {
   const logs: Context['logs'] = [];
   const logger = createLogger('debug', {}, (line) => logs.push(JSON.parse(line) as Context['logs'][number]));
   const serving = await startServingServer({ redis, service: { stores: [store] }, port: 0, healthProbeIntervalMs: 200, shutdownTimeoutMs: 2000, logger });
-  t.context = { port, redisProcess, redis, serving, client: createEmbeddingClient(serving.address), logs };
+  t.context = { port, redisServer, redis, serving, client: createEmbeddingClient(serving.address), logs };
 });
 
 test.after.always(async (t) => {
   t.context.client?.close();
   await t.context.serving?.close();
   t.context.redis?.disconnect();
-  await stopRedis(t.context.redisProcess);
+  await stopRedis(t.context.redisServer?.process);
 });
 
 test('Redis dies: UNAVAILABLE at once and NOT_SERVING; it comes back: SERVING again, no restart', async (t) => {
@@ -108,7 +109,7 @@ test('Redis dies: UNAVAILABLE at once and NOT_SERVING; it comes back: SERVING ag
   await eventually(async () => ((await healthStatus(serving.address)) === 'SERVING' ? true : undefined), 'SERVING', 5000);
   t.deepEqual((await getUserEmbedding(client, { userId: 'alice' })).embedding?.vector, [1, 0]);
 
-  await stopRedis(t.context.redisProcess);
+  await stopRedis(t.context.redisServer.process);
   for (let i = 0; i < 5; i++) {
     const started = Date.now();
     t.is(await codeOf(getUserEmbedding(client, { userId: 'alice' }, 2000)), grpc.status.UNAVAILABLE);
@@ -117,7 +118,7 @@ test('Redis dies: UNAVAILABLE at once and NOT_SERVING; it comes back: SERVING ag
   await eventually(async () => ((await healthStatus(serving.address)) === 'NOT_SERVING' ? true : undefined), 'NOT_SERVING', 5000);
   t.is(logs.filter((line) => line.msg.startsWith('feature store unavailable')).length, 1, 'one warning per outage, not per request');
 
-  t.context.redisProcess = await startRedis(t.context.port);
+  t.context.redisServer.process = await startRedis(t.context.port);
   await eventually(async () => ((await healthStatus(serving.address)) === 'SERVING' ? true : undefined), 'SERVING again', 10_000);
   // Started without persistence, so alice is gone: a clean NOT_FOUND proves reads work again.
   t.is(await codeOf(getUserEmbedding(client, { userId: 'alice' })), grpc.status.NOT_FOUND);
