@@ -3,7 +3,7 @@ import { startStreamJob } from '../consumers/stream-job.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { kafkaFlags, logFlags, modelFlags, redisFlags } from './common-flags.js';
 import { formatHelp, parseFlags } from './flags.js';
-import { kafkaOptions, onShutdownSignal, redisOptions, topicsOf } from './options.js';
+import { kafkaOptions, redisOptions, ShutdownSignal, topicsOf } from './options.js';
 
 const flags = {
   ...kafkaFlags,
@@ -28,6 +28,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     return 0;
   }
   const logger = createLogger(values['log-level'] as LogLevel, { component: 'consumer' });
+  const shutdown = new ShutdownSignal((message) => logger.info(message));
   const job = await startStreamJob({
     modelDir: values.model,
     kafka: kafkaOptions(values, 'taste-consumer'),
@@ -45,10 +46,9 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
   });
   const progress = setInterval(() => logger.info('progress', { ...job.consumer.stats }), 10_000);
   progress.unref();
-  await onShutdownSignal(async () => {
-    clearInterval(progress);
-    await job.stop();
-  }, (message) => logger.info(message));
+  await shutdown.requested;
+  clearInterval(progress);
+  await shutdown.stopWith(() => job.stop());
   logger.info('stopped', { ...job.consumer.stats });
   return 0;
 }

@@ -30,32 +30,44 @@ export function redisOptions(values: FlagValues<typeof redisFlags>, connectionNa
 }
 
 /**
- * Runs `stop` on the first SIGINT/SIGTERM; a second signal, or `graceMs` without finishing,
- * exits at once (uncommitted work is replayed by the next consumer, so nothing is lost).
+ * Listens for SIGINT/SIGTERM from construction on, so a signal during start-up is not lost.
+ * `requested` resolves on the first one; a second signal exits at once (uncommitted work is
+ * replayed by the next consumer, so nothing is lost), as does a stop slower than `graceMs`.
  */
-export function onShutdownSignal(stop: () => Promise<void>, log: (message: string) => void, graceMs = 25_000): Promise<void> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const handler = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log(`${signal} again: exiting now`);
-        process.exit(130);
-      }
-      stopping = true;
-      log(`${signal}: shutting down (again to force)`);
-      const timer = setTimeout(() => {
-        log(`shutdown took longer than ${graceMs} ms: exiting`);
-        process.exit(1);
-      }, graceMs);
-      timer.unref();
-      stop()
-        .catch((error) => log(`shutdown error: ${(error as Error).message}`))
-        .finally(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-    };
-    process.once('SIGINT', handler);
-    process.once('SIGTERM', handler);
-  });
+export class ShutdownSignal {
+  readonly requested: Promise<NodeJS.Signals>;
+  #received = false;
+
+  constructor(
+    readonly log: (message: string) => void,
+    readonly graceMs = 25_000,
+  ) {
+    this.requested = new Promise((resolve) => {
+      const handler = (signal: NodeJS.Signals) => {
+        if (this.#received) {
+          log(`${signal} again: exiting now`);
+          process.exit(130);
+        }
+        this.#received = true;
+        log(`${signal}: shutting down (again to force)`);
+        resolve(signal);
+      };
+      process.on('SIGINT', handler);
+      process.on('SIGTERM', handler);
+    });
+  }
+
+  /** Runs `stop` within the grace period. */
+  async stopWith(stop: () => Promise<void>): Promise<void> {
+    const timer = setTimeout(() => {
+      this.log(`shutdown took longer than ${this.graceMs} ms: exiting`);
+      process.exit(1);
+    }, this.graceMs);
+    timer.unref();
+    try {
+      await stop();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }

@@ -5,7 +5,7 @@ import { loadModelBundle } from '../model/model-bundle.js';
 import { startServingServer } from '../serving/server.js';
 import { logFlags, redisFlags } from './common-flags.js';
 import { formatHelp, parseFlags, UsageError } from './flags.js';
-import { onShutdownSignal, redisOptions } from './options.js';
+import { redisOptions, ShutdownSignal } from './options.js';
 
 const flags = {
   ...redisFlags,
@@ -35,6 +35,7 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
   if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) throw new UsageError('--tls-cert and --tls-key go together');
   if (values['tls-client-ca'] && !values['tls-cert']) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
   const logger = createLogger(values['log-level'] as LogLevel, { component: 'serving' });
+  const shutdown = new ShutdownSignal((message) => logger.info(message));
   const bundle = await loadModelBundle(values.model);
   const versions = [bundle.metadata.modelVersion, ...values['model-versions'].split(',').map((v) => v.trim()).filter(Boolean)];
   const redis = createRedisClient(redisOptions(values, 'taste-serving'));
@@ -59,9 +60,10 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
       : {}),
   });
   logger.info('serving', { address: `${values.host}:${server.port}`, versions, defaultVersion: bundle.metadata.modelVersion });
-  await onShutdownSignal(async () => {
+  await shutdown.requested;
+  await shutdown.stopWith(async () => {
     await server.close();
     redis.disconnect();
-  }, (message) => logger.info(message));
+  });
   return 0;
 }

@@ -1,0 +1,78 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { KAFKA_BROKERS, REDIS_URL, unique } from '../helpers/environment.js';
+
+const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function taste(args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (text: string, kill: (signal: NodeJS.Signals) => void) => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      onStderr?.(stderr, (signal) => child.kill(signal));
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+test('every command has --help', async (t) => {
+  const top = await taste(['--help']);
+  t.is(top.code, 0);
+  for (const command of ['demo', 'consume', 'serve', 'produce', 'simulate']) {
+    t.regex(top.stdout, new RegExp(`\\b${command}\\b`));
+    const help = await taste([command, '--help']);
+    t.is(help.code, 0, `${command} --help`);
+    t.regex(help.stdout, /Usage: taste/, command);
+  }
+});
+
+test('a bad flag or value exits 2 and names it', async (t) => {
+  const unknown = await taste(['consume', '--no-such-flag']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /--no-such-flag/);
+  const badValue = await taste(['consume', '--inference-workers', 'many']);
+  t.is(badValue.code, 2);
+  t.regex(badValue.stderr, /--inference-workers must be an integer/);
+  const badEnv = await taste(['consume'], { TASTE_EXECUTION_PROVIDER: 'tpu' });
+  t.is(badEnv.code, 2);
+  t.regex(badEnv.stderr, /TASTE_EXECUTION_PROVIDER must be one of cpu, webgpu, cuda/);
+  const command = await taste(['frobnicate']);
+  t.is(command.code, 2);
+});
+
+test('a missing model is a clear error, not a crash', async (t) => {
+  const run = await taste(['consume', '--model', '/nonexistent/model']);
+  t.is(run.code, 1);
+  t.regex(run.stderr, /cannot read model file .*model\.onnx.*TASTE_MODEL_LOAD/);
+});
+
+test('consume stops cleanly on SIGTERM', async (t) => {
+  const id = unique('cli');
+  let signalled = 0;
+  const run = await taste(
+    ['consume', '--plays-topic', `${id}.plays`, '--searches-topic', `${id}.searches`, '--dead-letter-topic', `${id}.dlq`, '--group-id', id, '--key-prefix', id, '--intra-op-threads', '1'],
+    { TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_REDIS_URL: REDIS_URL },
+    (stderr, kill) => {
+      if (!signalled && stderr.includes('stream job started')) {
+        signalled = Date.now();
+        kill('SIGTERM');
+      }
+    },
+  );
+  t.true(signalled > 0, `the job started: ${run.stderr.slice(-500)}`);
+  t.is(run.code, 0, run.stderr.slice(-500));
+  t.regex(run.stderr, /"msg":"stopped"/);
+  t.true(Date.now() - signalled < 25_000, 'within the grace period');
+});
