@@ -1,0 +1,106 @@
+import anyTest, { type TestFn } from 'ava';
+import { ErrorCodes, TasteError } from '../../common/errors.js';
+import { FeatureStore, type RedisClient, type StateUpdate } from '../../featurestore/feature-store.js';
+import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
+import { EventKinds, Streams, type WindowEvent } from '../../model/features.js';
+import { unique } from '../helpers/environment.js';
+import { storeTarget } from '../helpers/redis-target.js';
+
+interface Context {
+  redis: RedisClient;
+  store: FeatureStore;
+  prefix: string;
+}
+const test = anyTest as TestFn<Context>;
+const target = storeTarget();
+
+test.before(async (t) => {
+  const redis = createRedisClient({ url: target.url, cluster: target.cluster });
+  await waitForRedis(redis);
+  const prefix = unique('store');
+  t.context = { redis, prefix, store: new FeatureStore({ redis, modelVersion: 'm1', queryTokens: 8, keyPrefix: prefix }) };
+});
+
+test.after.always(async (t) => {
+  t.context.redis?.disconnect();
+});
+
+function event(offset: number): WindowEvent {
+  return { eventTimeMs: 1_764_000_000_000 + offset, stream: Streams.PLAY, partition: 0, offset, itemId: 2 + offset, kind: EventKinds.PLAY, queryTokens: [] };
+}
+
+function update(userId: string, expectedVersion: number, offsets: number[]): StateUpdate {
+  return {
+    userId,
+    expectedVersion,
+    window: offsets.map(event),
+    highWater: new Map([['plays:0', Math.max(...offsets)]]),
+    embedding: new Float32Array([0.6, 0.8]),
+    updatedMs: 1_764_000_100_000,
+  };
+}
+
+test(`[${target.name}] a new user has version 0 and an empty window`, async (t) => {
+  const states = await t.context.store.loadStates([unique('user')]);
+  const [state] = [...states.values()];
+  t.deepEqual(state, { version: 0, window: [], highWater: new Map() });
+});
+
+test(`[${target.name}] a write lands when the version still holds, and bumps it`, async (t) => {
+  const user = unique('user');
+  t.deepEqual(await t.context.store.writeStates([update(user, 0, [1, 2])]), ['written']);
+  const state = (await t.context.store.loadStates([user])).get(user)!;
+  t.is(state.version, 1);
+  t.deepEqual(state.window, [event(1), event(2)]);
+  t.deepEqual(state.highWater, new Map([['plays:0', 2]]));
+  const [embedding] = await t.context.store.readEmbeddings([user]);
+  t.deepEqual(embedding, { vector: new Float32Array([0.6, 0.8]), updatedMs: 1_764_000_100_000, lastEventMs: event(2).eventTimeMs, eventsInWindow: 2 });
+});
+
+test(`[${target.name}] a stale writer loses and changes nothing`, async (t) => {
+  const user = unique('user');
+  await t.context.store.writeStates([update(user, 0, [1])]);
+  await t.context.store.writeStates([update(user, 1, [1, 2])]);
+  t.deepEqual(await t.context.store.writeStates([update(user, 1, [1, 9])]), ['conflict']);
+  t.deepEqual(await t.context.store.writeStates([update(user, 0, [7])]), ['conflict']);
+  const state = (await t.context.store.loadStates([user])).get(user)!;
+  t.is(state.version, 2);
+  t.deepEqual(state.window.map((e) => e.offset), [1, 2]);
+});
+
+test(`[${target.name}] of two racing writers from the same version exactly one wins`, async (t) => {
+  const user = unique('user');
+  const outcomes = await Promise.all([
+    t.context.store.writeStates([update(user, 0, [1])]),
+    t.context.store.writeStates([update(user, 0, [2])]),
+  ]);
+  t.deepEqual(outcomes.flat().sort(), ['conflict', 'written']);
+  t.is((await t.context.store.loadStates([user])).get(user)!.version, 1);
+});
+
+test(`[${target.name}] batched reads and writes cover many users across slots`, async (t) => {
+  const users = Array.from({ length: 200 }, () => unique('user'));
+  const outcomes = await t.context.store.writeStates(users.map((user, index) => update(user, 0, [index])));
+  t.true(outcomes.every((outcome) => outcome === 'written'));
+  const embeddings = await t.context.store.readEmbeddings([...users, unique('missing')]);
+  t.is(embeddings.filter(Boolean).length, 200);
+  t.is(embeddings[200], undefined);
+});
+
+test(`[${target.name}] keys are per model version and keep the user in a hash tag`, async (t) => {
+  const other = new FeatureStore({ redis: t.context.redis, modelVersion: 'm2', queryTokens: 8, keyPrefix: t.context.prefix });
+  const user = unique('user');
+  await t.context.store.writeStates([update(user, 0, [1])]);
+  t.deepEqual(await other.readEmbeddings([user]), [undefined]);
+  t.is(t.context.store.key(user), `${t.context.prefix}:{${user}}:m1`);
+});
+
+test('an unreachable Redis is a retryable STORE_UNAVAILABLE error, not a hang', async (t) => {
+  const redis = createRedisClient({ url: 'redis://127.0.0.1:1', commandTimeoutMs: 500 });
+  redis.on('error', () => undefined);
+  const store = new FeatureStore({ redis, modelVersion: 'm1', queryTokens: 8 });
+  const error = await t.throwsAsync(store.loadStates(['someone']), { instanceOf: TasteError });
+  t.is(error?.code, ErrorCodes.STORE_UNAVAILABLE);
+  t.true(error?.canRetry);
+  redis.disconnect();
+});
