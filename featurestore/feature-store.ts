@@ -20,6 +20,8 @@ export interface UserState {
   version: number;
   window: WindowEvent[];
   highWater: HighWaterMarks;
+  /** Events applied to this state over its whole life. */
+  appliedTotal: number;
 }
 
 export interface StoredEmbedding {
@@ -37,6 +39,7 @@ export interface StateUpdate {
   highWater: HighWaterMarks;
   embedding: Float32Array;
   updatedMs: number;
+  appliedTotal: number;
 }
 
 export const WriteOutcomes = { WRITTEN: 'written', CONFLICT: 'conflict' } as const;
@@ -93,17 +96,24 @@ export class FeatureStore {
     const rows = await guard('read user state', () =>
       Promise.all(
         userIds.map((userId) =>
-          this.#redis.hmgetBuffer(this.key(userId), StateFields.version, StateFields.window, StateFields.highWater),
+          this.#redis.hmgetBuffer(
+            this.key(userId),
+            StateFields.version,
+            StateFields.window,
+            StateFields.highWater,
+            StateFields.appliedTotal,
+          ),
         ),
       ),
     );
     const states = new Map<string, UserState>();
     userIds.forEach((userId, index) => {
-      const [version, window, highWater] = rows[index] ?? [];
+      const [version, window, highWater, appliedTotal] = rows[index] ?? [];
       states.set(userId, {
         version: version ? Number(version.toString()) : 0,
         window: window ? decodeWindow(window) : [],
         highWater: highWater ? decodeHighWater(highWater.toString()) : new Map(),
+        appliedTotal: appliedTotal ? Number(appliedTotal.toString()) : 0,
       });
     });
     return states;
@@ -129,6 +139,8 @@ export class FeatureStore {
             String(update.window[update.window.length - 1]?.eventTimeMs ?? 0),
             StateFields.eventsInWindow,
             String(update.window.length),
+            StateFields.appliedTotal,
+            String(update.appliedTotal),
           ),
         ),
       ),

@@ -11,6 +11,7 @@
  *     upd   when the embedding was written (ms since epoch)
  *     last  event time of the newest event in the window (ms since epoch)
  *     n     events in the window
+ *     total events applied since the state began (audits exactly-once: equals events sent)
  */
 export const StateFields = {
   version: 'ver',
@@ -20,6 +21,7 @@ export const StateFields = {
   updatedMs: 'upd',
   lastEventMs: 'last',
   eventsInWindow: 'n',
+  appliedTotal: 'total',
 } as const;
 
 /** User ids we accept: printable, no hash-tag braces, bounded. */

@@ -125,6 +125,7 @@ export class Updater {
           highWater,
           embedding: new Float32Array(0),
           updatedMs: 0,
+          appliedTotal: state.appliedTotal + fresh.length,
         },
         applied: fresh.length,
         duplicates: incoming.length - fresh.length,

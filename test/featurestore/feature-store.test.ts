@@ -37,13 +37,14 @@ function update(userId: string, expectedVersion: number, offsets: number[]): Sta
     highWater: new Map([['plays:0', Math.max(...offsets)]]),
     embedding: new Float32Array([0.6, 0.8]),
     updatedMs: 1_764_000_100_000,
+    appliedTotal: offsets.length,
   };
 }
 
 test(`[${target.name}] a new user has version 0 and an empty window`, async (t) => {
   const states = await t.context.store.loadStates([unique('user')]);
   const [state] = [...states.values()];
-  t.deepEqual(state, { version: 0, window: [], highWater: new Map() });
+  t.deepEqual(state, { version: 0, window: [], highWater: new Map(), appliedTotal: 0 });
 });
 
 test(`[${target.name}] a write lands when the version still holds, and bumps it`, async (t) => {
@@ -53,6 +54,7 @@ test(`[${target.name}] a write lands when the version still holds, and bumps it`
   t.is(state.version, 1);
   t.deepEqual(state.window, [event(1), event(2)]);
   t.deepEqual(state.highWater, new Map([['plays:0', 2]]));
+  t.is(state.appliedTotal, 2);
   const [embedding] = await t.context.store.readEmbeddings([user]);
   t.deepEqual(embedding, { vector: new Float32Array([0.6, 0.8]), updatedMs: 1_764_000_100_000, lastEventMs: event(2).eventTimeMs, eventsInWindow: 2 });
 });

@@ -70,6 +70,7 @@ test.before(async (t) => {
     highWater: new Map([['taste.plays.v1:3', 42]]),
     embedding,
     updatedMs: UPDATED_MS,
+    appliedTotal: 1,
   });
   t.deepEqual(await m1.writeStates([update('alice', vectorM1), update('bob@example.com', vectorM1)]), ['written', 'written']);
   t.deepEqual(await m2.writeStates([update('alice', vectorM2)]), ['written']);

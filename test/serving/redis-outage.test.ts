@@ -90,7 +90,7 @@ test.before(async (t) => {
   await waitForRedis(redis);
   const store = new FeatureStore({ redis, modelVersion: 'm1', queryTokens: 0 });
   const window = [{ eventTimeMs: 1000, stream: Streams.PLAY, partition: 0, offset: 1, itemId: 9, kind: EventKinds.PLAY, queryTokens: [] }];
-  await store.writeStates([{ userId: 'alice', expectedVersion: 0, window, highWater: new Map(), embedding: new Float32Array([1, 0]), updatedMs: 2000 }]);
+  await store.writeStates([{ userId: 'alice', expectedVersion: 0, window, highWater: new Map(), embedding: new Float32Array([1, 0]), updatedMs: 2000, appliedTotal: 1 }]);
   const logs: Context['logs'] = [];
   const logger = createLogger('debug', {}, (line) => logs.push(JSON.parse(line) as Context['logs'][number]));
   const serving = await startServingServer({ redis, service: { stores: [store] }, port: 0, healthProbeIntervalMs: 200, shutdownTimeoutMs: 2000, logger });
