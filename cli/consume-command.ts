@@ -11,6 +11,7 @@ const flags = {
   ...modelFlags,
   'group-id': { type: 'string', env: 'TASTE_GROUP_ID', default: 'taste', description: 'Kafka consumer group' },
   'partitions-concurrently': { type: 'integer', env: 'TASTE_PARTITIONS_CONCURRENTLY', default: 2, min: 1, description: 'partitions processed at once by this member' },
+  'session-timeout-ms': { type: 'integer', env: 'TASTE_SESSION_TIMEOUT_MS', default: 30000, min: 6000, description: 'Kafka group session timeout: how soon a dead member\'s partitions move' },
   'chunk-size': { type: 'integer', env: 'TASTE_CHUNK_SIZE', default: 500, min: 1, description: 'records applied (and committed) per step' },
   ...logFlags,
 } as const;
@@ -43,6 +44,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     topicPartitions: values['topic-partitions'],
     partitionsConsumedConcurrently: values['partitions-concurrently'],
     chunkSize: values['chunk-size'],
+    sessionTimeoutMs: values['session-timeout-ms'],
   });
   const progress = setInterval(() => logger.info('progress', { ...job.consumer.stats }), 10_000);
   progress.unref();

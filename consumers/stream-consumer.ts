@@ -128,22 +128,30 @@ export class StreamConsumer {
         else deadLetters.push({ ...raw, timestamp: message.timestamp, rejection: result.rejection });
       }
 
-      const summary = await withRetry(() => this.#options.updater.apply(events), {
-        attempts: Number.POSITIVE_INFINITY,
-        maxDelayMs: 5_000,
-        signal: this.#stopping.signal,
-        shouldRetry: (error) => isRetryable(error) && isRunning() && !isStale(),
-        onRetry: async (error, attempt, delayMs) => {
-          this.#options.logger.warn('apply failed; retrying (offsets stay uncommitted)', {
-            topic: batch.topic,
-            partition: batch.partition,
-            attempt,
-            delayMs,
-            error: describeError(error),
-          });
-          await heartbeat().catch(() => undefined);
-        },
-      });
+      // Inference or a Redis outage can outlast the session timeout: keep heartbeating while the
+      // step runs, so a slow step is not mistaken for a dead member (kafkajs throttles the calls).
+      const beat = setInterval(() => heartbeat().catch(() => undefined), 1_000);
+      let summary: UpdateSummary;
+      try {
+        summary = await withRetry(() => this.#options.updater.apply(events), {
+          attempts: Number.POSITIVE_INFINITY,
+          maxDelayMs: 5_000,
+          signal: this.#stopping.signal,
+          shouldRetry: (error) => isRetryable(error) && isRunning() && !isStale(),
+          onRetry: async (error, attempt, delayMs) => {
+            this.#options.logger.warn('apply failed; retrying (offsets stay uncommitted)', {
+              topic: batch.topic,
+              partition: batch.partition,
+              attempt,
+              delayMs,
+              error: describeError(error),
+            });
+            await heartbeat().catch(() => undefined);
+          },
+        });
+      } finally {
+        clearInterval(beat);
+      }
       for (const rejected of summary.rejected) {
         for (const sourced of rejected.events) {
           const message = chunk.find((candidate) => Number(candidate.offset) === sourced.event.offset);

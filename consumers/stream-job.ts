@@ -4,7 +4,7 @@ import { createRedisClient, type RedisConnectionOptions, waitForRedis } from '..
 import { InferencePool } from '../model/inference-pool.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
-import { Updater, type UpdateSummary } from '../updater/updater.js';
+import { type Embedder, Updater, type UpdateSummary } from '../updater/updater.js';
 import { EventFeaturizer } from './event-featurizer.js';
 import { createKafka, ensureTopics, type KafkaConnectionOptions } from './kafka.js';
 import { StreamConsumer, type StreamTopics } from './stream-consumer.js';
@@ -34,6 +34,8 @@ export interface StreamJobOptions {
   /** @default 30000 */
   sessionTimeoutMs?: number;
   onApplied?: (summary: UpdateSummary, messages: number) => void;
+  /** Wraps the model, e.g. to time inference for metrics or to inject faults in tests. */
+  decorateEmbedder?: (embedder: Embedder) => Embedder;
 }
 
 export interface StreamJob {
@@ -79,7 +81,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       kafka,
       topics: options.topics,
       logger,
-      updater: new Updater({ store, embedder: pool, maxSeqLen: metadata.maxSeqLen }),
+      updater: new Updater({ store, embedder: options.decorateEmbedder?.(pool) ?? pool, maxSeqLen: metadata.maxSeqLen }),
       featurizer: new EventFeaturizer({
         vocabulary: bundle.vocabulary,
         queryTokens: metadata.queryTokens,

@@ -1,0 +1,356 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { EventFeaturizer, EventTypes } from '../../consumers/event-featurizer.js';
+import { createProducer, ensureTopics, type Kafka } from '../../consumers/kafka.js';
+import type { StreamTopics } from '../../consumers/stream-consumer.js';
+import type { FeatureStore } from '../../featurestore/feature-store.js';
+import { mergeWindow, type WindowEvent } from '../../model/features.js';
+import type { InferencePool } from '../../model/inference-pool.js';
+import type { ModelBundle } from '../../model/model-bundle.js';
+import { encodePlayEvent, encodeSearchEvent } from '../../proto/event-codec.js';
+import { createCatalogue } from '../../simulator/catalogue.js';
+import { World } from '../../simulator/world.js';
+
+/**
+ * Fault-injection harness. A scenario streams a known set of events (simulated listeners plus
+ * poison records), injects faults while real consumers run, and checks the end state against a
+ * ground truth computed by replaying the same records once, in order, per user.
+ */
+
+/** Long form (scripts/reliability.sh) or the short form CI runs. */
+export const LONG = process.env.TASTE_RELIABILITY_LONG === '1';
+
+const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+
+export interface StreamSpec {
+  events: number;
+  users: number;
+  seed: number;
+  /** One poison record per this many events. @default 0 (none) */
+  poisonEvery?: number;
+  partitions?: number;
+  /** Pace production (events/s) so that it overlaps the faults; unpaced when absent. */
+  ratePerSecond?: number;
+}
+
+function simulatedWorld(spec: StreamSpec): World {
+  return new World({ seed: spec.seed, users: spec.users, catalogue: createCatalogue({ seed: 1, items: 5000 }), durationMs: Number.POSITIVE_INFINITY });
+}
+
+/** The ids of the scenario's listeners, known before anything is produced. */
+export function simulatedUserIds(spec: StreamSpec): string[] {
+  return simulatedWorld(spec).users.map((user) => user.userId);
+}
+
+export const POISON_KINDS = ['undecodable', 'wrong-type', 'no-user', 'absurd-time', 'oversized', 'missing-item', 'key-mismatch'] as const;
+
+/** Produces the events (and poison) to the scenario's topics; returns how many records were sent. */
+export async function produceStream(kafka: Kafka, topics: StreamTopics, spec: StreamSpec): Promise<{ records: number; poison: number }> {
+  const partitions = spec.partitions ?? 4;
+  await ensureTopics(kafka, [
+    { topic: topics.play, partitions },
+    { topic: topics.search, partitions },
+    { topic: topics.deadLetter, partitions: 1 },
+  ]);
+  const world = simulatedWorld(spec);
+  const started = Date.now();
+  const producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  let records = 0;
+  let poison = 0;
+  let plays: { key: string | null; value: Buffer }[] = [];
+  let searches: { key: string | null; value: Buffer }[] = [];
+  const flush = async () => {
+    const topicMessages = [];
+    if (plays.length) topicMessages.push({ topic: topics.play, messages: plays });
+    if (searches.length) topicMessages.push({ topic: topics.search, messages: searches });
+    if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
+    plays = [];
+    searches = [];
+  };
+  const events = world.events();
+  for (let i = 0; i < spec.events; i++) {
+    const next = events.next();
+    if (next.done) break;
+    const simulated = next.value;
+    if (simulated.kind === 'play') plays.push({ key: simulated.event.userId, value: encodePlayEvent(simulated.event) });
+    else searches.push({ key: simulated.event.userId, value: encodeSearchEvent(simulated.event) });
+    records++;
+    if (spec.poisonEvery && i % spec.poisonEvery === spec.poisonEvery - 1) {
+      plays.push(poisonRecord(POISON_KINDS[poison % POISON_KINDS.length]!, simulated.event.userId, simulated.event.eventTimeMs));
+      poison++;
+      records++;
+    }
+    if (plays.length + searches.length >= 500) {
+      await flush();
+      if (spec.ratePerSecond) {
+        const ahead = (records / spec.ratePerSecond) * 1000 - (Date.now() - started);
+        if (ahead > 0) await sleep(ahead);
+      }
+    }
+  }
+  await flush();
+  await producer.disconnect();
+  return { records, poison };
+}
+
+function poisonRecord(kind: (typeof POISON_KINDS)[number], userId: string, eventTimeMs: number): { key: string | null; value: Buffer } {
+  const valid = { userId, itemUri: 'taste:track:1', itemKind: 'ITEM_KIND_TRACK', eventTimeMs, msPlayed: 1000, itemDurationMs: 2000, context: 'PLAY_CONTEXT_HOME', endReason: 'END_REASON_COMPLETED' } as const;
+  switch (kind) {
+    case 'undecodable':
+      return { key: userId, value: Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]) };
+    case 'wrong-type':
+      // A search payload on the play topic decodes into nonsense fields (enum 99).
+      return { key: userId, value: encodeSearchEvent({ userId, query: 'x', eventTimeMs, clickedItemUri: 'taste:track:1', clickedItemKind: 99 as unknown as 'ITEM_KIND_TRACK' }) };
+    case 'no-user':
+      return { key: null, value: encodePlayEvent({ ...valid, userId: '' }) };
+    case 'absurd-time':
+      return { key: userId, value: encodePlayEvent({ ...valid, eventTimeMs: 4_000_000_000_000 }) };
+    case 'oversized':
+      return { key: userId, value: encodePlayEvent({ ...valid, itemUri: `taste:track:${'9'.repeat(70_000)}` }) };
+    case 'missing-item':
+      return { key: userId, value: encodePlayEvent({ ...valid, itemUri: '' }) };
+    case 'key-mismatch':
+      return { key: `${userId}-other`, value: encodePlayEvent(valid) };
+  }
+}
+
+export interface Expectation {
+  window: WindowEvent[];
+  applied: number;
+}
+
+/**
+ * Ground truth: every record on the topics read back once, validated and featurized exactly as the
+ * pipeline does, merged per user in order. `valid` + `invalid` = every record on the topics.
+ */
+export async function groundTruth(
+  kafka: Kafka,
+  topics: StreamTopics,
+  bundle: ModelBundle,
+): Promise<{ users: Map<string, Expectation>; valid: number; invalid: number }> {
+  const featurizer = new EventFeaturizer({ vocabulary: bundle.vocabulary, queryTokens: bundle.metadata.queryTokens, queryBuckets: bundle.metadata.queryBuckets });
+  const records = await readAll(kafka, [topics.play, topics.search]);
+  const byUser = new Map<string, WindowEvent[]>();
+  let invalid = 0;
+  for (const record of records) {
+    const type = record.topic === topics.play ? EventTypes.PLAY : EventTypes.SEARCH;
+    const result = featurizer.featurize(type, record, Date.now());
+    if (!result.ok) {
+      invalid++;
+      continue;
+    }
+    const list = byUser.get(result.event.userId) ?? [];
+    list.push(result.event.event);
+    byUser.set(result.event.userId, list);
+  }
+  const users = new Map<string, Expectation>();
+  let valid = 0;
+  for (const [userId, events] of byUser) {
+    users.set(userId, { window: mergeWindow([], events, bundle.metadata.maxSeqLen), applied: events.length });
+    valid += events.length;
+  }
+  return { users, valid, invalid };
+}
+
+interface ReadRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+/** Every record of the topics, from the beginning to the current end, without a consumer group. */
+export async function readAll(kafka: Kafka, topicNames: string[]): Promise<ReadRecord[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map<string, number>();
+  for (const topic of topicNames) {
+    for (const { partition, high } of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}:${partition}`, Number(high));
+  }
+  await admin.disconnect();
+  const remaining = new Set([...ends].filter(([, high]) => high > 0).map(([key]) => key));
+  const records: ReadRecord[] = [];
+  if (remaining.size === 0) return records;
+  const consumer = kafka.consumer({ groupId: `ground-truth-${Date.now()}-${Math.random()}`, maxBytesPerPartition: 4 << 20 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: topicNames, fromBeginning: true });
+  await new Promise<void>((resolve, reject) => {
+    consumer
+      .run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          for (const message of batch.messages) {
+            records.push({ topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value });
+            const key = `${batch.topic}:${batch.partition}`;
+            if (Number(message.offset) + 1 >= (ends.get(key) ?? 0)) remaining.delete(key);
+          }
+          if (remaining.size === 0) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  return records;
+}
+
+export interface Verdict {
+  users: number;
+  expectedEvents: number;
+  appliedEvents: number;
+  /** Events of users whose applied count is below the truth. */
+  lost: number;
+  /** Events applied more than once. */
+  doubleApplied: number;
+  windowMismatches: string[];
+  embeddingMismatches: string[];
+}
+
+/** Compares the store with the ground truth; embeddings are recomputed from the expected windows. */
+export async function verify(store: FeatureStore, truth: Map<string, Expectation>, pool: InferencePool): Promise<Verdict> {
+  const userIds = [...truth.keys()];
+  const verdict: Verdict = { users: userIds.length, expectedEvents: 0, appliedEvents: 0, lost: 0, doubleApplied: 0, windowMismatches: [], embeddingMismatches: [] };
+  for (let start = 0; start < userIds.length; start += 200) {
+    const chunk = userIds.slice(start, start + 200);
+    const states = await store.loadStates(chunk);
+    const stored = await store.readEmbeddings(chunk);
+    const expectedEmbeddings = await pool.embed(chunk.map((userId) => truth.get(userId)!.window));
+    chunk.forEach((userId, index) => {
+      const expected = truth.get(userId)!;
+      const state = states.get(userId)!;
+      verdict.expectedEvents += expected.applied;
+      verdict.appliedEvents += state.appliedTotal;
+      if (state.appliedTotal < expected.applied) verdict.lost += expected.applied - state.appliedTotal;
+      if (state.appliedTotal > expected.applied) verdict.doubleApplied += state.appliedTotal - expected.applied;
+      if (canonical(state.window) !== canonical(expected.window)) verdict.windowMismatches.push(userId);
+      const actual = stored[index]?.vector;
+      const want = expectedEmbeddings[index]!;
+      if (!actual || actual.length !== want.length || want.some((value, d) => Math.abs(value - actual[d]!) > 1e-4)) {
+        verdict.embeddingMismatches.push(userId);
+      }
+    });
+  }
+  return verdict;
+}
+
+function canonical(window: readonly WindowEvent[]): string {
+  return JSON.stringify(window.map((e) => [e.eventTimeMs, e.stream, e.partition, e.offset, e.itemId, e.kind, e.queryTokens]));
+}
+
+/** Committed offsets of the group behind the end of the topics, summed. */
+export async function groupLag(kafka: Kafka, groupId: string, topicNames: string[]): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    let lag = 0;
+    const committed = await admin.fetchOffsets({ groupId, topics: topicNames });
+    for (const { topic, partitions } of committed) {
+      const ends = new Map((await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => [partition, Number(high)]));
+      for (const { partition, offset } of partitions) {
+        const end = ends.get(partition) ?? 0;
+        lag += end - Math.max(0, Number(offset));
+      }
+    }
+    return lag;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Polls state versions of some users and records any that goes backwards. */
+export class VersionWatcher {
+  readonly regressions: string[] = [];
+  readonly #seen = new Map<string, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #polls = 0;
+
+  constructor(
+    readonly store: FeatureStore,
+    readonly userIds: string[],
+  ) {}
+
+  start(intervalMs = 100): void {
+    this.#timer = setInterval(() => void this.#poll(), intervalMs);
+  }
+
+  get polls(): number {
+    return this.#polls;
+  }
+
+  async #poll(): Promise<void> {
+    try {
+      const states = await this.store.loadStates(this.userIds);
+      for (const [userId, state] of states) {
+        const before = this.#seen.get(userId) ?? 0;
+        if (state.version < before) this.regressions.push(`${userId}: ${before} → ${state.version}`);
+        this.#seen.set(userId, Math.max(before, state.version));
+      }
+      this.#polls++;
+    } catch {
+      // Redis may be down on purpose in some scenarios.
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+/** A `taste consume` process: real process, real signals. */
+export class ConsumerProcess {
+  readonly child: ChildProcess;
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(args: string[], env: NodeJS.ProcessEnv) {
+    this.child = spawn(process.execPath, [CLI, 'consume', '--log-level', 'info', '--intra-op-threads', '1', ...args], {
+      cwd: REPO,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.child.stderr!.on('data', (chunk) => {
+      this.stderr = (this.stderr + chunk).slice(-20_000);
+    });
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Resolves once the job runs (its signal handlers are in place), or after `timeoutMs`. */
+  async waitStarted(timeoutMs = 60_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.started && Date.now() < deadline && this.child.exitCode === null) await sleep(50);
+    return this.started;
+  }
+
+  get started(): boolean {
+    return this.stderr.includes('stream job started');
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+}
+
+export function consumerArgs(topics: StreamTopics, groupId: string, keyPrefix: string, extra: string[] = []): string[] {
+  return [
+    '--plays-topic', topics.play,
+    '--searches-topic', topics.search,
+    '--dead-letter-topic', topics.deadLetter,
+    '--group-id', groupId,
+    '--key-prefix', keyPrefix,
+    ...extra,
+  ];
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Prints one row of the closing table: scenario, events, faults, lost, double-applied, regressions, recovery. */
+export function report(row: { scenario: string; events: number; faults: string; verdict: Verdict; regressions: number; recoveryMs: number }): void {
+  const { verdict } = row;
+  console.log(
+    `[reliability] ${row.scenario} | events ${row.events} | faults ${row.faults} | lost ${verdict.lost} | double-applied ${verdict.doubleApplied} | version regressions ${row.regressions} | window mismatches ${verdict.windowMismatches.length} | embedding mismatches ${verdict.embeddingMismatches.length} | recovery ${row.recoveryMs} ms`,
+  );
+}

@@ -1,0 +1,71 @@
+import test from 'ava';
+import { KAFKA_BROKERS, REDIS_URL } from '../helpers/environment.js';
+import { scenarioContext } from './context.js';
+import {
+  ConsumerProcess,
+  consumerArgs,
+  groundTruth,
+  groupLag,
+  LONG,
+  produceStream,
+  report,
+  simulatedUserIds,
+  sleep,
+  verify,
+  VersionWatcher,
+} from './harness.js';
+
+const EVENTS = LONG ? 100_000 : 15_000;
+const CYCLES = LONG ? 20 : 5;
+
+test(`kill -9 of a consumer ${CYCLES} times: nothing lost, nothing applied twice`, async (t) => {
+  t.timeout(LONG ? 30 * 60_000 : 4 * 60_000);
+  const ctx = await scenarioContext();
+  t.teardown(() => ctx.close());
+  const { topics } = ctx;
+  const spec = { events: EVENTS, users: LONG ? 3000 : 300, seed: 11, poisonEvery: 250, ratePerSecond: Math.ceil(EVENTS / (CYCLES * 6)) };
+  // Production runs through the faults, as in real life; the ground truth is read once it is done.
+  const production = produceStream(ctx.kafka, topics, spec);
+  const watcher = new VersionWatcher(ctx.store, simulatedUserIds(spec).slice(0, 100));
+  watcher.start();
+  const env = { TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_REDIS_URL: REDIS_URL };
+  const args = consumerArgs(topics, ctx.groupId, ctx.keyPrefix, ['--session-timeout-ms', '6000', '--chunk-size', '200']);
+  for (let cycle = 0; cycle < CYCLES; cycle++) {
+    const consumer = new ConsumerProcess(args, env);
+    await consumer.waitStarted();
+    // Kill at a random moment of its work: mid-step, between the Redis write and the commit, or idle.
+    await sleep(200 + Math.random() * 1500);
+    consumer.kill('SIGKILL');
+    await consumer.exited;
+  }
+
+  const sent = await production;
+  const truth = await groundTruth(ctx.kafka, topics, ctx.bundle);
+  t.is(truth.valid + truth.invalid, sent.records);
+
+  const recoveryStart = Date.now();
+  const last = new ConsumerProcess(args, env);
+  let lag = Number.POSITIVE_INFINITY;
+  while (Date.now() - recoveryStart < 120_000) {
+    lag = await groupLag(ctx.kafka, ctx.groupId, [topics.play, topics.search]).catch(() => Number.POSITIVE_INFINITY);
+    if (lag === 0) break;
+    await sleep(500);
+  }
+  const recoveryMs = Date.now() - recoveryStart;
+  await last.waitStarted();
+  last.kill('SIGTERM');
+  const exit = await last.exited;
+  watcher.stop();
+
+  const verdict = await verify(ctx.store, truth.users, ctx.pool);
+  report({ scenario: 'kill -9', events: sent.records, faults: `${CYCLES} x SIGKILL`, verdict, regressions: watcher.regressions.length, recoveryMs });
+  t.is(exit.code, 0, last.stderr.slice(-1000));
+  t.is(lag, 0, 'consumer group lag');
+  t.is(verdict.lost, 0);
+  t.is(verdict.doubleApplied, 0);
+  t.is(verdict.appliedEvents, truth.valid);
+  t.deepEqual(watcher.regressions, []);
+  t.true(watcher.polls > 0);
+  t.deepEqual(verdict.windowMismatches, []);
+  t.deepEqual(verdict.embeddingMismatches, []);
+});
