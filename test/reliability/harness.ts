@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { EventFeaturizer, EventTypes } from '../../consumers/event-featurizer.js';
 import { createProducer, ensureTopics, type Kafka } from '../../consumers/kafka.js';
@@ -65,7 +67,17 @@ export async function produceStream(kafka: Kafka, topics: StreamTopics, spec: St
     const topicMessages = [];
     if (plays.length) topicMessages.push({ topic: topics.play, messages: plays });
     if (searches.length) topicMessages.push({ topic: topics.search, messages: searches });
-    if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
+    // A broker restart can outlast kafkajs' own retries: keep trying. A retried batch may land
+    // twice; the ground truth is read from the topics, so such duplicates count as real records.
+    for (let attempt = 0; topicMessages.length; attempt++) {
+      try {
+        await producer.sendBatch({ topicMessages, acks: -1 });
+        break;
+      } catch (error) {
+        if (attempt >= 30) throw error;
+        await sleep(1000);
+      }
+    }
     plays = [];
     searches = [];
   };
@@ -263,6 +275,8 @@ export async function groupLag(kafka: Kafka, groupId: string, topicNames: string
 export class VersionWatcher {
   readonly regressions: string[] = [];
   readonly #seen = new Map<string, number>();
+  /** When some watched user's version last went up. */
+  readonly changes: number[] = [];
   #timer: NodeJS.Timeout | undefined;
   #polls = 0;
 
@@ -275,6 +289,11 @@ export class VersionWatcher {
     this.#timer = setInterval(() => void this.#poll(), intervalMs);
   }
 
+  /** First write seen at or after `since` (ms since epoch), or undefined. */
+  firstChangeSince(since: number): number | undefined {
+    return this.changes.find((at) => at >= since);
+  }
+
   get polls(): number {
     return this.#polls;
   }
@@ -285,6 +304,7 @@ export class VersionWatcher {
       for (const [userId, state] of states) {
         const before = this.#seen.get(userId) ?? 0;
         if (state.version < before) this.regressions.push(`${userId}: ${before} → ${state.version}`);
+        if (state.version > before) this.changes.push(Date.now());
         this.#seen.set(userId, Math.max(before, state.version));
       }
       this.#polls++;
@@ -353,4 +373,82 @@ export function report(row: { scenario: string; events: number; faults: string; 
   console.log(
     `[reliability] ${row.scenario} | events ${row.events} | faults ${row.faults} | lost ${verdict.lost} | double-applied ${verdict.doubleApplied} | version regressions ${row.regressions} | window mismatches ${verdict.windowMismatches.length} | embedding mismatches ${verdict.embeddingMismatches.length} | recovery ${row.recoveryMs} ms`,
   );
+}
+
+/** Waits until the group has consumed everything on the topics (lag 0); returns the time taken. */
+export async function waitForLagZero(kafka: Kafka, groupId: string, topicNames: string[], timeoutMs = 120_000): Promise<{ lag: number; ms: number }> {
+  const started = Date.now();
+  let lag = Number.POSITIVE_INFINITY;
+  while (Date.now() - started < timeoutMs) {
+    lag = await groupLag(kafka, groupId, topicNames).catch(() => Number.POSITIVE_INFINITY);
+    if (lag === 0) break;
+    await sleep(500);
+  }
+  return { lag, ms: Date.now() - started };
+}
+
+/** Resident memory of a process, from /proc (Linux). */
+export function rssBytes(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const match = /VmRSS:\s+(\d+) kB/.exec(status);
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** A redis-server of the scenario's own (not the shared one), persisted so a restart keeps state. */
+export class OwnRedis {
+  #process: ChildProcess | undefined;
+
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    this.#process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (await portAnswers(this.port)) return;
+      await sleep(50);
+    }
+    throw new Error(`redis-server on ${this.port} did not start`);
+  }
+
+  /** Stops it the way an outage does: the process is gone, clients get connection errors. */
+  async stop(): Promise<void> {
+    const child = this.#process;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM'); // redis flushes its append-only file on SIGTERM
+    await exited;
+  }
+}
+
+export function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
 }
