@@ -42,6 +42,8 @@ export interface StreamConsumerStats {
   duplicates: number;
   deadLettered: number;
   steps: number;
+  /** Times this member joined the group: 1 without rebalances. */
+  groupJoins: number;
 }
 
 /**
@@ -58,7 +60,7 @@ export class StreamConsumer {
   readonly #stopping = new AbortController();
   readonly #typeByTopic: Map<string, EventType>;
   #joined: Promise<void>;
-  readonly stats: StreamConsumerStats = { messages: 0, applied: 0, duplicates: 0, deadLettered: 0, steps: 0 };
+  readonly stats: StreamConsumerStats = { messages: 0, applied: 0, duplicates: 0, deadLettered: 0, steps: 0, groupJoins: 0 };
 
   constructor(options: StreamConsumerOptions) {
     this.#options = options;
@@ -76,6 +78,9 @@ export class StreamConsumer {
       [topics.play, EventTypes.PLAY],
       [topics.search, EventTypes.SEARCH],
     ]);
+    this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
+      this.stats.groupJoins++;
+    });
     this.#joined = new Promise((resolve) => {
       const remove = this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
         remove();
