@@ -12,6 +12,7 @@ const flags = {
   'group-id': { type: 'string', env: 'TASTE_GROUP_ID', default: 'taste', description: 'Kafka consumer group' },
   'partitions-concurrently': { type: 'integer', env: 'TASTE_PARTITIONS_CONCURRENTLY', default: 2, min: 1, description: 'partitions processed at once by this member' },
   'session-timeout-ms': { type: 'integer', env: 'TASTE_SESSION_TIMEOUT_MS', default: 30000, min: 6000, description: 'Kafka group session timeout: how soon a dead member\'s partitions move' },
+  'create-topics': { type: 'boolean', env: 'TASTE_CREATE_TOPICS', default: true, description: 'create missing topics at start (false where topics are managed elsewhere)' },
   'chunk-size': { type: 'integer', env: 'TASTE_CHUNK_SIZE', default: 500, min: 1, description: 'records applied (and committed) per step' },
   ...logFlags,
 } as const;
@@ -42,6 +43,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     inferenceWorkers: values['inference-workers'],
     ...(values['intra-op-threads'] > 0 ? { intraOpThreads: values['intra-op-threads'] } : {}),
     topicPartitions: values['topic-partitions'],
+    createTopics: values['create-topics'],
     partitionsConsumedConcurrently: values['partitions-concurrently'],
     chunkSize: values['chunk-size'],
     sessionTimeoutMs: values['session-timeout-ms'],

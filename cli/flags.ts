@@ -32,10 +32,18 @@ export function parseFlags<S extends FlagSpecs>(
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
 ): { values: FlagValues<S>; help: boolean } {
+  // `--no-<flag>` turns a boolean off (node:util parseArgs on Node 20 has no allowNegative).
+  const negated = new Set<string>();
+  const args = argv.filter((arg) => {
+    const name = arg.startsWith('--no-') ? arg.slice(5) : undefined;
+    if (name === undefined || specs[name]?.type !== 'boolean') return true;
+    negated.add(name);
+    return false;
+  });
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...argv],
+      args,
       strict: true,
       allowPositionals: false,
       options: {
@@ -49,6 +57,7 @@ export function parseFlags<S extends FlagSpecs>(
     throw new UsageError((error as Error).message);
   }
   const raw = parsed.values as Record<string, string | boolean | undefined>;
+  for (const name of negated) raw[name] = false;
   const values: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(specs)) {
     const fromEnv = spec.env ? env[spec.env] : undefined;
@@ -82,12 +91,13 @@ export function formatHelp(usage: string, summary: string, specs: FlagSpecs): st
   const lines = [`Usage: ${usage}`, '', summary, '', 'Options:'];
   for (const [name, spec] of Object.entries(specs)) {
     const value = spec.type === 'boolean' ? '' : spec.type === 'integer' ? ' <n>' : ' <value>';
+    const flag = spec.type === 'boolean' && spec.default === true ? `--[no-]${name}` : `--${name}`;
     const extras = [
       spec.choices ? `one of: ${spec.choices.join(', ')}` : undefined,
       spec.default !== undefined && spec.default !== '' ? `default: ${String(spec.default)}` : undefined,
       spec.env ? `env: ${spec.env}` : undefined,
     ].filter(Boolean);
-    lines.push(`  --${name}${value}`.padEnd(34) + spec.description + (extras.length ? ` (${extras.join('; ')})` : ''));
+    lines.push(`  ${flag}${value}`.padEnd(34) + spec.description + (extras.length ? ` (${extras.join('; ')})` : ''));
   }
   lines.push('  -h, --help'.padEnd(34) + 'show this help');
   return lines.join('\n');

@@ -25,6 +25,8 @@ export interface StreamJobOptions {
   inferenceWorkers?: number;
   /** Threads per inference session. @default cores / workers */
   intraOpThreads?: number;
+  /** Create missing topics at start (off where topics are managed elsewhere, e.g. Strimzi). @default true */
+  createTopics?: boolean;
   /** Partitions for topics this job has to create; existing topics are left alone. @default 4 */
   topicPartitions?: number;
   /** @default 500 */
@@ -72,11 +74,13 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
     });
     const kafka = createKafka(options.kafka, logger);
     const partitions = options.topicPartitions ?? 4;
-    await ensureTopics(kafka, [
-      { topic: options.topics.play, partitions },
-      { topic: options.topics.search, partitions },
-      { topic: options.topics.deadLetter, partitions: 1 },
-    ]);
+    if (options.createTopics ?? true) {
+      await ensureTopics(kafka, [
+        { topic: options.topics.play, partitions },
+        { topic: options.topics.search, partitions },
+        { topic: options.topics.deadLetter, partitions: 1 },
+      ]);
+    }
     const consumer = new StreamConsumer({
       kafka,
       topics: options.topics,

@@ -22,6 +22,11 @@ trap stop_services EXIT
 echo "[test] ava"
 npx ava "$@"
 
+if [ $# -eq 0 ] && [ -z "${TASTE_SKIP_RELIABILITY_TESTS:-}" ]; then
+  echo "[test] reliability (short form; scripts/reliability.sh runs the long one)"
+  npx ava --config ava.reliability.config.mjs
+fi
+
 if [ -f training/run-tests.sh ] && [ -z "${TASTE_SKIP_PYTHON_TESTS:-}" ]; then
   echo "[test] python (training)"
   bash training/run-tests.sh

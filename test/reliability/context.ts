@@ -3,10 +3,10 @@ import { createRedisClient, waitForRedis } from '../../featurestore/redis-client
 import { FeatureStore, type RedisClient } from '../../featurestore/feature-store.js';
 import { InferencePool } from '../../model/inference-pool.js';
 import { loadModelBundle, type ModelBundle } from '../../model/model-bundle.js';
-import type { Kafka } from '../../consumers/kafka.js';
+import { createKafka, type Kafka } from '../../consumers/kafka.js';
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
 import { DEFAULT_MODEL_DIR, REDIS_URL } from '../helpers/environment.js';
-import { testKafka, uniqueTopics } from '../helpers/pipeline.js';
+import { testKafka, testLogger, uniqueTopics } from '../helpers/pipeline.js';
 
 /** What every scenario needs: its own topics, group and key prefix, and a verifier's view of the store. */
 export interface ScenarioContext {
@@ -21,7 +21,7 @@ export interface ScenarioContext {
   close(): Promise<void>;
 }
 
-export async function scenarioContext(redisUrl = REDIS_URL): Promise<ScenarioContext> {
+export async function scenarioContext(redisUrl = REDIS_URL, brokers?: string[]): Promise<ScenarioContext> {
   const bundle = await loadModelBundle(DEFAULT_MODEL_DIR);
   const pool = await InferencePool.start({ bundle, intraOpThreads: 1 });
   const redis = createRedisClient({ url: redisUrl, commandTimeoutMs: 5000 });
@@ -30,7 +30,7 @@ export async function scenarioContext(redisUrl = REDIS_URL): Promise<ScenarioCon
   const id = randomUUID().slice(0, 8);
   const keyPrefix = `rel-${id}`;
   return {
-    kafka: testKafka(),
+    kafka: brokers ? createKafka({ brokers, clientId: 'taste-test' }, testLogger) : testKafka(),
     topics: uniqueTopics(),
     groupId: `rel-group-${id}`,
     keyPrefix,

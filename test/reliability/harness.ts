@@ -172,6 +172,7 @@ interface ReadRecord {
   offset: string;
   key: Buffer | null;
   value: Buffer | null;
+  headers: Record<string, string>;
 }
 
 /** Every record of the topics, from the beginning to the current end, without a consumer group. */
@@ -195,7 +196,8 @@ export async function readAll(kafka: Kafka, topicNames: string[]): Promise<ReadR
         autoCommit: false,
         eachBatch: async ({ batch }) => {
           for (const message of batch.messages) {
-            records.push({ topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value });
+            const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value)]));
+            records.push({ topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value, headers });
             const key = `${batch.topic}:${batch.partition}`;
             if (Number(message.offset) + 1 >= (ends.get(key) ?? 0)) remaining.delete(key);
           }

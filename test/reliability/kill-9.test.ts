@@ -5,7 +5,6 @@ import {
   ConsumerProcess,
   consumerArgs,
   groundTruth,
-  groupLag,
   LONG,
   produceStream,
   report,
@@ -13,6 +12,7 @@ import {
   sleep,
   verify,
   VersionWatcher,
+  waitForLagZero,
 } from './harness.js';
 
 const EVENTS = LONG ? 100_000 : 15_000;
@@ -43,15 +43,8 @@ test(`kill -9 of a consumer ${CYCLES} times: nothing lost, nothing applied twice
   const truth = await groundTruth(ctx.kafka, topics, ctx.bundle);
   t.is(truth.valid + truth.invalid, sent.records);
 
-  const recoveryStart = Date.now();
   const last = new ConsumerProcess(args, env);
-  let lag = Number.POSITIVE_INFINITY;
-  while (Date.now() - recoveryStart < 120_000) {
-    lag = await groupLag(ctx.kafka, ctx.groupId, [topics.play, topics.search]).catch(() => Number.POSITIVE_INFINITY);
-    if (lag === 0) break;
-    await sleep(500);
-  }
-  const recoveryMs = Date.now() - recoveryStart;
+  const { lag, ms: recoveryMs } = await waitForLagZero(ctx.kafka, ctx.groupId, [topics.play, topics.search]);
   await last.waitStarted();
   last.kill('SIGTERM');
   const exit = await last.exited;

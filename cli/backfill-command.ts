@@ -1,0 +1,204 @@
+import { readFile } from 'node:fs/promises';
+import { StopReasons } from '../backfill/backfill.js';
+import type { FileFormat } from '../backfill/file-discovery.js';
+import type { FileIdentity } from '../backfill/file-identity.js';
+import { type BackfillInput, runBackfillJob, type UpdatedAt } from '../backfill/job.js';
+import { formatSummary, ProgressDisplay } from '../backfill/progress.js';
+import { createLogger, type LogLevel } from '../common/logger.js';
+import { isValidUserId } from '../featurestore/keys.js';
+import type { ExecutionProvider } from '../model/inference-protocol.js';
+import { kafkaFlags, logFlags, modelFlags, redisFlags } from './common-flags.js';
+import { type FlagSpecs, type FlagValues, formatHelp, parseFlags, UsageError } from './flags.js';
+import { kafkaOptions, redisOptions, ShutdownSignal } from './options.js';
+
+// The dead-letter topic and topic creation are the stream's business: a backfill creates nothing.
+const { 'dead-letter-topic': _deadLetter, 'topic-partitions': _partitions, ...backfillKafkaFlags } = kafkaFlags;
+
+const flags = {
+  kafka: { type: 'boolean', env: 'TASTE_BACKFILL_KAFKA', default: false, description: 'read the play and search topics between --since and --until instead of files' },
+  since: { type: 'string', env: 'TASTE_BACKFILL_SINCE', description: 'start (inclusive), ISO 8601 or ms since the epoch: event time for files, record time for --kafka' },
+  until: { type: 'string', env: 'TASTE_BACKFILL_UNTIL', description: 'end (exclusive), like --since (--kafka: default the log end at start)' },
+  user: { type: 'string', description: 'only this user; repeatable, or a comma-separated list' },
+  'users-file': { type: 'string', env: 'TASTE_BACKFILL_USERS_FILE', description: 'only the users listed in this file, one per line' },
+  'dry-run': { type: 'boolean', env: 'TASTE_BACKFILL_DRY_RUN', default: false, description: 'read, validate and featurize, count what would be applied against Redis; write nothing, no inference' },
+  'batch-size': { type: 'integer', env: 'TASTE_BACKFILL_BATCH_SIZE', default: 256, min: 1, description: 'users per updater batch (one inference batch)' },
+  concurrency: { type: 'integer', env: 'TASTE_BACKFILL_CONCURRENCY', default: 2, min: 1, description: 'batches in flight at once (they never share a user)' },
+  'chunk-size': { type: 'integer', env: 'TASTE_BACKFILL_CHUNK_SIZE', default: 50_000, min: 1, description: 'records per step: grouped by user, applied, then checkpointed' },
+  checkpoint: { type: 'string', env: 'TASTE_BACKFILL_CHECKPOINT', description: 'checkpoint file: written after each step; a run with the same options resumes from it' },
+  'fail-fast': { type: 'boolean', env: 'TASTE_BACKFILL_FAIL_FAST', default: false, description: 'stop (exit 1) at the first bad record instead of skipping it' },
+  format: { type: 'string', env: 'TASTE_BACKFILL_FORMAT', default: 'auto', choices: ['auto', 'jsonl', 'parquet'], description: 'input file format (auto: by extension)' },
+  'file-identity': { type: 'string', env: 'TASTE_BACKFILL_FILE_IDENTITY', default: 'content', choices: ['content', 'name'], description: 'what makes a file the same source on a re-run (docs/backfill.md)' },
+  'updated-at': { type: 'string', env: 'TASTE_BACKFILL_UPDATED_AT', default: 'last-event', description: 'what upd is stamped with: last-event (deterministic), now, or a time' },
+  'min-event-time': { type: 'string', env: 'TASTE_BACKFILL_MIN_EVENT_TIME', default: '2005-01-01T00:00:00Z', description: 'oldest event time accepted (older events are invalid)' },
+  'errors-shown': { type: 'integer', env: 'TASTE_BACKFILL_ERRORS_SHOWN', default: 100, description: 'bad records printed (all are counted)' },
+  ...backfillKafkaFlags,
+  ...redisFlags,
+  ...modelFlags,
+  ...logFlags,
+} as const satisfies FlagSpecs;
+
+/** Flags that may be given several times; node:util's parser keeps only the last of a string flag. */
+const REPEATABLE = new Set(['user']);
+
+export const backfillHelp = `${formatHelp(
+  'taste backfill [options] <file|directory|glob>...\n       taste backfill --kafka [--since T] [--until T] [options]',
+  [
+    "Rebuilds users' state and embeddings from history through the stream's updater: JSONL or Parquet files of play",
+    'and search events (docs/backfill.md), or a time range of the Kafka topics. Writes the keys of the --model',
+    "version, so a new model's keys can be filled while the current one is served. Re-running is idempotent; with",
+    '--checkpoint a killed run continues where it stopped. Bad records are reported (file:line) and skipped.',
+  ].join('\n'),
+  flags,
+)}
+
+Exit status: 0 done, 1 error or --fail-fast stop, 2 bad usage, 130 interrupted (resume with the same --checkpoint).
+Example:
+  taste backfill --model models/next --checkpoint next.ckpt 'archive/2025-*/*.parquet' recent.jsonl`;
+
+export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { inputs, repeated, rest } = splitArguments(argv, flags);
+  const { values, help } = parseFlags(flags, rest, env);
+  if (help) {
+    console.log(backfillHelp);
+    return 0;
+  }
+  const sinceMs = values.since === undefined ? undefined : parseTime(values.since, '--since');
+  const untilMs = values.until === undefined ? undefined : parseTime(values.until, '--until');
+  if (sinceMs !== undefined && untilMs !== undefined && untilMs <= sinceMs) throw new UsageError('--until must be later than --since');
+  const users = await userFilter(repeated.get('user') ?? [], values['users-file']);
+  const updatedAt = parseUpdatedAt(values['updated-at']);
+  const minEventTimeMs = parseTime(values['min-event-time'], '--min-event-time');
+
+  let input: BackfillInput;
+  if (values.kafka) {
+    if (inputs.length > 0) throw new UsageError(`--kafka reads the topics: give no files (got ${inputs[0]})`);
+    input = { kind: 'kafka', kafka: kafkaOptions(values as unknown as FlagValues<typeof kafkaFlags>, 'taste-backfill'), topics: { play: values['plays-topic'], search: values['searches-topic'] } };
+  } else {
+    if (inputs.length === 0) throw new UsageError('give the files, directories or globs to read, or --kafka');
+    const format = values.format === 'auto' ? undefined : (values.format as FileFormat);
+    input = { kind: 'files', paths: inputs, format, identity: values['file-identity'] as FileIdentity };
+  }
+
+  const logger = createLogger(values['log-level'] as LogLevel, { component: 'backfill' });
+  const stopping = new AbortController();
+  const shutdown = new ShutdownSignal((message) => logger.info(`${message} (after the step in progress; its checkpoint is kept)`));
+  void shutdown.requested.then(() => stopping.abort());
+  const progress = new ProgressDisplay({ write: (text) => process.stderr.write(text), tty: process.stderr.isTTY === true, logger, columns: process.stderr.columns ?? 100 });
+  let shown = 0;
+  const errorsShown = values['errors-shown'];
+  const summary = await runBackfillJob({
+    input,
+    modelDir: values.model,
+    redis: redisOptions(values, 'taste-backfill'),
+    keyPrefix: values['key-prefix'],
+    executionProvider: values['execution-provider'] as ExecutionProvider,
+    inferenceWorkers: values['inference-workers'],
+    ...(values['intra-op-threads'] > 0 ? { intraOpThreads: values['intra-op-threads'] } : {}),
+    sinceMs,
+    untilMs,
+    users,
+    minEventTimeMs,
+    updatedAt,
+    batchSize: values['batch-size'],
+    concurrency: values.concurrency,
+    chunkSize: values['chunk-size'],
+    checkpointPath: values.checkpoint,
+    failFast: values['fail-fast'],
+    dryRun: values['dry-run'],
+    signal: stopping.signal,
+    logger,
+    onProgress: (state) => progress.update(state),
+    onInvalid: (bad) => {
+      if (shown < errorsShown) {
+        progress.end();
+        process.stderr.write(`taste backfill: bad record ${bad.where}: ${bad.reason}: ${bad.detail}\n`);
+      } else if (shown === errorsShown) {
+        process.stderr.write(`taste backfill: more bad records are counted but not shown (--errors-shown ${errorsShown})\n`);
+      }
+      shown++;
+    },
+  });
+  progress.end();
+  console.log(formatSummary(summary, values['dry-run']));
+  if (summary.stoppedBy === StopReasons.BAD_RECORD) return 1;
+  if (summary.stoppedBy === StopReasons.SIGNAL) return 130;
+  return 0;
+}
+
+/**
+ * Pulls positional inputs and repeatable flags out of argv (the shared parser takes neither),
+ * leaving the rest for `parseFlags`. Which flags take a value comes from the flag table.
+ */
+function splitArguments(argv: readonly string[], specs: FlagSpecs): { inputs: string[]; repeated: Map<string, string[]>; rest: string[] } {
+  const inputs: string[] = [];
+  const repeated = new Map<string, string[]>();
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      inputs.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-') {
+      inputs.push(arg);
+      continue;
+    }
+    const [name, inline] = arg.startsWith('--') ? splitOnce(arg.slice(2), '=') : [arg, undefined];
+    const spec = specs[name];
+    const takesValue = spec !== undefined && spec.type !== 'boolean';
+    if (REPEATABLE.has(name)) {
+      const value = inline ?? argv[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      repeated.set(name, [...(repeated.get(name) ?? []), value]);
+      continue;
+    }
+    rest.push(arg);
+    if (takesValue && inline === undefined && i + 1 < argv.length) rest.push(argv[++i]!);
+  }
+  return { inputs, repeated, rest };
+}
+
+function splitOnce(text: string, separator: string): [string, string | undefined] {
+  const at = text.indexOf(separator);
+  return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
+}
+
+export function parseTime(text: string, flag: string): number {
+  const trimmed = text.trim();
+  if (/^\d+$/.test(trimmed)) {
+    const ms = Number(trimmed);
+    if (Number.isSafeInteger(ms)) return ms;
+  }
+  if (/^\d{4}-\d{2}-\d{2}/.test(trimmed)) {
+    const ms = Date.parse(trimmed);
+    if (Number.isFinite(ms)) return ms;
+  }
+  throw new UsageError(`${flag} must be an ISO 8601 time (2025-01-31T00:00:00Z) or ms since the epoch, got "${text}"`);
+}
+
+function parseUpdatedAt(text: string): UpdatedAt {
+  if (text === 'last-event' || text === 'now') return text;
+  try {
+    return parseTime(text, '--updated-at');
+  } catch {
+    throw new UsageError(`--updated-at must be last-event, now, or a time (ISO 8601 or ms), got "${text}"`);
+  }
+}
+
+async function userFilter(flagValues: readonly string[], usersFile: string | undefined): Promise<Set<string> | undefined> {
+  const users = flagValues.flatMap((value) => value.split(',')).map((user) => user.trim()).filter(Boolean);
+  if (usersFile !== undefined) {
+    let text;
+    try {
+      text = await readFile(usersFile, 'utf8');
+    } catch (error) {
+      throw new UsageError(`--users-file ${usersFile}: ${(error as Error).message}`);
+    }
+    users.push(...text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#')));
+  }
+  if (flagValues.length === 0 && usersFile === undefined) return undefined;
+  const invalid = users.find((user) => !isValidUserId(user));
+  if (invalid !== undefined) throw new UsageError(`"${invalid}" is not a valid user id (1-128 characters of [A-Za-z0-9._:@+=-])`);
+  if (users.length === 0) throw new UsageError('--user / --users-file name no user');
+  return new Set(users);
+}
