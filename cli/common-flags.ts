@@ -26,6 +26,10 @@ export const modelFlags = {
   'intra-op-threads': { type: 'integer', env: 'TASTE_INTRA_OP_THREADS', default: 0, description: 'threads per session (0: cores / workers)' },
 } as const satisfies FlagSpecs;
 
+export const metricsFlags = {
+  'metrics-port': { type: 'integer', env: 'TASTE_METRICS_PORT', default: 9464, description: 'HTTP port of /metrics, /healthz and /readyz (0: none)' },
+} as const satisfies FlagSpecs;
+
 export const logFlags = {
   'log-level': { type: 'string', env: 'TASTE_LOG_LEVEL', default: 'info', choices: ['debug', 'info', 'warn', 'error', 'silent'], description: 'log level' },
 } as const satisfies FlagSpecs;

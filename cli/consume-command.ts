@@ -1,7 +1,9 @@
 import { createLogger, type LogLevel } from '../common/logger.js';
 import { startStreamJob } from '../consumers/stream-job.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
-import { kafkaFlags, logFlags, modelFlags, redisFlags } from './common-flags.js';
+import { kafkaFlags, logFlags, metricsFlags, modelFlags, redisFlags } from './common-flags.js';
+import { PipelineMetrics } from '../metrics/pipeline-metrics.js';
+import { startMetricsServer } from '../metrics/metrics-server.js';
 import { formatHelp, parseFlags } from './flags.js';
 import { kafkaOptions, redisOptions, ShutdownSignal, topicsOf } from './options.js';
 
@@ -14,6 +16,7 @@ const flags = {
   'session-timeout-ms': { type: 'integer', env: 'TASTE_SESSION_TIMEOUT_MS', default: 30000, min: 6000, description: 'Kafka group session timeout: how soon a dead member\'s partitions move' },
   'create-topics': { type: 'boolean', env: 'TASTE_CREATE_TOPICS', default: true, description: 'create missing topics at start (false where topics are managed elsewhere)' },
   'chunk-size': { type: 'integer', env: 'TASTE_CHUNK_SIZE', default: 500, min: 1, description: 'records applied (and committed) per step' },
+  ...metricsFlags,
   ...logFlags,
 } as const;
 
@@ -31,6 +34,8 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
   }
   const logger = createLogger(values['log-level'] as LogLevel, { component: 'consumer' });
   const shutdown = new ShutdownSignal((message) => logger.info(message));
+  const metrics = new PipelineMetrics();
+  const metricsServer = values['metrics-port'] > 0 ? await startMetricsServer(metrics, { port: values['metrics-port'] }) : undefined;
   const job = await startStreamJob({
     modelDir: values.model,
     kafka: kafkaOptions(values, 'taste-consumer'),
@@ -47,12 +52,20 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     partitionsConsumedConcurrently: values['partitions-concurrently'],
     chunkSize: values['chunk-size'],
     sessionTimeoutMs: values['session-timeout-ms'],
+    metrics,
   });
+  // Ready once this member holds partitions with the model loaded (start-up loaded it).
+  void job.consumer.joined.then(() => metricsServer?.setReady(true));
+  if (metricsServer) logger.info('metrics', { url: `http://0.0.0.0:${metricsServer.port}/metrics` });
   const progress = setInterval(() => logger.info('progress', { ...job.consumer.stats }), 10_000);
   progress.unref();
   await shutdown.requested;
   clearInterval(progress);
-  await shutdown.stopWith(() => job.stop());
+  metricsServer?.setReady(false);
+  await shutdown.stopWith(async () => {
+    await job.stop();
+    await metricsServer?.close();
+  });
   logger.info('stopped', { ...job.consumer.stats });
   return 0;
 }

@@ -10,7 +10,9 @@ import { createCatalogue, type Catalogue } from '../simulator/catalogue.js';
 import type { SimUser } from '../simulator/users.js';
 import { World } from '../simulator/world.js';
 import type { UserEmbedding__Output } from '../proto/generated/taste/v1/UserEmbedding.js';
-import { kafkaFlags, logFlags, modelFlags, redisFlags } from './common-flags.js';
+import { kafkaFlags, logFlags, metricsFlags, modelFlags, redisFlags } from './common-flags.js';
+import { PipelineMetrics } from '../metrics/pipeline-metrics.js';
+import { startMetricsServer } from '../metrics/metrics-server.js';
 import { formatHelp, parseFlags } from './flags.js';
 import { kafkaOptions, redisOptions, topicsOf } from './options.js';
 import { simulationFlags } from './produce-command.js';
@@ -24,6 +26,7 @@ const flags = {
   ...kafkaFlags,
   ...redisFlags,
   ...modelFlags,
+  ...metricsFlags,
   ...logFlags,
 } as const;
 
@@ -54,6 +57,8 @@ export async function runDemoCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  const metrics = new PipelineMetrics();
+  const metricsServer = values['metrics-port'] > 0 ? await startMetricsServer(metrics, { host: '127.0.0.1', port: values['metrics-port'] }) : undefined;
   say(`[demo] loading model ${values.model} and starting the stream job (topics ${topics.play}, ${topics.search})`);
   const job = await startStreamJob({
     modelDir: values.model,
@@ -66,10 +71,18 @@ export async function runDemoCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
     inferenceWorkers: values['inference-workers'],
     ...(values['intra-op-threads'] > 0 ? { intraOpThreads: values['intra-op-threads'] } : {}),
     topicPartitions: values['topic-partitions'],
+    metrics,
   });
   const { metadata } = job.bundle;
   const server = await startServingServer({
-    service: { stores: [job.store], defaultModelVersion: metadata.modelVersion },
+    service: {
+      stores: [job.store],
+      defaultModelVersion: metadata.modelVersion,
+      onCall: (method, code, seconds) => {
+        metrics.grpcRequests.inc({ method, code: String(code) });
+        metrics.grpcSeconds.observe({ method }, seconds);
+      },
+    },
     redis: job.redis,
     host: '127.0.0.1',
     port: values['grpc-port'],
@@ -82,6 +95,7 @@ export async function runDemoCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
   try {
     say(`[demo] model ${metadata.modelVersion}: D=${metadata.embeddingDim}, window ${metadata.maxSeqLen} events, ${metadata.numItems} items${metadata.trained ? '' : ' (UNTRAINED: nearest items are arbitrary, see its MODEL_CARD.md)'}`);
     say(`[demo] gRPC EmbeddingService on ${server.address} (health + reflection), Redis ${values['redis-url']}, Kafka ${values.brokers}`);
+    if (metricsServer) say(`[demo] metrics on http://127.0.0.1:${metricsServer.port}/metrics`);
     const catalogue = createCatalogue({ seed: values['catalogue-seed'], items: values.items });
     const known = catalogue.items.filter((item) => job.bundle.vocabulary.idOf(item.uri) > 1).length;
     if (known < catalogue.items.length * 0.9) {
@@ -127,7 +141,9 @@ export async function runDemoCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
     for (const result of response.results) {
       describeUser(result.userId, result.embedding ?? undefined, usersById.get(result.userId), catalogue, job.bundle.itemTable, job.bundle.vocabulary);
     }
+    if (metricsServer) await printMetricsExcerpt(metricsServer.port);
   } finally {
+    await metricsServer?.close();
     client.close();
     await producer.disconnect().catch(() => undefined);
     await server.close();
@@ -168,5 +184,14 @@ function describeUser(
     return item ? `${item.artist} – ${item.title} [${item.genre}] ${score.toFixed(2)}` : `${vocabulary.uriOf(id)} ${score.toFixed(2)}`;
   });
   say(`  nearest items: ${labels.join('; ')}`);
+  say('');
+}
+
+/** The lines of /metrics an operator looks at first, fetched over HTTP like Prometheus does. */
+async function printMetricsExcerpt(port: number): Promise<void> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const wanted = /^taste_(events_\w+_total|grpc_requests_total|write_conflicts_total|consumer_lag|(freshness|inference|grpc|redis)_seconds_(count|sum)|freshness_seconds_bucket\{le="(0.1|0.25|1)"\})/;
+  say('/metrics excerpt:');
+  for (const line of text.split('\n')) if (wanted.test(line)) say(`  ${line}`);
   say('');
 }

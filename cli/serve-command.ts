@@ -1,9 +1,13 @@
+import { status } from '@grpc/grpc-js';
 import { createLogger, type LogLevel } from '../common/logger.js';
 import { FeatureStore } from '../featurestore/feature-store.js';
 import { createRedisClient } from '../featurestore/redis-client.js';
 import { loadModelBundle } from '../model/model-bundle.js';
 import { startServingServer } from '../serving/server.js';
-import { logFlags, redisFlags } from './common-flags.js';
+import { logFlags, metricsFlags, redisFlags } from './common-flags.js';
+import { observeStore } from '../consumers/stream-job.js';
+import { PipelineMetrics } from '../metrics/pipeline-metrics.js';
+import { startMetricsServer } from '../metrics/metrics-server.js';
 import { formatHelp, parseFlags, UsageError } from './flags.js';
 import { redisOptions, ShutdownSignal } from './options.js';
 
@@ -17,6 +21,7 @@ const flags = {
   'tls-cert': { type: 'string', env: 'TASTE_TLS_CERT', description: 'PEM certificate: serve TLS' },
   'tls-key': { type: 'string', env: 'TASTE_TLS_KEY', description: 'PEM private key of --tls-cert' },
   'tls-client-ca': { type: 'string', env: 'TASTE_TLS_CLIENT_CA', description: 'PEM CA: require client certificates it signed (mTLS)' },
+  'metrics-port': { ...metricsFlags['metrics-port'], default: 9465 },
   ...logFlags,
 } as const;
 
@@ -36,15 +41,26 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
   if (values['tls-client-ca'] && !values['tls-cert']) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
   const logger = createLogger(values['log-level'] as LogLevel, { component: 'serving' });
   const shutdown = new ShutdownSignal((message) => logger.info(message));
+  const metrics = new PipelineMetrics();
+  const metricsServer = values['metrics-port'] > 0 ? await startMetricsServer(metrics, { port: values['metrics-port'] }) : undefined;
   const bundle = await loadModelBundle(values.model);
   const versions = [bundle.metadata.modelVersion, ...values['model-versions'].split(',').map((v) => v.trim()).filter(Boolean)];
   const redis = createRedisClient(redisOptions(values, 'taste-serving'));
   const stores = [...new Set(versions)].map(
     (modelVersion) =>
-      new FeatureStore({ redis, modelVersion, queryTokens: bundle.metadata.queryTokens, keyPrefix: values['key-prefix'] }),
+      new FeatureStore({ redis, modelVersion, queryTokens: bundle.metadata.queryTokens, keyPrefix: values['key-prefix'], observe: observeStore(metrics) }),
   );
   const server = await startServingServer({
-    service: { stores, defaultModelVersion: bundle.metadata.modelVersion, maxBatchSize: values['max-batch'], logger },
+    service: {
+      stores,
+      defaultModelVersion: bundle.metadata.modelVersion,
+      maxBatchSize: values['max-batch'],
+      logger,
+      onCall: (method, code, seconds) => {
+        metrics.grpcRequests.inc({ method, code: grpcStatusName(code) });
+        metrics.grpcSeconds.observe({ method }, seconds);
+      },
+    },
     redis,
     host: values.host,
     port: values.port,
@@ -60,10 +76,17 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
       : {}),
   });
   logger.info('serving', { address: `${values.host}:${server.port}`, versions, defaultVersion: bundle.metadata.modelVersion });
+  metricsServer?.setReady(true);
   await shutdown.requested;
+  metricsServer?.setReady(false);
   await shutdown.stopWith(async () => {
     await server.close();
     redis.disconnect();
+    await metricsServer?.close();
   });
   return 0;
+}
+
+function grpcStatusName(code: number): string {
+  return status[code] ?? String(code);
 }

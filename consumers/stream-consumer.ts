@@ -2,6 +2,7 @@ import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { createProducer } from './kafka.js';
 import { describeError, isRetryable } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import type { PipelineMetrics } from '../metrics/pipeline-metrics.js';
 import { withRetry } from '../common/retry.js';
 import type { SourcedEvent, Updater, UpdateSummary } from '../updater/updater.js';
 import { type DeadLetter, DeadLetterWriter } from './dead-letter.js';
@@ -32,7 +33,9 @@ export interface StreamConsumerOptions {
   autoCommitIntervalMs?: number;
   /** Where a new consumer group starts. @default true */
   fromBeginning?: boolean;
-  /** Called after each applied step (metrics, demo output). */
+  /** Counters, histograms and lag gauges of the job. */
+  metrics?: PipelineMetrics;
+  /** Called after each applied step (demo output). */
   onApplied?: (summary: UpdateSummary, messages: number) => void;
 }
 
@@ -115,6 +118,20 @@ export class StreamConsumer {
     await this.#producer.disconnect();
   }
 
+  #record(topic: string, partition: number, lag: number, records: number, summary: UpdateSummary, deadLetters: DeadLetter[]): void {
+    const metrics = this.#options.metrics;
+    if (!metrics) return;
+    metrics.eventsConsumed.inc({ topic }, records);
+    metrics.eventsApplied.inc({ topic }, summary.applied);
+    metrics.eventsSkipped.inc({ topic }, summary.duplicates);
+    for (const letter of deadLetters) metrics.eventsDeadLettered.inc({ topic, reason: letter.rejection.reason });
+    metrics.stepRecords.observe(records);
+    metrics.stepUsers.observe(summary.writes);
+    metrics.writeConflicts.inc(summary.conflicts);
+    for (const ms of summary.freshnessMs) metrics.freshnessSeconds.observe(ms / 1000);
+    metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, lag));
+  }
+
   async #handleBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale } = payload;
     const type = this.#typeByTopic.get(batch.topic);
@@ -184,6 +201,7 @@ export class StreamConsumer {
       this.stats.duplicates += summary.duplicates;
       this.stats.deadLettered += deadLetters.length;
       this.stats.steps++;
+      this.#record(batch.topic, batch.partition, Number(batch.highWatermark) - 1 - Number(last.offset), chunk.length, summary, deadLetters);
       this.#options.onApplied?.(summary, chunk.length);
     }
   }

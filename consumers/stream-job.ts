@@ -1,4 +1,5 @@
 import type { Logger } from '../common/logger.js';
+import type { PipelineMetrics } from '../metrics/pipeline-metrics.js';
 import { FeatureStore, type RedisClient } from '../featurestore/feature-store.js';
 import { createRedisClient, type RedisConnectionOptions, waitForRedis } from '../featurestore/redis-client.js';
 import { InferencePool } from '../model/inference-pool.js';
@@ -36,7 +37,9 @@ export interface StreamJobOptions {
   /** @default 30000 */
   sessionTimeoutMs?: number;
   onApplied?: (summary: UpdateSummary, messages: number) => void;
-  /** Wraps the model, e.g. to time inference for metrics or to inject faults in tests. */
+  /** Metrics of this job (Redis, inference, events, lag, freshness). */
+  metrics?: PipelineMetrics;
+  /** Wraps the model, e.g. to inject faults in tests. */
   decorateEmbedder?: (embedder: Embedder) => Embedder;
 }
 
@@ -71,6 +74,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       modelVersion: metadata.modelVersion,
       queryTokens: metadata.queryTokens,
       keyPrefix: options.keyPrefix ?? 'taste',
+      ...(options.metrics ? { observe: observeStore(options.metrics) } : {}),
     });
     const kafka = createKafka(options.kafka, logger);
     const partitions = options.topicPartitions ?? 4;
@@ -85,7 +89,8 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       kafka,
       topics: options.topics,
       logger,
-      updater: new Updater({ store, embedder: options.decorateEmbedder?.(pool) ?? pool, maxSeqLen: metadata.maxSeqLen }),
+      updater: new Updater({ store, embedder: embedderFor(pool, options), maxSeqLen: metadata.maxSeqLen }),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
       featurizer: new EventFeaturizer({
         vocabulary: bundle.vocabulary,
         queryTokens: metadata.queryTokens,
@@ -118,4 +123,27 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
     await stopAll();
     throw error;
   }
+}
+
+function embedderFor(pool: InferencePool, options: StreamJobOptions): Embedder {
+  const base = options.decorateEmbedder?.(pool) ?? pool;
+  const metrics = options.metrics;
+  if (!metrics) return base;
+  return {
+    embed: async (windows) => {
+      const stop = metrics.inferenceSeconds.startTimer();
+      try {
+        return await base.embed(windows);
+      } finally {
+        stop();
+      }
+    },
+  };
+}
+
+export function observeStore(metrics: PipelineMetrics) {
+  return (operation: string, seconds: number, ok: boolean) => {
+    metrics.redisSeconds.observe({ operation }, seconds);
+    if (!ok) metrics.redisErrors.inc({ operation });
+  };
 }

@@ -53,7 +53,11 @@ export interface FeatureStoreOptions {
   queryTokens: number;
   /** First part of every key. @default 'taste' */
   keyPrefix?: string;
+  /** Called after every Redis round (metrics): which operation, how long, whether it worked. */
+  observe?: (operation: StoreOperation, seconds: number, ok: boolean) => void;
 }
+
+export type StoreOperation = 'load-state' | 'write-state' | 'read-embeddings';
 
 // Compare-and-set of the whole user state in one step: the write lands only if nobody wrote since
 // we read, so a redelivered or concurrent batch can never apply an event twice or go backwards.
@@ -71,6 +75,7 @@ type ScriptedRedis = RedisClient & {
 export class FeatureStore {
   readonly #redis: ScriptedRedis;
   readonly #prefix: string;
+  readonly #observe: FeatureStoreOptions['observe'];
   readonly modelVersion: string;
   readonly queryTokens: number;
 
@@ -79,6 +84,7 @@ export class FeatureStore {
       throw new TasteError(ErrorCodes.CONFIG_INVALID, `queryTokens must be an integer in 0..255, got ${options.queryTokens}`);
     }
     this.#prefix = options.keyPrefix ?? 'taste';
+    this.#observe = options.observe;
     this.modelVersion = options.modelVersion;
     this.queryTokens = options.queryTokens;
     const redis = options.redis as ScriptedRedis;
@@ -93,7 +99,7 @@ export class FeatureStore {
   }
 
   async loadStates(userIds: readonly string[]): Promise<Map<string, UserState>> {
-    const rows = await guard('read user state', () =>
+    const rows = await this.#guard('load-state', () =>
       Promise.all(
         userIds.map((userId) =>
           this.#redis.hmgetBuffer(
@@ -121,7 +127,7 @@ export class FeatureStore {
 
   /** Applies each update atomically if its expected version still holds. */
   async writeStates(updates: readonly StateUpdate[]): Promise<WriteOutcome[]> {
-    const results = await guard('write user state', () =>
+    const results = await this.#guard('write-state', () =>
       Promise.all(
         updates.map((update) =>
           this.#redis.tasteWriteState(
@@ -150,7 +156,7 @@ export class FeatureStore {
 
   /** Embeddings for serving; `undefined` where the user has none for this model version. */
   async readEmbeddings(userIds: readonly string[]): Promise<(StoredEmbedding | undefined)[]> {
-    const rows = await guard('read embeddings', () =>
+    const rows = await this.#guard('read-embeddings', () =>
       Promise.all(
         userIds.map((userId) =>
           this.#redis.hmgetBuffer(
@@ -174,16 +180,20 @@ export class FeatureStore {
         : undefined,
     );
   }
-}
 
-async function guard<T>(what: string, operation: () => Promise<T>): Promise<T> {
-  try {
-    return await operation();
-  } catch (cause) {
-    if (cause instanceof TasteError) throw cause;
-    throw new TasteError(ErrorCodes.STORE_UNAVAILABLE, `Redis: could not ${what}: ${(cause as Error).message}`, {
-      cause,
-      canRetry: true,
-    });
+  async #guard<T>(operation: StoreOperation, run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await run();
+      this.#observe?.(operation, (performance.now() - started) / 1000, true);
+      return result;
+    } catch (cause) {
+      this.#observe?.(operation, (performance.now() - started) / 1000, false);
+      if (cause instanceof TasteError) throw cause;
+      throw new TasteError(ErrorCodes.STORE_UNAVAILABLE, `Redis: ${operation} failed: ${(cause as Error).message}`, {
+        cause,
+        canRetry: true,
+      });
+    }
   }
 }

@@ -30,6 +30,8 @@ export interface EmbeddingServiceOptions {
   maxBatchSize?: number;
   /** Errors and feature-store outages (once per outage, not per request). @default silentLogger */
   logger?: Logger;
+  /** Called once per call with its outcome (metrics). */
+  onCall?: (method: string, code: grpc.status, seconds: number) => void;
 }
 
 export const defaultEmbeddingServiceOptions = { maxBatchSize: 500 } as const;
@@ -62,6 +64,7 @@ export class EmbeddingService {
   readonly #defaultVersion: string;
   readonly #maxBatchSize: number;
   readonly #logger: Logger;
+  readonly #onCall: EmbeddingServiceOptions['onCall'];
   #storeDown = false;
 
   constructor(options: EmbeddingServiceOptions) {
@@ -92,6 +95,7 @@ export class EmbeddingService {
     this.#defaultVersion = defaultVersion;
     this.#maxBatchSize = maxBatchSize;
     this.#logger = (options.logger ?? silentLogger).child({ component: 'embedding-service' });
+    this.#onCall = options.onCall;
   }
 
   get defaultModelVersion(): string {
@@ -201,13 +205,17 @@ export class EmbeddingService {
     callback: grpc.sendUnaryData<Response>,
     work: () => Promise<Response>,
   ): Promise<void> {
+    const started = performance.now();
     let response: Response;
     try {
       response = await withinDeadline(call.getDeadline(), work);
     } catch (error) {
-      callback(this.#toStatus(method, error));
+      const status = this.#toStatus(method, error);
+      this.#onCall?.(method, status.code ?? grpc.status.UNKNOWN, (performance.now() - started) / 1000);
+      callback(status);
       return;
     }
+    this.#onCall?.(method, grpc.status.OK, (performance.now() - started) / 1000);
     callback(null, response);
   }
 

@@ -23,6 +23,11 @@ export interface UpdaterOptions {
   maxConflictRetries?: number;
   /** Clock for `updatedMs`. @default Date.now */
   now?: () => number;
+  /**
+   * What `updatedMs` is stamped with, per written window, instead of the `now` clock. The backfill
+   * uses the window's newest event time so that re-runs and resumed runs write identical bytes.
+   */
+  updatedMsOf?: (window: readonly WindowEvent[]) => number;
 }
 
 export interface RejectedUser {
@@ -41,6 +46,8 @@ export interface UpdateSummary {
   rejected: RejectedUser[];
   /** For each written user, the newest event time applied (for freshness metrics). */
   newestEventMs: number;
+  /** For each written user, ms from the newest event applied to the write (event time → written). */
+  freshnessMs: number[];
 }
 
 /**
@@ -54,6 +61,7 @@ export class Updater {
   readonly #maxSeqLen: number;
   readonly #maxConflictRetries: number;
   readonly #now: () => number;
+  readonly #updatedMsOf: ((window: readonly WindowEvent[]) => number) | undefined;
 
   constructor(options: UpdaterOptions) {
     if (!Number.isInteger(options.maxSeqLen) || options.maxSeqLen < 1) {
@@ -64,6 +72,7 @@ export class Updater {
     this.#maxSeqLen = options.maxSeqLen;
     this.#maxConflictRetries = options.maxConflictRetries ?? 8;
     this.#now = options.now ?? Date.now;
+    this.#updatedMsOf = options.updatedMsOf;
   }
 
   async apply(events: readonly SourcedEvent[]): Promise<UpdateSummary> {
@@ -81,6 +90,7 @@ export class Updater {
       conflicts: 0,
       rejected: [],
       newestEventMs: 0,
+      freshnessMs: [],
     };
     let pending = [...byUser.keys()];
     for (let attempt = 0; pending.length > 0; attempt++) {
@@ -99,7 +109,7 @@ export class Updater {
   /** One read-compute-write round; returns the users whose write lost a race. */
   async #attempt(userIds: string[], byUser: Map<string, SourcedEvent[]>, summary: UpdateSummary): Promise<string[]> {
     const states = await this.#store.loadStates(userIds);
-    const planned: { update: StateUpdate; applied: number; duplicates: number; events: SourcedEvent[] }[] = [];
+    const planned: { update: StateUpdate; applied: number; duplicates: number; newestFreshMs: number; events: SourcedEvent[] }[] = [];
     for (const userId of userIds) {
       const state = states.get(userId)!;
       // Offsets only mean "already applied" if we walk each source in offset order.
@@ -129,6 +139,7 @@ export class Updater {
         },
         applied: fresh.length,
         duplicates: incoming.length - fresh.length,
+        newestFreshMs: Math.max(...fresh.map((event) => event.eventTimeMs)),
         events: incoming,
       });
     }
@@ -146,7 +157,7 @@ export class Updater {
       writable.push(plan);
     });
     const updatedMs = this.#now();
-    for (const plan of writable) plan.update.updatedMs = updatedMs;
+    for (const plan of writable) plan.update.updatedMs = this.#updatedMsOf?.(plan.update.window) ?? updatedMs;
 
     const outcomes = await this.#store.writeStates(writable.map((plan) => plan.update));
     const conflicted: string[] = [];
@@ -160,8 +171,8 @@ export class Updater {
       summary.writes++;
       summary.applied += plan.applied;
       summary.duplicates += plan.duplicates;
-      const newest = plan.update.window[plan.update.window.length - 1]?.eventTimeMs ?? 0;
-      summary.newestEventMs = Math.max(summary.newestEventMs, newest);
+      summary.newestEventMs = Math.max(summary.newestEventMs, plan.newestFreshMs);
+      summary.freshnessMs.push(plan.update.updatedMs - plan.newestFreshMs);
     });
     return conflicted;
   }

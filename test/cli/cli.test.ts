@@ -62,7 +62,7 @@ test('consume stops cleanly on SIGTERM', async (t) => {
   const id = unique('cli');
   let signalled = 0;
   const run = await taste(
-    ['consume', '--plays-topic', `${id}.plays`, '--searches-topic', `${id}.searches`, '--dead-letter-topic', `${id}.dlq`, '--group-id', id, '--key-prefix', id, '--intra-op-threads', '1'],
+    ['consume', '--metrics-port', '0', '--plays-topic', `${id}.plays`, '--searches-topic', `${id}.searches`, '--dead-letter-topic', `${id}.dlq`, '--group-id', id, '--key-prefix', id, '--intra-op-threads', '1'],
     { TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_REDIS_URL: REDIS_URL },
     (stderr, kill) => {
       if (!signalled && stderr.includes('stream job started')) {

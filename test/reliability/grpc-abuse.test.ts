@@ -28,7 +28,7 @@ test(`${CLIENTS} concurrent clients mixing good, malformed, oversized and 1 ms c
   await store.writeStates(users.map((userId) => ({ userId, expectedVersion: 0, window, highWater: new Map(), embedding: new Float32Array(metadata.embeddingDim).fill(0.125), updatedMs: 1, appliedTotal: 1 })));
   // The server in its own process (`taste serve`), so its memory is measured apart from the clients'.
   const port = await freePort();
-  const server = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--max-batch', '100', '--key-prefix', keyPrefix, '--redis-url', REDIS_URL], { stdio: 'ignore' });
+  const server = spawn(process.execPath, [CLI, 'serve', '--metrics-port', '0', '--host', '127.0.0.1', '--port', String(port), '--max-batch', '100', '--key-prefix', keyPrefix, '--redis-url', REDIS_URL], { stdio: 'ignore' });
   t.teardown(() => {
     server.kill('SIGKILL');
     redis.disconnect();

@@ -327,7 +327,7 @@ export class ConsumerProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(args: string[], env: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, [CLI, 'consume', '--log-level', 'info', '--intra-op-threads', '1', ...args], {
+    this.child = spawn(process.execPath, [CLI, 'consume', '--log-level', 'info', '--intra-op-threads', '1', '--metrics-port', '0', ...args], {
       cwd: REPO,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -1,0 +1,32 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const FRESHNESS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+/**
+ * Every metric of the pipeline, in one registry per process (prom-client). Names follow the
+ * Prometheus conventions: `_total` counters, `_seconds` histograms.
+ */
+export class PipelineMetrics {
+  readonly registry = new Registry();
+
+  readonly eventsConsumed = new Counter({ name: 'taste_events_consumed_total', help: 'Records read from Kafka', labelNames: ['topic'] as const, registers: [this.registry] });
+  readonly eventsApplied = new Counter({ name: 'taste_events_applied_total', help: 'Events applied to a user state', labelNames: ['topic'] as const, registers: [this.registry] });
+  readonly eventsSkipped = new Counter({ name: 'taste_events_skipped_total', help: 'Events dropped as already applied (redeliveries)', labelNames: ['topic'] as const, registers: [this.registry] });
+  readonly eventsDeadLettered = new Counter({ name: 'taste_events_dead_lettered_total', help: 'Records sent to the dead-letter topic', labelNames: ['topic', 'reason'] as const, registers: [this.registry] });
+  readonly stepRecords = new Histogram({ name: 'taste_step_records', help: 'Records per applied step', buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000], registers: [this.registry] });
+  readonly stepUsers = new Histogram({ name: 'taste_step_users', help: 'Users (one inference each) per applied step', buckets: [1, 5, 10, 25, 50, 100, 250, 500], registers: [this.registry] });
+  readonly inferenceSeconds = new Histogram({ name: 'taste_inference_seconds', help: 'Model time per call (all users of a step)', buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly freshnessSeconds = new Histogram({ name: 'taste_freshness_seconds', help: 'Event time of the newest applied event to embedding written', buckets: FRESHNESS_BUCKETS, registers: [this.registry] });
+  readonly redisSeconds = new Histogram({ name: 'taste_redis_seconds', help: 'Feature store operations', labelNames: ['operation'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly redisErrors = new Counter({ name: 'taste_redis_errors_total', help: 'Feature store operations that failed', labelNames: ['operation'] as const, registers: [this.registry] });
+  readonly writeConflicts = new Counter({ name: 'taste_write_conflicts_total', help: 'Compare-and-set writes lost to another writer (then retried)', registers: [this.registry] });
+  readonly consumerLag = new Gauge({ name: 'taste_consumer_lag', help: 'Records behind the end of the partition, as of the last step', labelNames: ['topic', 'partition'] as const, registers: [this.registry] });
+  readonly grpcRequests = new Counter({ name: 'taste_grpc_requests_total', help: 'gRPC calls by method and status code', labelNames: ['method', 'code'] as const, registers: [this.registry] });
+  readonly grpcSeconds = new Histogram({ name: 'taste_grpc_seconds', help: 'gRPC call latency', labelNames: ['method'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    // Process metrics (CPU, RSS, event-loop lag, GC) unless a test wants a quiet registry.
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'taste_' });
+  }
+}
