@@ -1,6 +1,8 @@
-/** Structured logs: one JSON object per line on stderr. Nothing is logged per message on hot paths. */
-export const LogLevels = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
-export type LogLevel = keyof typeof LogLevels;
+import pino from 'pino';
+
+/** Structured logs (pino): one JSON object per line on stderr. Nothing is logged per message on hot paths. */
+export const LogLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LogLevels)[number];
 
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
@@ -10,22 +12,31 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-export function createLogger(
-  level: LogLevel = 'info',
-  base: Record<string, unknown> = {},
-  write: (line: string) => void = (line) => process.stderr.write(line + '\n'),
-): Logger {
-  const threshold = LogLevels[level];
-  const log = (at: Exclude<LogLevel, 'silent'>, message: string, fields?: Record<string, unknown>) => {
-    if (LogLevels[at] < threshold) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: at, msg: message, ...base, ...fields }));
-  };
+/**
+ * @param write where lines go instead of stderr (tests capture them).
+ */
+export function createLogger(level: LogLevel = 'info', base: Record<string, unknown> = {}, write?: (line: string) => void): Logger {
+  const destination = write ? { write: (line: string) => write(line.trimEnd()) } : pino.destination({ fd: 2, sync: true });
+  return wrap(
+    pino(
+      {
+        level,
+        base,
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+      },
+      destination,
+    ),
+  );
+}
+
+function wrap(logger: pino.Logger): Logger {
   return {
-    debug: (message, fields) => log('debug', message, fields),
-    info: (message, fields) => log('info', message, fields),
-    warn: (message, fields) => log('warn', message, fields),
-    error: (message, fields) => log('error', message, fields),
-    child: (fields) => createLogger(level, { ...base, ...fields }, write),
+    debug: (message, fields) => logger.debug(fields ?? {}, message),
+    info: (message, fields) => logger.info(fields ?? {}, message),
+    warn: (message, fields) => logger.warn(fields ?? {}, message),
+    error: (message, fields) => logger.error(fields ?? {}, message),
+    child: (fields) => wrap(logger.child(fields)),
   };
 }
 
