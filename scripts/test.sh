@@ -19,6 +19,7 @@ stop_services() {
 }
 trap stop_services EXIT
 
+[ $# -gt 0 ] || bash scripts/test-deploy.sh # manifests + Dockerfile checks (warms their tools), store tests on a Redis Cluster
 echo "[test] ava"
 npx ava "$@"
 

@@ -1,0 +1,72 @@
+# syntax=docker/dockerfile:1
+# The `taste` image: one image for every command (consume, serve, backfill, ...); the command is
+# the first argument. Build (docs/deployment.md):
+#   docker build -t taste:$(git rev-parse --short HEAD) .                    # CPU (default target)
+#   docker build --target runtime-gpu -t taste:$(git rev-parse --short HEAD)-gpu .   # + WebGPU
+# Checked without an engine by scripts/validate-manifests.sh (hadolint) and test/deploy/.
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+# onnxruntime-node's install script fetches the CUDA provider from NuGet; the CPU and WebGPU
+# providers ship inside the package, so the default image skips it (see the GPU note below).
+ARG ONNXRUNTIME_NODE_INSTALL=skip
+ENV ONNXRUNTIME_NODE_INSTALL=${ONNXRUNTIME_NODE_INSTALL}
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+# Sources after the dependency layer, so a code change does not reinstall node_modules. What is
+# left out (training/, node_modules/, dist/, ...) is listed in .dockerignore.
+COPY . .
+# Then: drop the dev dependencies; keep only this platform's native onnxruntime binaries (darwin
+# and win32 are ~220 MB); drop the compiled tests, which have no place in the image.
+RUN npm run build \
+  && npm prune --omit=dev --no-audit --no-fund \
+  && arch="$(node -p process.arch)" \
+  && find node_modules/onnxruntime-node/bin -mindepth 2 -maxdepth 2 -type d ! -name linux -exec rm -rf {} + \
+  && find node_modules/onnxruntime-node/bin -mindepth 3 -maxdepth 3 -type d ! -name "$arch" -exec rm -rf {} + \
+  && rm -rf dist/test
+
+# ---------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+# bookworm-slim already has libstdc++6 and libgcc-s1 (apt needs them), which is all that
+# libonnxruntime.so and the N-API binding link against besides glibc; the smoke check below
+# loads them, so a missing library fails the build rather than the first pod.
+ENV NODE_ENV=production \
+  TASTE_MODEL_DIR=/app/models/default \
+  TASTE_LOG_LEVEL=info
+WORKDIR /app
+COPY --from=build --chown=root:root /app/package.json ./
+COPY --from=build --chown=root:root /app/node_modules/ node_modules/
+COPY --from=build --chown=root:root /app/dist/ dist/
+# .proto files are loaded at run time from <app>/proto (dist/proto/paths.ts: ../../proto).
+COPY --from=build --chown=root:root /app/proto/taste/ proto/taste/
+COPY --chown=root:root models/ models/
+RUN node --input-type=module -e "const ort = await import('onnxruntime-node'); await ort.InferenceSession.create('models/default/model.onnx'); console.log('onnxruntime-node loads the default model')" \
+  && node dist/cli/main.js consume --help >/dev/null
+# The node image's unprivileged user `node`, by number so that Kubernetes' runAsNonRoot can
+# verify it; the app files stay root-owned, read-only to it.
+USER 1000:1000
+# gRPC (taste serve).
+EXPOSE 50051
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["--help"]
+
+# ---------------------------------------------------------------------------------------------
+# GPU variant: `--execution-provider webgpu` (Dawn over Vulkan) needs the Vulkan loader and the
+# glvnd libraries; the NVIDIA driver itself (libGLX_nvidia, the Vulkan ICD json) is mounted into
+# the container by the NVIDIA container toolkit when the `graphics` capability is asked for.
+# Same recipe as /work/shared/gpu (pack.sh / remote.sh), which ran on an H200. The CUDA provider
+# is not in this image: build with --build-arg ONNXRUNTIME_NODE_INSTALL=cuda12 where NuGet is
+# reachable (untried here).
+FROM runtime AS runtime-gpu
+USER 0
+# hadolint ignore=DL3008
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends libvulkan1 libglvnd0 libgl1 libglx0 libegl1 libopengl0 libgles2 libx11-6 libx11-xcb1 libxext6 \
+  && rm -rf /var/lib/apt/lists/*
+ENV NVIDIA_VISIBLE_DEVICES=all \
+  NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics \
+  TASTE_EXECUTION_PROVIDER=webgpu
+USER 1000:1000

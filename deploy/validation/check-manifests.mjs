@@ -1,0 +1,184 @@
+// What a schema cannot see in rendered manifests: KEDA objects (validated with the
+// @kubernetes-models/keda validators, npm) and the rules that tie the manifests to the CLI and
+// to each other. Run by scripts/validate-manifests.sh from its npm tools folder (for `yaml` and
+// the KEDA models), never from the project's node_modules.
+//
+// usage: node check-manifests.mjs [--help-dir DIR] RENDERED.yaml...
+//   DIR holds `<command>.txt` = `taste <command> --help`; env names are checked against them.
+import { readFileSync, existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
+
+// The CLI gives up on a clean stop after this long (cli/options.ts ShutdownSignal graceMs).
+const CLI_SHUTDOWN_GRACE_S = 25;
+// Kafka scaler metadata keys (KEDA 2.12+ docs). The KEDA validators ignore unknown keys, and so
+// does KEDA: a misspelt `lagThreshold` would silently scale on the default.
+const KAFKA_SCALER_KEYS = new Set([
+  'bootstrapServers', 'consumerGroup', 'topic', 'lagThreshold', 'activationLagThreshold', 'offsetResetPolicy',
+  'allowIdleConsumers', 'excludePersistentLag', 'scaleToZeroOnInvalidOffset', 'limitToPartitionsWithLag',
+  'ensureEvenDistributionOfPartitions', 'partitionLimitation', 'version', 'sasl', 'tls', 'unsafeSsl',
+  'saslTokenProvider', 'awsRegion', 'awsEndpoint',
+]);
+
+const args = process.argv.slice(2);
+let helpDir;
+if (args[0] === '--help-dir') {
+  helpDir = args[1];
+  args.splice(0, 2);
+}
+
+const problems = [];
+const notes = new Set();
+const fail = (where, message) => problems.push(`${where}: ${message}`);
+
+function helpOf(command) {
+  const file = helpDir && join(helpDir, `${command}.txt`);
+  return file && existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+}
+
+/** Env names a command accepts, from its --help text; undefined when there is no such text. */
+function envNamesOf(command) {
+  const help = helpOf(command);
+  return help === undefined ? undefined : new Set(help.match(/\bTASTE_[A-Z0-9_]+/g) ?? []);
+}
+
+/** Flags a command accepts (`--x`, and `--x` / `--no-x` for `--[no-]x`). */
+function flagsOf(command) {
+  const help = helpOf(command);
+  if (help === undefined) return undefined;
+  const flags = new Set();
+  for (const [, no, name] of help.matchAll(/^\s+(?:-\w, )?--(\[no-\])?([a-z0-9-]+)/gm)) {
+    flags.add(name);
+    if (no) flags.add(`no-${name}`);
+  }
+  return flags;
+}
+
+function cpuOf(quantity) {
+  if (quantity === undefined) return undefined;
+  const text = String(quantity);
+  return text.endsWith('m') ? Number(text.slice(0, -1)) / 1000 : Number(text);
+}
+
+const matches = (selector, labels) => Object.entries(selector ?? {}).every(([k, v]) => labels?.[k] === v);
+
+const all = [];
+for (const file of args) {
+  for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
+    if (doc.errors.length > 0) fail(file, `YAML: ${doc.errors[0].message}`);
+    const object = doc.toJS();
+    if (object) all.push({ file: basename(file), object });
+  }
+}
+
+// Across files: topics are rendered apart from the workloads. Invalid counts are the schema's job.
+const topicPartitions = all
+  .filter(({ object }) => object.kind === 'KafkaTopic')
+  .map(({ object }) => object.spec?.partitions)
+  .filter((count) => Number.isInteger(count) && count >= 1);
+for (const { file, object } of all) {
+  const where = `${file} ${object.kind}/${object.metadata?.name}`;
+  const inFile = all.filter((other) => other.file === file).map((other) => other.object);
+  const configMaps = new Map(inFile.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, o.data ?? {}]));
+  const partitions = Math.min(
+    ...topicPartitions,
+    ...[...configMaps.values()].map((data) => Number(data.TASTE_TOPIC_PARTITIONS)).filter(Number.isFinite),
+  );
+
+  if (object.kind === 'ScaledObject' || object.kind === 'TriggerAuthentication') {
+    const Model = object.kind === 'ScaledObject' ? ScaledObject : TriggerAuthentication;
+    try {
+      new Model(object).validate();
+    } catch (error) {
+      fail(where, `KEDA schema: ${error.message}`);
+    }
+  }
+  if (object.kind === 'ScaledObject') {
+    for (const [index, trigger] of (object.spec.triggers ?? []).entries()) {
+      if (trigger.type !== 'kafka') continue;
+      for (const key of Object.keys(trigger.metadata ?? {})) {
+        if (!KAFKA_SCALER_KEYS.has(key)) fail(where, `triggers[${index}].metadata.${key} is not a Kafka scaler setting`);
+      }
+    }
+    if (object.spec.maxReplicaCount > partitions) fail(where, `maxReplicaCount ${object.spec.maxReplicaCount} > ${partitions} partitions: the extra consumers would idle`);
+  }
+
+  if (object.kind === 'HorizontalPodAutoscaler' || object.kind === 'ScaledObject') {
+    const target = object.spec.scaleTargetRef?.name;
+    if (!inFile.some((o) => o.kind === 'Deployment' && o.metadata.name === target)) fail(where, `scales ${target}, which is not in this render`);
+    if (object.kind === 'HorizontalPodAutoscaler' && target === 'taste-consumer' && object.spec.maxReplicas > partitions) {
+      fail(where, `maxReplicas ${object.spec.maxReplicas} > ${partitions} partitions`);
+    }
+  }
+
+  if (object.kind === 'Service' || object.kind === 'PodDisruptionBudget') {
+    const selector = object.kind === 'Service' ? object.spec.selector : object.spec.selector?.matchLabels;
+    const pods = inFile.filter((o) => o.kind === 'Deployment' && matches(selector, o.spec.template.metadata.labels));
+    if (pods.length === 0) fail(where, 'selects no pods of this render');
+    for (const port of object.kind === 'Service' ? object.spec.ports : []) {
+      const named = pods.some((d) => d.spec.template.spec.containers.some((c) => (c.ports ?? []).some((p) => p.name === port.targetPort || p.containerPort === port.targetPort)));
+      if (pods.length > 0 && !named) fail(where, `targetPort ${port.targetPort} is no container port of the selected pods`);
+    }
+  }
+
+  if (object.kind !== 'Deployment' && object.kind !== 'Job') continue;
+  const pod = object.spec.template.spec;
+  for (const container of pod.containers) {
+    const command = container.args?.[0];
+    if (!container.image?.includes('taste') || !command) continue;
+    const cw = `${where} container ${container.name} (taste ${command})`;
+    const grace = pod.terminationGracePeriodSeconds ?? 30;
+    if (grace < 30 || grace <= CLI_SHUTDOWN_GRACE_S) fail(cw, `terminationGracePeriodSeconds ${grace}: must be >= 30 and above the CLI's ${CLI_SHUTDOWN_GRACE_S} s shutdown grace`);
+    if (command === 'consume' && object.spec.replicas > partitions) fail(cw, `replicas ${object.spec.replicas} > ${partitions} partitions`);
+
+    const env = new Map((container.env ?? []).map((e) => [e.name, e]));
+    const fromMaps = (container.envFrom ?? []).flatMap((source) => {
+      const name = source.configMapRef?.name;
+      if (name && !configMaps.has(name)) notes.add(`${file}: ConfigMap ${name} is not in this render (applied beside it)`);
+      return Object.keys(configMaps.get(name) ?? {});
+    });
+    const flags = flagsOf(command);
+    for (const arg of (container.args ?? []).slice(1)) {
+      const flag = /^--([a-z0-9-]+)/.exec(arg)?.[1];
+      if (flag && flags && !flags.has(flag)) fail(cw, `argument --${flag} is not an option of taste ${command}`);
+    }
+    const known = envNamesOf(command);
+    if (known === undefined) {
+      notes.add(`${cw}: env names not checked, no \`taste ${command} --help\` (command missing or dist/ not built)`);
+    } else {
+      for (const name of env.keys()) if (name.startsWith('TASTE_') && !known.has(name)) fail(cw, `env ${name} is not an option of taste ${command}`);
+    }
+    // A ConfigMap key must mean something to at least one command that reads the map.
+    for (const name of fromMaps) {
+      const users = all.flatMap(({ object: o }) => (o.spec?.template?.spec?.containers ?? []).map((c) => c.args?.[0])).filter(Boolean);
+      const helps = [...new Set(users)].map(envNamesOf).filter(Boolean);
+      if (helps.length > 0 && !helps.some((names) => names.has(name))) fail(`${file} ConfigMap`, `${name} is an option of no taste command`);
+    }
+
+    const value = (name) => env.get(name)?.value ?? [...configMaps.values()].find((data) => name in data)?.[name];
+    const threads = Number(value('TASTE_INTRA_OP_THREADS') ?? 0) * Number(value('TASTE_INFERENCE_WORKERS') ?? 1);
+    const cpuLimit = cpuOf(container.resources?.limits?.cpu);
+    if (['consume', 'backfill'].includes(command)) {
+      if (!(threads > 0)) fail(cw, 'TASTE_INTRA_OP_THREADS unset: onnxruntime would size its pool to the node, not the pod');
+      else if (cpuLimit !== undefined && threads > cpuLimit) fail(cw, `${threads} inference threads > CPU limit ${cpuLimit}`);
+    }
+    if (!container.resources?.requests || !container.resources?.limits) fail(cw, 'resources need requests and limits');
+
+    const tls = env.has('TASTE_TLS_CERT');
+    for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe']) {
+      const p = container[probe];
+      if (p?.grpc && tls) fail(cw, `${probe} is a native gRPC probe, which speaks plaintext, but the server uses TLS`);
+      if (p?.grpc && !(container.ports ?? []).some((port) => port.containerPort === p.grpc.port)) fail(cw, `${probe} probes port ${p.grpc.port}, not a container port`);
+    }
+    const secretVolumes = (pod.volumes ?? []).filter((v) => v.secret);
+    if (secretVolumes.length > 0 && pod.securityContext?.runAsUser && !pod.securityContext?.fsGroup) {
+      fail(cw, 'Secret volumes without fsGroup: the non-root user may not read them');
+    }
+  }
+}
+
+for (const note of notes) console.log(`[validate] note: ${note}`);
+for (const problem of problems) console.error(`[validate] INVALID ${problem}`);
+console.log(`[validate] cross-checks: ${all.length} objects, ${problems.length} problems`);
+process.exit(problems.length === 0 ? 0 : 1);

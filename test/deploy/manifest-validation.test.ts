@@ -1,0 +1,126 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+// scripts/validate-manifests.sh guards the deployment; these cases prove it refuses what it
+// should (each a mistake that kubectl apply would accept or that would fail only in the
+// cluster) and accepts a correct manifest. The repository's own manifests are validated by the
+// same script from scripts/test.sh.
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const SCRIPT = join(ROOT, 'scripts/validate-manifests.sh');
+
+async function validate(files: Record<string, string>): Promise<{ code: number; output: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'taste-manifests-'));
+  const paths = Object.entries(files).map(([name, text]) => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  });
+  try {
+    const { stdout, stderr } = await promisify(execFile)('bash', [SCRIPT, '--manifest', ...paths], { cwd: ROOT, maxBuffer: 16 << 20 });
+    return { code: 0, output: stdout + stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
+  }
+}
+
+/** A correct consumer Deployment + its ConfigMap; cases change one thing in it. */
+function consumer(change: { spec?: string; pod?: string; container?: string; env?: string } = {}): string {
+  return `apiVersion: v1
+kind: ConfigMap
+metadata: {name: taste-config}
+data: {TASTE_KAFKA_BROKERS: "kafka:9092", TASTE_TOPIC_PARTITIONS: "12"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: taste-consumer}
+spec:
+  replicas: 3
+${change.spec ?? ''}
+  selector: {matchLabels: {app: c}}
+  template:
+    metadata: {labels: {app: c}}
+    spec:
+      terminationGracePeriodSeconds: 40
+${change.pod ?? ''}
+      containers:
+        - name: consumer
+          image: example.com/taste:1
+          args: ["consume"]
+          envFrom: [{configMapRef: {name: taste-config}}]
+          env:
+            - {name: TASTE_INTRA_OP_THREADS, value: "2"}
+${change.env ?? ''}
+          resources: {requests: {cpu: "2", memory: 1Gi}, limits: {cpu: "2", memory: 2Gi}}
+${change.container ?? ''}
+`.replace(/\n\n+/g, '\n');
+}
+
+const cases: [string, Record<string, string>, RegExp][] = [
+  ['a misspelt field (strict Kubernetes schema)', { 'typo.yaml': consumer({ pod: '      terminationGracePeriodSecond: 30' }) }, /additional properties 'terminationGracePeriodSecond' not allowed/],
+  ['a wrong type', { 'type.yaml': consumer().replace('replicas: 3', 'replicas: three') }, /replicas/],
+  ['an API version the cluster no longer serves', { 'old.yaml': 'apiVersion: autoscaling/v2beta2\nkind: HorizontalPodAutoscaler\nmetadata: {name: x}\nspec: {scaleTargetRef: {kind: Deployment, name: x}, maxReplicas: 2}\n' }, /could not find schema for HorizontalPodAutoscaler/],
+  ['a kind without any schema', { 'unknown.yaml': 'apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: x}\n' }, /could not find schema for Gadget/],
+  ['a KafkaTopic field Strimzi does not know', { 'topic.yaml': 'apiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaTopic\nmetadata: {name: t}\nspec: {partitions: 12, replication: 3}\n' }, /additional properties 'replication' not allowed/],
+  ['a KafkaTopic with zero partitions', { 'zero.yaml': 'apiVersion: kafka.strimzi.io/v1beta2\nkind: KafkaTopic\nmetadata: {name: t}\nspec: {partitions: 0}\n' }, /partitions/],
+  [
+    'a KEDA ScaledObject with a wrongly typed field',
+    { 'keda.yaml': `${consumer()}---\napiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: s}\nspec: {scaleTargetRef: {name: taste-consumer}, maxReplicaCount: many, triggers: [{type: kafka, metadata: {topic: t}}]}\n` },
+    /KEDA schema/,
+  ],
+  [
+    'a misspelt Kafka scaler setting',
+    { 'lag.yaml': `${consumer()}---\napiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: s}\nspec: {scaleTargetRef: {name: taste-consumer}, maxReplicaCount: 12, triggers: [{type: kafka, metadata: {topic: t, lagThreshhold: "10"}}]}\n` },
+    /lagThreshhold is not a Kafka scaler setting/,
+  ],
+  [
+    'more consumer replicas allowed than partitions',
+    { 'max.yaml': `${consumer()}---\napiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: s}\nspec: {scaleTargetRef: {name: taste-consumer}, maxReplicaCount: 24, triggers: [{type: kafka, metadata: {topic: t}}]}\n` },
+    /maxReplicaCount 24 > 12 partitions/,
+  ],
+  ['an env name the CLI does not read', { 'env.yaml': consumer({ env: '            - {name: TASTE_KAFKA_BROKER, value: "x:9092"}' }) }, /env TASTE_KAFKA_BROKER is not an option of taste consume/],
+  ['a flag the CLI does not have', { 'flag.yaml': consumer().replace('args: ["consume"]', 'args: ["consume", "--partitions=4"]') }, /argument --partitions is not an option of taste consume/],
+  ['a grace period shorter than the CLI needs', { 'grace.yaml': consumer().replace('terminationGracePeriodSeconds: 40', 'terminationGracePeriodSeconds: 20') }, /terminationGracePeriodSeconds 20/],
+  ['ONNX threads beyond the CPU limit', { 'threads.yaml': consumer().replace('value: "2"}', 'value: "8"}') }, /8 inference threads > CPU limit 2/],
+  [
+    'a native gRPC probe on a TLS port',
+    {
+      'tls.yaml': consumer({
+        env: '            - {name: TASTE_TLS_CERT, value: /tls/tls.crt}',
+        container: '          ports: [{name: grpc, containerPort: 50051}]\n          readinessProbe: {grpc: {port: 50051}}',
+      }).replace('args: ["consume"]', 'args: ["serve"]').replace(/ +- \{name: TASTE_INTRA_OP_THREADS.*\n/, ''),
+    },
+    /native gRPC probe, which speaks plaintext, but the server uses TLS/,
+  ],
+];
+
+// One run for all the broken files (a run costs ~1 s): each case's findings are the output
+// lines that name its file.
+let batch: Promise<{ code: number; output: string }> | undefined;
+
+test.before(async (t) => {
+  // The first run on a fresh machine installs the tools (go install, pip, mvn, npm: minutes).
+  t.timeout(900_000);
+  const { code, output } = await validate({ 'ok.yaml': consumer() });
+  if (code !== 0) throw new Error(`a correct manifest was refused:\n${output}`);
+  batch = validate(Object.assign({}, ...cases.map(([, files]) => files)));
+});
+
+test('accepts a correct manifest and refuses the batch of broken ones', async (t) => {
+  const { code, output } = await batch!;
+  t.is(code, 1, output);
+});
+
+for (const [name, files, expected] of cases) {
+  test(`refuses ${name}`, async (t) => {
+    const { output } = await batch!;
+    const file = Object.keys(files)[0]!;
+    const findings = output.split('\n').filter((line) => line.includes(`/${file} `) || line.includes(` ${file} `));
+    t.regex(findings.join('\n'), expected, output);
+  });
+}
