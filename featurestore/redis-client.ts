@@ -51,23 +51,38 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
   });
 }
 
-/** Resolves once the client can run commands, or fails with a retryable error after `timeoutMs`. */
+/**
+ * Resolves once the client can run commands, or fails with a retryable error after `timeoutMs`
+ * that carries the last connection error (wrong password, TLS, refused), so the fix is visible.
+ */
 export async function waitForRedis(client: RedisClient, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (client.status === 'ready') {
-        await client.ping();
-        return;
+  let lastError: Error | undefined;
+  const onError = (error: Error) => {
+    lastError = error;
+  };
+  client.on('error', onError);
+  try {
+    for (;;) {
+      try {
+        if (client.status === 'ready') {
+          await client.ping();
+          return;
+        }
+      } catch (error) {
+        lastError = error as Error;
       }
-    } catch {
-      // not reachable yet
+      if (Date.now() > deadline) {
+        const why = lastError ? `: ${lastError.message}` : '';
+        throw new TasteError(
+          ErrorCodes.STORE_UNAVAILABLE,
+          `Redis not reachable within ${timeoutMs} ms (status ${client.status})${why}; check --redis-url (host, port, password, rediss:// for TLS)`,
+          { canRetry: true, ...(lastError ? { cause: lastError } : {}) },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    if (Date.now() > deadline) {
-      throw new TasteError(ErrorCodes.STORE_UNAVAILABLE, `Redis not reachable within ${timeoutMs} ms (status: ${client.status})`, {
-        canRetry: true,
-      });
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+  } finally {
+    client.off('error', onError);
   }
 }
