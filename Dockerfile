@@ -20,13 +20,12 @@ RUN npm ci --no-audit --no-fund
 # left out (training/, node_modules/, dist/, ...) is listed in .dockerignore.
 COPY . .
 # Then: drop the dev dependencies; keep only this platform's native onnxruntime binaries (darwin
-# and win32 are ~220 MB); drop the compiled tests, which have no place in the image.
-RUN npm run build \
+# and win32 are ~220 MB). build:prod compiles the sources only (tsconfig.build.json: no tests).
+RUN npm run build:prod \
   && npm prune --omit=dev --no-audit --no-fund \
   && arch="$(node -p process.arch)" \
   && find node_modules/onnxruntime-node/bin -mindepth 2 -maxdepth 2 -type d ! -name linux -exec rm -rf {} + \
-  && find node_modules/onnxruntime-node/bin -mindepth 3 -maxdepth 3 -type d ! -name "$arch" -exec rm -rf {} + \
-  && rm -rf dist/test
+  && find node_modules/onnxruntime-node/bin -mindepth 3 -maxdepth 3 -type d ! -name "$arch" -exec rm -rf {} +
 
 # ---------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime

@@ -22,12 +22,11 @@ echo "[image] build stage"
 (
   cd "$build"
   ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
-  npm run --silent build
+  npm run --silent build:prod
   npm prune --omit=dev --no-audit --no-fund --loglevel=error
   arch="$(node -p process.arch)"
   find node_modules/onnxruntime-node/bin -mindepth 2 -maxdepth 2 -type d ! -name linux -exec rm -rf {} +
   find node_modules/onnxruntime-node/bin -mindepth 3 -maxdepth 3 -type d ! -name "$arch" -exec rm -rf {} +
-  rm -rf dist/test
 )
 
 echo "[image] runtime stage → $app"
