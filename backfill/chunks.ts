@@ -1,0 +1,124 @@
+import type { SourcedEvent } from '../updater/updater.js';
+import type { SourceCursor, SourceReader, SourceRecord } from './source.js';
+
+/** Where a backfill stands: the source being read and the cursor in it (undefined: its start). */
+export interface Position {
+  source: number;
+  cursor: SourceCursor | undefined;
+}
+
+export interface BadRecord {
+  where: string;
+  reason: string;
+  detail: string;
+}
+
+/** One step of a backfill: the next `chunkSize` records (fewer at the very end), across sources. */
+export interface Chunk {
+  events: SourcedEvent[];
+  records: number;
+  invalid: number;
+  filtered: number;
+  /** Position after the chunk's last record. */
+  end: Position;
+  /** No record is left after this chunk. */
+  exhausted: boolean;
+  /** With `stopAtBad`: the bad record the chunk stopped at (it and the chunk are not applied). */
+  bad?: BadRecord;
+}
+
+export interface ChunkReaderOptions {
+  sources: readonly SourceReader[];
+  from: Position;
+  chunkSize: number;
+  /** Called for every invalid record as it is read. */
+  onInvalid?: (bad: BadRecord) => void;
+  /** End the chunk at the first invalid record (--fail-fast). */
+  stopAtBad?: boolean;
+}
+
+/**
+ * Cuts the records of all sources, read in order, into chunks of exactly `chunkSize` records
+ * (counting events, invalid and filtered records alike). Chunk boundaries depend only on the
+ * position read from, so a run resumed at a chunk boundary forms the same chunks as an
+ * uninterrupted one — which keeps state versions, and thus the written bytes, identical.
+ */
+export class ChunkReader {
+  readonly #options: ChunkReaderOptions;
+  #source: number;
+  #cursor: SourceCursor | undefined;
+  #iterator: AsyncIterator<SourceRecord[]> | undefined;
+  #pending: SourceRecord[] = [];
+  #pendingAt = 0;
+  #exhausted = false;
+
+  constructor(options: ChunkReaderOptions) {
+    this.#options = options;
+    this.#source = options.from.source;
+    this.#cursor = options.from.cursor;
+  }
+
+  get position(): Position {
+    return { source: this.#source, cursor: this.#cursor };
+  }
+
+  async next(): Promise<Chunk | undefined> {
+    const { chunkSize, sources, onInvalid, stopAtBad } = this.#options;
+    const chunk: Chunk = { events: [], records: 0, invalid: 0, filtered: 0, end: this.position, exhausted: false };
+    while (chunk.records < chunkSize) {
+      const record = await this.#nextRecord();
+      if (!record) {
+        chunk.exhausted = true;
+        break;
+      }
+      const { outcome } = record;
+      if (outcome.type === 'invalid') {
+        const bad = { where: sources[this.#source]!.locate(record.at), reason: outcome.reason, detail: outcome.detail };
+        onInvalid?.(bad);
+        if (stopAtBad) {
+          chunk.bad = bad;
+          return chunk;
+        }
+        chunk.invalid++;
+      } else if (outcome.type === 'filtered') {
+        chunk.filtered++;
+      } else {
+        chunk.events.push(outcome.event);
+      }
+      chunk.records++;
+      this.#cursor = { at: record.at, next: record.next };
+    }
+    chunk.end = this.position;
+    if (chunk.records === 0 && chunk.exhausted) return undefined;
+    return chunk;
+  }
+
+  async #nextRecord(): Promise<SourceRecord | undefined> {
+    const { sources } = this.#options;
+    for (;;) {
+      if (this.#pendingAt < this.#pending.length) return this.#pending[this.#pendingAt++];
+      if (this.#exhausted || this.#source >= sources.length) {
+        this.#exhausted = true;
+        return undefined;
+      }
+      if (!this.#iterator) {
+        const source = sources[this.#source]!;
+        this.#iterator = source.read(this.#cursor ?? source.start)[Symbol.asyncIterator]();
+      }
+      const step = await this.#iterator.next();
+      if (step.done) {
+        this.#iterator = undefined;
+        this.#source++;
+        this.#cursor = undefined;
+        continue;
+      }
+      this.#pending = step.value;
+      this.#pendingAt = 0;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#iterator?.return?.();
+    this.#iterator = undefined;
+  }
+}

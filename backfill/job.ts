@@ -1,0 +1,272 @@
+import { ErrorCodes, TasteError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { EventFeaturizer } from '../consumers/event-featurizer.js';
+import { defaultValidationLimits, type ValidationLimits } from '../consumers/event-validation.js';
+import { createKafka, type KafkaConnectionOptions } from '../consumers/kafka.js';
+import { FeatureStore, type StateUpdate, type WriteOutcome, WriteOutcomes } from '../featurestore/feature-store.js';
+import { createRedisClient, type RedisConnectionOptions, waitForRedis } from '../featurestore/redis-client.js';
+import type { WindowEvent } from '../model/features.js';
+import { InferencePool } from '../model/inference-pool.js';
+import type { ExecutionProvider } from '../model/inference-protocol.js';
+import { loadModelBundle } from '../model/model-bundle.js';
+import { type Embedder, Updater } from '../updater/updater.js';
+import { type BackfillProgress, type BackfillSummary, runBackfill } from './backfill.js';
+import { checkpointMismatch, type CheckpointSource, fingerprintOf, loadCheckpoint } from './checkpoint.js';
+import type { BadRecord } from './chunks.js';
+import { discoverFiles, displayName, type FileFormat, FileFormats } from './file-discovery.js';
+import { FileEventFeaturizer } from './file-events.js';
+import { fileCoordinates, fileDigest, type FileIdentity, FileIdentities } from './file-identity.js';
+import { JsonlSource } from './jsonl-source.js';
+import { type KafkaRange, KafkaRangeReader, resolveKafkaRanges } from './kafka-range.js';
+import { LengthGroupedEmbedder } from './length-grouped-embedder.js';
+import { ParquetSource } from './parquet-source.js';
+import type { SourceReader } from './source.js';
+
+/** What `updatedMs` (the `upd` field) is stamped with. */
+export type UpdatedAt = 'last-event' | 'now' | number;
+
+export type BackfillInput =
+  | { kind: 'files'; paths: string[]; format?: FileFormat | undefined; identity?: FileIdentity }
+  | { kind: 'kafka'; kafka: KafkaConnectionOptions; topics: { play: string; search: string }; maxBytesPerPartition?: number };
+
+export interface BackfillJobOptions {
+  input: BackfillInput;
+  /** Model directory: its version is the key version written. */
+  modelDir: string;
+  redis: RedisConnectionOptions;
+  /** @default 'taste' */
+  keyPrefix?: string;
+  /** @default 'cpu' */
+  executionProvider?: ExecutionProvider;
+  /** @default 1 */
+  inferenceWorkers?: number;
+  intraOpThreads?: number;
+  /** Files: event times kept, [since, until). Kafka: the record-timestamp range whose offsets are read. */
+  sinceMs?: number | undefined;
+  untilMs?: number | undefined;
+  /** Only these users. */
+  users?: ReadonlySet<string> | undefined;
+  /** Oldest event time accepted. @default the stream's (2005-01-01) */
+  minEventTimeMs?: number;
+  /** @default 'last-event' */
+  updatedAt?: UpdatedAt;
+  /** @default 256 */
+  batchSize?: number;
+  /** @default 2 */
+  concurrency?: number;
+  /** @default 50000 */
+  chunkSize?: number;
+  checkpointPath?: string | undefined;
+  failFast?: boolean;
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  logger: Logger;
+  onProgress?: (progress: BackfillProgress) => void;
+  onInvalid?: (bad: BadRecord) => void;
+  /** Wraps the inference pool (benchmarks record what the model was asked to do). */
+  instrumentEmbedder?: (embedder: Embedder) => Embedder;
+}
+
+/** Writes nothing and reports every write as done: the dry run's updater counts what it would apply. */
+class ReadOnlyFeatureStore extends FeatureStore {
+  override async writeStates(updates: readonly StateUpdate[]): Promise<WriteOutcome[]> {
+    return updates.map(() => WriteOutcomes.WRITTEN);
+  }
+}
+
+/** The dry run infers nothing: zero vectors (finite, so no user is refused). */
+class NoEmbedder implements Embedder {
+  constructor(readonly dim: number) {}
+  async embed(windows: readonly (readonly WindowEvent[])[]): Promise<Float32Array[]> {
+    return windows.map(() => new Float32Array(this.dim));
+  }
+}
+
+/** Everything a backfill needs, wired: model, sources, checkpoint, Redis, inference; then the run. */
+export async function runBackfillJob(options: BackfillJobOptions): Promise<BackfillSummary> {
+  const { logger } = options;
+  const keyPrefix = options.keyPrefix ?? 'taste';
+  const dryRun = options.dryRun ?? false;
+  const bundle = await loadModelBundle(options.modelDir);
+  const { metadata } = bundle;
+  const minEventTimeMs = options.minEventTimeMs ?? defaultValidationLimits.minEventTimeMs;
+  const limits: ValidationLimits = { ...defaultValidationLimits, minEventTimeMs };
+  const nowMs = Date.now();
+  const updatedAt = options.updatedAt ?? 'last-event';
+  const chunkSize = options.chunkSize ?? 50_000;
+  const users = options.users ? [...options.users].sort() : null;
+
+  const checkpoint = options.checkpointPath && !dryRun ? await loadCheckpoint(options.checkpointPath) : undefined;
+  if (options.checkpointPath && dryRun) logger.warn('--dry-run ignores --checkpoint (it neither reads nor writes it)');
+
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+  };
+  try {
+    let sources: SourceReader[];
+    let identities: CheckpointSource[];
+    let inputFingerprint: unknown;
+    if (options.input.kind === 'files') {
+      const { paths, format, identity = FileIdentities.CONTENT } = options.input;
+      ({ sources, identities } = await openFiles(paths, format, identity, { ...options, minEventTimeMs, limits, nowMs }, bundle));
+      inputFingerprint = { kind: 'files', identity };
+    } else {
+      const { kafka: connection, topics, maxBytesPerPartition } = options.input;
+      const kafka = createKafka(connection, logger);
+      const ranges: KafkaRange[] = checkpoint
+        ? checkpoint.sources.map((source) => kafkaRangeOf(source))
+        : await resolveKafkaRanges(kafka, topics, options.sinceMs, options.untilMs);
+      const reader = new KafkaRangeReader({
+        kafka,
+        topics,
+        logger,
+        users: options.users,
+        nowMs,
+        ...(maxBytesPerPartition ? { maxBytesPerPartition } : {}),
+        featurizer: new EventFeaturizer({ vocabulary: bundle.vocabulary, queryTokens: metadata.queryTokens, queryBuckets: metadata.queryBuckets, limits }),
+      });
+      if (ranges.length > 0) {
+        await reader.start();
+        closers.push(() => reader.close());
+      }
+      sources = ranges.map((range) => reader.source(range));
+      identities = ranges.map((range) => ({ label: `${range.topic}[${range.partition}]`, key: `${range.topic}:${range.partition}`, from: range.from, to: range.to }));
+      inputFingerprint = { kind: 'kafka', topics };
+      logger.info('kafka range', { ranges: ranges.map((range) => `${range.topic}[${range.partition}] ${range.from}..${range.to}`) });
+    }
+
+    const fingerprint = fingerprintOf({
+      input: inputFingerprint,
+      sinceMs: options.sinceMs ?? null,
+      untilMs: options.untilMs ?? null,
+      users,
+      minEventTimeMs,
+      updatedAt,
+      chunkSize,
+    });
+    if (checkpoint) {
+      const why = checkpointMismatch(checkpoint, { fingerprint, modelVersion: metadata.modelVersion, keyPrefix, sources: identities });
+      if (why) {
+        throw new TasteError(
+          ErrorCodes.CONFIG_INVALID,
+          `checkpoint ${options.checkpointPath} cannot be resumed: ${why}. Run with the options it was made with, or remove it to start over`,
+        );
+      }
+      logger.info('resuming from checkpoint', { checkpoint: options.checkpointPath, source: checkpoint.sources[checkpoint.source]?.label ?? '(all read)', cursor: checkpoint.cursor });
+    }
+
+    const redis = createRedisClient({ connectionName: 'taste-backfill', ...options.redis });
+    closers.push(async () => redis.disconnect());
+    await waitForRedis(redis);
+    const storeOptions = { redis, modelVersion: metadata.modelVersion, queryTokens: metadata.queryTokens, keyPrefix };
+    const store = dryRun ? new ReadOnlyFeatureStore(storeOptions) : new FeatureStore(storeOptions);
+
+    let embedder: Embedder;
+    if (dryRun) {
+      embedder = new NoEmbedder(metadata.embeddingDim);
+    } else {
+      const pool = await InferencePool.start({
+        bundle,
+        executionProvider: options.executionProvider ?? 'cpu',
+        workers: options.inferenceWorkers ?? 1,
+        ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
+      });
+      closers.push(() => pool.close());
+      embedder = new LengthGroupedEmbedder(options.instrumentEmbedder ? options.instrumentEmbedder(pool) : pool);
+    }
+    const updater = new Updater({
+      store,
+      embedder,
+      maxSeqLen: metadata.maxSeqLen,
+      ...(updatedAt === 'now' ? {} : updatedAt === 'last-event' ? { updatedMsOf: newestEventMs } : { now: () => updatedAt }),
+    });
+
+    logger.info('backfill started', {
+      model: metadata.modelVersion,
+      keyPrefix,
+      sources: sources.length,
+      dryRun,
+      batchSize: options.batchSize ?? 256,
+      concurrency: options.concurrency ?? 2,
+      chunkSize,
+    });
+    return await runBackfill({
+      sources,
+      sourceIdentities: identities,
+      updater,
+      modelVersion: metadata.modelVersion,
+      keyPrefix,
+      fingerprint,
+      chunkSize,
+      checkpointPath: options.checkpointPath,
+      resumeFrom: checkpoint,
+      dryRun,
+      logger,
+      ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+      ...(options.failFast ? { failFast: true } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.onInvalid ? { onInvalid: options.onInvalid } : {}),
+    });
+  } finally {
+    await closeAll();
+  }
+}
+
+function newestEventMs(window: readonly WindowEvent[]): number {
+  return window[window.length - 1]?.eventTimeMs ?? 0;
+}
+
+function kafkaRangeOf(source: CheckpointSource): KafkaRange {
+  const cut = source.key.lastIndexOf(':');
+  if (cut <= 0 || source.from === undefined || source.to === undefined) {
+    throw new TasteError(ErrorCodes.CONFIG_INVALID, `the checkpoint's source ${source.label} is not a Kafka range (it was made for files)`);
+  }
+  return { topic: source.key.slice(0, cut), partition: Number(source.key.slice(cut + 1)), from: source.from, to: source.to };
+}
+
+async function openFiles(
+  paths: readonly string[],
+  format: FileFormat | undefined,
+  identity: FileIdentity,
+  options: Pick<BackfillJobOptions, 'sinceMs' | 'untilMs' | 'users' | 'logger'> & { minEventTimeMs: number; limits: ValidationLimits; nowMs: number },
+  bundle: Awaited<ReturnType<typeof loadModelBundle>>,
+): Promise<{ sources: SourceReader[]; identities: CheckpointSource[] }> {
+  const { logger } = options;
+  const files = await discoverFiles(paths, format);
+  const featurizer = new FileEventFeaturizer({
+    vocabulary: bundle.vocabulary,
+    queryTokens: bundle.metadata.queryTokens,
+    queryBuckets: bundle.metadata.queryBuckets,
+    limits: options.limits,
+  });
+  const filter = { users: options.users, sinceMs: options.sinceMs, untilMs: options.untilMs };
+  const selection = { sinceMs: options.sinceMs, untilMs: options.untilMs, minEventTimeMs: options.minEventTimeMs };
+  const sources: SourceReader[] = [];
+  const identities: CheckpointSource[] = [];
+  const labelByKey = new Map<string, string>();
+  if (identity === FileIdentities.CONTENT && files.length > 0) {
+    logger.info('hashing input files (their identity for deduplication)', { files: files.length, bytes: files.reduce((sum, file) => sum + file.bytes, 0) });
+  }
+  for (const file of files) {
+    const label = displayName(file.path);
+    const coordinates = fileCoordinates(await fileDigest(file.path, identity), selection);
+    const key = `${coordinates.topic}:${coordinates.partition}`;
+    const twin = labelByKey.get(key);
+    if (twin !== undefined) {
+      if (identity === FileIdentities.NAME) {
+        throw new TasteError(ErrorCodes.CONFIG_INVALID, `${label} and ${twin} have the same base name, which --file-identity name cannot tell apart`);
+      }
+      logger.warn('skipping a file with the same content as one before it (its events would all be duplicates)', { file: label, same: twin });
+      continue;
+    }
+    labelByKey.set(key, label);
+    const common = { path: file.path, label, coordinates, featurizer, filter, nowMs: options.nowMs };
+    sources.push(file.format === FileFormats.PARQUET ? await ParquetSource.open(common) : new JsonlSource({ ...common, bytes: file.bytes }));
+    identities.push({ label, key });
+  }
+  return { sources, identities };
+}
+

@@ -1,0 +1,137 @@
+import { createReadStream } from 'node:fs';
+import { parseEventLine } from '../simulator/jsonl.js';
+import type { FileCoordinates } from './file-identity.js';
+import type { FileEventFeaturizer } from './file-events.js';
+import { keepsTime, keepsUser, type RecordFilter, type SourceCursor, type SourceReader, type SourceRecord } from './source.js';
+
+/** Longest line accepted; a longer one is reported and skipped without being held in memory. */
+export const MAX_LINE_BYTES = 1 << 20;
+const NEWLINE = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
+
+export interface JsonlLine {
+  /** 1-based line number. */
+  line: number;
+  /** Byte offset just after the line's newline: where reading resumes. */
+  next: number;
+  /** The text without its line break; undefined when the line is longer than `MAX_LINE_BYTES`. */
+  text: string | undefined;
+}
+
+/**
+ * The lines of a file from a byte offset on (the line count so far given), in batches per read.
+ * Unlike `readline`, it knows each line's byte offset, so a resumed backfill seeks instead of
+ * re-reading the file. `\n` and `\r\n` both end a line; a last line without a newline counts.
+ */
+export async function* readJsonlLines(path: string, from: SourceCursor, maxLineBytes = MAX_LINE_BYTES): AsyncGenerator<JsonlLine[]> {
+  let line = from.at;
+  let offset = from.next; // byte offset of `pending`'s first byte
+  let pending: Buffer = Buffer.alloc(0);
+  let overlong = false; // inside a line longer than the limit: skip to its end
+  const stream = createReadStream(path, { start: from.next, highWaterMark: 1 << 20 });
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const buffer = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+      const lines: JsonlLine[] = [];
+      let start = 0;
+      for (let end = buffer.indexOf(NEWLINE, start); end >= 0; end = buffer.indexOf(NEWLINE, start)) {
+        line++;
+        const next = offset + end + 1;
+        if (overlong || end - start > maxLineBytes) {
+          lines.push({ line, next, text: undefined });
+          overlong = false;
+        } else {
+          const stop = end > start && buffer[end - 1] === CARRIAGE_RETURN ? end - 1 : end;
+          lines.push({ line, next, text: buffer.toString('utf8', start, stop) });
+        }
+        start = end + 1;
+      }
+      if (buffer.length - start > maxLineBytes) {
+        overlong = true; // keep nothing of it; the line is reported when its newline comes
+        pending = Buffer.alloc(0);
+        offset += buffer.length;
+      } else {
+        pending = buffer.subarray(start);
+        offset += start;
+      }
+      if (lines.length > 0) yield lines;
+    }
+    if (pending.length > 0 || overlong) {
+      line++;
+      const end = pending.length;
+      const stop = end > 0 && pending[end - 1] === CARRIAGE_RETURN ? end - 1 : end;
+      yield [{ line, next: offset + end, text: overlong ? undefined : pending.toString('utf8', 0, stop) }];
+    }
+  } finally {
+    stream.destroy();
+  }
+}
+
+export interface JsonlSourceOptions {
+  path: string;
+  label: string;
+  bytes: number;
+  coordinates: FileCoordinates;
+  featurizer: FileEventFeaturizer;
+  filter: RecordFilter;
+  /** Validation time (future-skew check). */
+  nowMs: number;
+}
+
+/** A JSONL file of events (docs/backfill.md): offset = line number. */
+export class JsonlSource implements SourceReader {
+  readonly label: string;
+  readonly start: SourceCursor = { at: 0, next: 0 };
+  readonly units: number;
+  readonly #options: JsonlSourceOptions;
+
+  constructor(options: JsonlSourceOptions) {
+    this.#options = options;
+    this.label = options.label;
+    this.units = options.bytes;
+  }
+
+  unitsDone(cursor: SourceCursor): number {
+    return cursor.next;
+  }
+
+  locate(at: number): string {
+    return `${this.label}:${at}`;
+  }
+
+  async *read(from: SourceCursor): AsyncGenerator<SourceRecord[]> {
+    const { coordinates, featurizer, filter, nowMs } = this.#options;
+    for await (const lines of readJsonlLines(this.#options.path, from)) {
+      const records: SourceRecord[] = [];
+      for (const { line, next, text } of lines) {
+        if (text === undefined) {
+          records.push({ at: line, next, outcome: { type: 'invalid', reason: 'LINE_TOO_LONG', detail: `line is longer than ${MAX_LINE_BYTES} bytes` } });
+          continue;
+        }
+        if (text.trim() === '') {
+          records.push({ at: line, next, outcome: { type: 'filtered' } });
+          continue;
+        }
+        let simulated;
+        try {
+          simulated = parseEventLine(text);
+        } catch (error) {
+          records.push({ at: line, next, outcome: { type: 'invalid', reason: 'UNPARSABLE', detail: (error as Error).message } });
+          continue;
+        }
+        const { userId, eventTimeMs } = simulated.event;
+        if (!keepsUser(filter, userId) || !keepsTime(filter, eventTimeMs)) {
+          records.push({ at: line, next, outcome: { type: 'filtered' } });
+          continue;
+        }
+        const result = featurizer.featurize(simulated, coordinates.topic, coordinates.partition, line, nowMs);
+        records.push({
+          at: line,
+          next,
+          outcome: result.ok ? { type: 'event', event: result.event } : { type: 'invalid', reason: result.rejection.reason, detail: result.rejection.detail },
+        });
+      }
+      yield records;
+    }
+  }
+}

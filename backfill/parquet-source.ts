@@ -1,0 +1,152 @@
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { asyncBufferFromFile, type Compressors, type FileMetaData, parquetMetadataAsync, parquetScan } from 'hyparquet';
+import { ErrorCodes, TasteError } from '../common/errors.js';
+import { parseEventLine } from '../simulator/jsonl.js';
+import type { FileCoordinates } from './file-identity.js';
+import type { FileEventFeaturizer } from './file-events.js';
+import { keepsTime, keepsUser, type RecordFilter, type SourceCursor, type SourceReader, type SourceRecord } from './source.js';
+
+/** The columns read: the JSONL fields (docs/backfill.md). Others are ignored; missing ones take their defaults. */
+const PLAY_COLUMNS = ['userId', 'itemUri', 'itemKind', 'eventTimeMs', 'msPlayed', 'itemDurationMs', 'context', 'endReason'] as const;
+const SEARCH_COLUMNS = ['userId', 'query', 'eventTimeMs', 'clickedItemUri', 'clickedItemKind'] as const;
+const ALL_COLUMNS = ['type', ...new Set([...PLAY_COLUMNS, ...SEARCH_COLUMNS])];
+const SUPPORTED_CODECS = ['UNCOMPRESSED', 'SNAPPY', 'GZIP', 'BROTLI'];
+const BATCH_ROWS = 4096;
+
+// Snappy is built into hyparquet; gzip and brotli come from node:zlib. Node 20 has no zstd.
+const compressors: Compressors = {
+  GZIP: (input) => gunzipSync(input),
+  BROTLI: (input) => brotliDecompressSync(input),
+};
+
+export interface ParquetSourceOptions {
+  path: string;
+  label: string;
+  coordinates: FileCoordinates;
+  featurizer: FileEventFeaturizer;
+  filter: RecordFilter;
+  nowMs: number;
+}
+
+/**
+ * A Parquet file with the JSONL fields as columns (docs/backfill.md); offset = 1-based row number.
+ * Read one row group at a time, column by column: memory grows with the largest row group.
+ */
+export class ParquetSource implements SourceReader {
+  readonly label: string;
+  readonly start: SourceCursor = { at: 0, next: 0 };
+  readonly #options: ParquetSourceOptions;
+  readonly #metadata: FileMetaData;
+  readonly #file: Awaited<ReturnType<typeof asyncBufferFromFile>>;
+  readonly #columns: string[];
+
+  private constructor(options: ParquetSourceOptions, file: Awaited<ReturnType<typeof asyncBufferFromFile>>, metadata: FileMetaData) {
+    this.#options = options;
+    this.label = options.label;
+    this.#file = file;
+    this.#metadata = metadata;
+    const schemaColumns = new Set(metadata.schema.slice(1).map((element) => element.name));
+    if (!schemaColumns.has('type')) {
+      throw new TasteError(ErrorCodes.EVENT_INVALID, `${options.label}: no "type" column ("play" or "search" per row); see docs/backfill.md`);
+    }
+    if (!schemaColumns.has('userId') || !schemaColumns.has('eventTimeMs')) {
+      throw new TasteError(ErrorCodes.EVENT_INVALID, `${options.label}: the columns "userId" and "eventTimeMs" are required; see docs/backfill.md`);
+    }
+    this.#columns = ALL_COLUMNS.filter((column) => schemaColumns.has(column));
+    for (const group of metadata.row_groups) {
+      for (const chunk of group.columns) {
+        const codec = chunk.meta_data?.codec;
+        if (codec && !SUPPORTED_CODECS.includes(codec)) {
+          throw new TasteError(
+            ErrorCodes.EVENT_INVALID,
+            `${options.label}: Parquet compression ${codec} is not supported (${SUPPORTED_CODECS.join(', ')} are): rewrite the file with one of them`,
+          );
+        }
+      }
+    }
+  }
+
+  static async open(options: ParquetSourceOptions): Promise<ParquetSource> {
+    let file;
+    let metadata;
+    try {
+      file = await asyncBufferFromFile(options.path);
+      metadata = await parquetMetadataAsync(file);
+    } catch (cause) {
+      throw new TasteError(ErrorCodes.EVENT_INVALID, `${options.label}: not a readable Parquet file: ${(cause as Error).message}`, { cause });
+    }
+    return new ParquetSource(options, file, metadata);
+  }
+
+  get units(): number {
+    return Number(this.#metadata.num_rows);
+  }
+
+  unitsDone(cursor: SourceCursor): number {
+    return cursor.next;
+  }
+
+  locate(at: number): string {
+    return `${this.label}:row ${at}`;
+  }
+
+  async *read(from: SourceCursor): AsyncGenerator<SourceRecord[]> {
+    const { coordinates, featurizer, filter, nowMs } = this.#options;
+    const scan = await parquetScan({ file: this.#file, metadata: this.#metadata, columns: this.#columns, compressors });
+    for (const range of scan.ranges) {
+      if (range.rowEnd <= from.next) continue;
+      const rowStart = Math.max(range.rowStart, from.next);
+      const columns = new Map<string, ArrayLike<unknown>>();
+      for (const column of this.#columns) {
+        columns.set(column, await scan.readColumn({ column, rowStart, rowEnd: range.rowEnd }));
+      }
+      let records: SourceRecord[] = [];
+      for (let index = 0; index < range.rowEnd - rowStart; index++) {
+        const row = rowStart + index + 1; // 1-based row number: the offset and what reports show
+        records.push({ at: row, next: row, outcome: this.#outcome(columns, index, row, coordinates, featurizer, filter, nowMs) });
+        if (records.length >= BATCH_ROWS) {
+          yield records;
+          records = [];
+        }
+      }
+      if (records.length > 0) yield records;
+    }
+  }
+
+  #outcome(
+    columns: Map<string, ArrayLike<unknown>>,
+    index: number,
+    row: number,
+    coordinates: FileCoordinates,
+    featurizer: FileEventFeaturizer,
+    filter: RecordFilter,
+    nowMs: number,
+  ): SourceRecord['outcome'] {
+    const type = columns.get('type')?.[index];
+    const fields: readonly string[] = type === 'play' ? PLAY_COLUMNS : type === 'search' ? SEARCH_COLUMNS : [];
+    const record: Record<string, unknown> = { type };
+    for (const field of fields) {
+      const value = plain(columns.get(field)?.[index]);
+      if (value !== undefined) record[field] = value;
+    }
+    let simulated;
+    try {
+      // The JSONL line parser, so both formats accept and refuse exactly the same events.
+      simulated = parseEventLine(JSON.stringify(record));
+    } catch (error) {
+      return { type: 'invalid', reason: 'UNPARSABLE', detail: (error as Error).message };
+    }
+    const { userId, eventTimeMs } = simulated.event;
+    if (!keepsUser(filter, userId) || !keepsTime(filter, eventTimeMs)) return { type: 'filtered' };
+    const result = featurizer.featurize(simulated, coordinates.topic, coordinates.partition, row, nowMs);
+    return result.ok ? { type: 'event', event: result.event } : { type: 'invalid', reason: result.rejection.reason, detail: result.rejection.detail };
+  }
+}
+
+/** Parquet values → JSON values: int64 (bigint) → number, timestamps (Date) → ms, null → absent. */
+function plain(value: unknown): unknown {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  if (value instanceof Date) return value.getTime();
+  return value;
+}

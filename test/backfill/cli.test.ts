@@ -1,0 +1,114 @@
+import anyTest, { type TestFn } from 'ava';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Checkpoint } from '../../backfill/checkpoint.js';
+import type { RedisClient } from '../../featurestore/feature-store.js';
+import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
+import { KAFKA_BROKERS, REDIS_URL, unique } from '../helpers/environment.js';
+import { history, simPlay, stateDigest, taste, tempDir, writeJsonl } from './helpers.js';
+
+interface Context {
+  redis: RedisClient;
+  dir: string;
+}
+
+const test = anyTest as TestFn<Context>;
+const env = { TASTE_REDIS_URL: REDIS_URL, TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_LOG_LEVEL: 'warn', TASTE_INTRA_OP_THREADS: '1' };
+
+test.before(async (t) => {
+  const redis = createRedisClient({ url: REDIS_URL, commandTimeoutMs: 10_000 });
+  await waitForRedis(redis);
+  t.context = { redis, dir: await tempDir() };
+});
+
+test.after.always((t) => {
+  t.context.redis.disconnect();
+});
+
+test('backfill --help shows usage and every option; bad values exit 2 naming the flag', async (t) => {
+  const help = await taste(['backfill', '--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout, /Usage: taste backfill \[options\] <file\|directory\|glob>/);
+  for (const flag of ['--kafka', '--since', '--until', '--user', '--users-file', '--dry-run', '--concurrency', '--batch-size', '--checkpoint', '--fail-fast', '--model', '--redis-url', '--brokers']) {
+    t.true(help.stdout.includes(flag), flag);
+  }
+  const top = await taste(['--help']);
+  t.regex(top.stdout, /\bbackfill\b/);
+  const badTime = await taste(['backfill', '--since', 'yesterday', 'x.jsonl']);
+  t.is(badTime.code, 2);
+  t.regex(badTime.stderr, /--since must be an ISO 8601 time/);
+  const nothing = await taste(['backfill']);
+  t.is(nothing.code, 2);
+  t.regex(nothing.stderr, /give the files/);
+  const badUser = await taste(['backfill', '--user', 'a b', 'x.jsonl']);
+  t.is(badUser.code, 2);
+  t.regex(badUser.stderr, /not a valid user id/);
+});
+
+test('--fail-fast stops at the first bad record with exit 1, naming file and line', async (t) => {
+  const prefix = unique('bfcli');
+  const path = join(t.context.dir, `${prefix}.jsonl`);
+  await writeJsonl(path, [simPlay(`${prefix}-a`, 'taste:track:2', Date.now() - 1000)], { 1: '{"type":"pause"}' });
+  const strict = await taste(['backfill', '--fail-fast', '--key-prefix', prefix, path], env);
+  t.is(strict.code, 1, strict.stderr);
+  t.regex(strict.stderr, new RegExp(`bad record .*${prefix}\\.jsonl:2: UNPARSABLE: "type" must be "play" or "search"`));
+  t.regex(strict.stdout, /stopped at a bad record/);
+  const lenient = await taste(['backfill', '--key-prefix', prefix, path], env);
+  t.is(lenient.code, 0, lenient.stderr);
+  t.regex(lenient.stdout, /invalid {8}1 \(skipped\)/);
+  t.regex(lenient.stdout, /applied 1,/);
+});
+
+test('killed with SIGKILL and restarted with its checkpoint, the backfill ends byte-identical to an uninterrupted run', async (t) => {
+  const base = unique('bfcli');
+  const path = join(t.context.dir, `${base}.jsonl`);
+  await writeJsonl(path, history(base, 400, 60, Date.now() - 40 * 86_400_000));
+  const common = ['backfill', '--chunk-size', '300', '--batch-size', '64', path];
+
+  const whole = unique('bfcli');
+  const uninterrupted = await taste([...common, '--key-prefix', whole], env);
+  t.is(uninterrupted.code, 0, uninterrupted.stderr);
+
+  const resumed = unique('bfcli');
+  const checkpoint = join(t.context.dir, `${resumed}.ckpt`);
+  const args = [...common, '--key-prefix', resumed, '--checkpoint', checkpoint, '--concurrency', '3'];
+  let killedAt: Checkpoint | undefined;
+  const first = await taste(args, env, (kill) => {
+    const poll = setInterval(() => {
+      readFile(checkpoint, 'utf8')
+        .then((text) => {
+          const state = JSON.parse(text) as Checkpoint;
+          if (killedAt === undefined && state.counts.steps >= 4 && !state.done) {
+            killedAt = state;
+            kill('SIGKILL');
+            clearInterval(poll);
+          }
+        })
+        .catch(() => undefined);
+    }, 15);
+    setTimeout(() => clearInterval(poll), 60_000).unref();
+  });
+  t.is(first.signal, 'SIGKILL', `the first run was killed mid-way (exit ${first.code}): ${first.stdout}`);
+  t.truthy(killedAt);
+  const after = JSON.parse(await readFile(checkpoint, 'utf8')) as Checkpoint;
+  t.false(after.done);
+  t.true(after.counts.steps < 80, `killed after step ${after.counts.steps} of 80`);
+
+  const second = await taste(args, env);
+  t.is(second.code, 0, second.stderr);
+  t.regex(second.stderr + second.stdout, /resuming from checkpoint|records read/);
+  t.regex(second.stdout, /records read {3}24000 \(all runs of this checkpoint\)/);
+  const done = JSON.parse(await readFile(checkpoint, 'utf8')) as Checkpoint;
+  t.true(done.done);
+
+  const [a, b] = await Promise.all([stateDigest(t.context.redis, whole), stateDigest(t.context.redis, resumed)]);
+  t.is(a.keys, 400);
+  t.deepEqual(b, a);
+
+  const third = await taste(args, env);
+  t.is(third.code, 0);
+  t.regex(third.stdout, /already complete/);
+  const other = await taste(['backfill', '--chunk-size', '301', path, '--key-prefix', resumed, '--checkpoint', checkpoint], env);
+  t.is(other.code, 1);
+  t.regex(other.stderr, /cannot be resumed: it was made with other options/);
+});

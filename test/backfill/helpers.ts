@@ -1,0 +1,135 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parquetWriteFile } from 'hyparquet-writer';
+import type { RedisClient } from '../../featurestore/feature-store.js';
+import { eventToJson } from '../../simulator/jsonl.js';
+import type { SimEvent } from '../../simulator/sim-event.js';
+
+export const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+
+export function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'taste-backfill-test-'));
+}
+
+/**
+ * SHA-256 over every key under `prefix` (names without the prefix, sorted) and all their fields
+ * (sorted, raw bytes): two prefixes with the same digest hold byte-identical state.
+ */
+export async function stateDigest(redis: RedisClient, prefix: string): Promise<{ keys: number; digest: string }> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  keys.sort();
+  const hash = createHash('sha256');
+  for (const key of keys) {
+    const fields = await redis.hgetallBuffer(key);
+    hash.update(`${key.slice(prefix.length)}\0`);
+    for (const name of Object.keys(fields).sort()) hash.update(`${name}\0`).update(fields[name]!).update('\0');
+  }
+  return { keys: keys.length, digest: hash.digest('hex') };
+}
+
+export async function writeJsonl(path: string, events: readonly SimEvent[], extraLines: Record<number, string> = {}): Promise<void> {
+  const lines = events.map(eventToJson);
+  // Raw lines (bad input for the tests) at the given 0-based positions of the written file.
+  for (const [at, text] of Object.entries(extraLines).sort((a, b) => Number(a[0]) - Number(b[0]))) lines.splice(Number(at), 0, text);
+  await writeFile(path, lines.join('\n') + '\n');
+}
+
+/** The events as a Parquet file with one column per JSONL field (nulls where a type has none). */
+export async function writeParquet(path: string, events: readonly SimEvent[], rowGroupSize = 1000): Promise<void> {
+  const column = <T>(pick: (event: SimEvent) => T | null) => events.map(pick);
+  const play = <T>(pick: (event: Extract<SimEvent, { kind: 'play' }>['event']) => T) => column((e) => (e.kind === 'play' ? pick(e.event) : null));
+  const search = <T>(pick: (event: Extract<SimEvent, { kind: 'search' }>['event']) => T) => column((e) => (e.kind === 'search' ? pick(e.event) : null));
+  parquetWriteFile({
+    filename: path,
+    rowGroupSize,
+    columnData: [
+      { name: 'type', data: column((e) => e.kind), type: 'STRING' },
+      { name: 'userId', data: column((e) => e.event.userId), type: 'STRING' },
+      { name: 'eventTimeMs', data: column((e) => BigInt(e.event.eventTimeMs)), type: 'INT64' },
+      { name: 'itemUri', data: play((e) => e.itemUri), type: 'STRING' },
+      { name: 'itemKind', data: play((e) => e.itemKind), type: 'STRING' },
+      { name: 'msPlayed', data: play((e) => e.msPlayed), type: 'INT32' },
+      { name: 'itemDurationMs', data: play((e) => e.itemDurationMs), type: 'INT32' },
+      { name: 'context', data: play((e) => e.context), type: 'STRING' },
+      { name: 'endReason', data: play((e) => e.endReason), type: 'STRING' },
+      { name: 'query', data: search((e) => e.query), type: 'STRING' },
+      { name: 'clickedItemUri', data: search((e) => e.clickedItemUri), type: 'STRING' },
+      { name: 'clickedItemKind', data: search((e) => e.clickedItemKind), type: 'STRING' },
+    ],
+  });
+}
+
+export function simPlay(userId: string, itemUri: string, eventTimeMs: number, extra: Partial<Extract<SimEvent, { kind: 'play' }>['event']> = {}): SimEvent {
+  return {
+    kind: 'play',
+    event: {
+      userId,
+      itemUri,
+      itemKind: 'ITEM_KIND_TRACK',
+      eventTimeMs,
+      msPlayed: 200_000,
+      itemDurationMs: 200_000,
+      context: 'PLAY_CONTEXT_PLAYLIST',
+      endReason: 'END_REASON_COMPLETED',
+      ...extra,
+    },
+  };
+}
+
+export function simSearch(userId: string, query: string, eventTimeMs: number, clickedItemUri = ''): SimEvent {
+  return {
+    kind: 'search',
+    event: { userId, query, eventTimeMs, clickedItemUri, clickedItemKind: clickedItemUri ? 'ITEM_KIND_TRACK' : 'ITEM_KIND_UNSPECIFIED' },
+  };
+}
+
+/** A deterministic history: `users` users, `perUser` events each, interleaved in time order. */
+export function history(prefix: string, users: number, perUser: number, startMs: number): SimEvent[] {
+  const events: SimEvent[] = [];
+  for (let i = 0; i < perUser; i++) {
+    for (let u = 0; u < users; u++) {
+      const userId = `${prefix}-${u}`;
+      const at = startMs + (i * users + u) * 1000;
+      events.push(
+        (i + u) % 7 === 3
+          ? simSearch(userId, `query ${(i * 31 + u) % 17} mix`, at, (i + u) % 2 === 0 ? `taste:track:${2 + ((i * 13 + u) % 400)}` : '')
+          : simPlay(userId, `taste:track:${2 + ((i * 7 + u * 3) % 400)}`, at, {
+              msPlayed: ((i + u) % 3) * 90_000 + 5_000,
+              endReason: (i + u) % 5 === 0 ? 'END_REASON_SKIPPED_FORWARD' : 'END_REASON_USER_STOPPED',
+            }),
+      );
+    }
+  }
+  return events;
+}
+
+export interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function taste(args: string[], env: NodeJS.ProcessEnv = {}, onSpawn?: (kill: (signal: NodeJS.Signals) => void) => void): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    onSpawn?.((signal) => child.kill(signal));
+  });
+}
