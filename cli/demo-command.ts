@@ -1,3 +1,4 @@
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { createLogger, type LogLevel } from '../common/logger.js';
 import { EventProducer } from '../consumers/event-producer.js';
 import { createKafka, createProducer } from '../consumers/kafka.js';
@@ -79,7 +80,7 @@ export async function runDemoCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
       stores: [job.store],
       defaultModelVersion: metadata.modelVersion,
       onCall: (method, code, seconds) => {
-        metrics.grpcRequests.inc({ method, code: String(code) });
+        metrics.grpcRequests.inc({ method, code: grpcStatus[code] ?? String(code) });
         metrics.grpcSeconds.observe({ method }, seconds);
       },
     },
