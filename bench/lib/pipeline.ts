@@ -1,0 +1,118 @@
+import { availableParallelism } from 'node:os';
+import type { StreamTopics } from '../../consumers/stream-consumer.js';
+import { startStreamJob, type StreamJobOptions } from '../../consumers/stream-job.js';
+import { FeatureStore, type RedisClient } from '../../featurestore/feature-store.js';
+import type { ModelBundle } from '../../model/model-bundle.js';
+import { KAFKA_BROKERS, REDIS_URL, unique } from './env.js';
+import { benchLogger, deleteKeys, seedUsers } from './services.js';
+import { sleep } from './stats.js';
+
+export interface StepRecord {
+  at: number;
+  users: number;
+  messages: number;
+  writes: number;
+  conflicts: number;
+}
+
+export interface PipelineRun {
+  messages: number;
+  applied: number;
+  duplicates: number;
+  deadLettered: number;
+  ms: number;
+  eventsPerS: number;
+  steps: StepRecord[];
+  /** Messages per user per step (how much per-user coalescing saves the model). */
+  eventsPerUserStep: number;
+  usersPerStep: number;
+  rssBeforeMb: number;
+  rssPeakMb: number;
+  /** CPU of this process (main thread + inference worker + bench harness) per message, µs. */
+  cpuUsPerEvent: number;
+  keyPrefix: string;
+}
+
+export type JobOverrides = Partial<Pick<StreamJobOptions, 'inferenceWorkers' | 'intraOpThreads' | 'partitionsConsumedConcurrently' | 'chunkSize' | 'modelDir'>>;
+
+/** The intra-op threads the stream job's pool will use (its default: cores / workers). */
+export function jobIntraOpThreads(overrides: JobOverrides): number {
+  return overrides.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / (overrides.inferenceWorkers ?? 1)));
+}
+
+/**
+ * The real stream job (consumers/stream-job.ts) on a pre-produced topic with a fresh group and key
+ * prefix: seeds the touched users with a full history (unless `cold`), starts the job, and times
+ * it from start-up done (joined) until `expected` messages are through (StreamConsumer.stats).
+ */
+export async function runPipeline(options: {
+  bundle: ModelBundle;
+  redis: RedisClient;
+  topics: StreamTopics;
+  expected: number;
+  seedUserIds?: readonly string[];
+  overrides?: JobOverrides;
+  timeoutMs?: number;
+  keepKeys?: boolean;
+}): Promise<PipelineRun> {
+  const { bundle, redis, topics, expected } = options;
+  const keyPrefix = unique('ingest');
+  const store = new FeatureStore({ redis, modelVersion: bundle.metadata.modelVersion, queryTokens: bundle.metadata.queryTokens, keyPrefix });
+  if (options.seedUserIds) await seedUsers(store, options.seedUserIds, bundle.metadata);
+  const steps: StepRecord[] = [];
+  const rssBefore = process.memoryUsage().rss;
+  let rssPeak = rssBefore;
+  const rssTimer = setInterval(() => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+  }, 100);
+  const job = await startStreamJob({
+    modelDir: bundle.directory,
+    kafka: { brokers: KAFKA_BROKERS, clientId: 'taste-bench' },
+    redis: { url: REDIS_URL },
+    topics,
+    logger: benchLogger,
+    groupId: unique('group'),
+    keyPrefix,
+    ...options.overrides,
+    onApplied: (summary, messages) =>
+      steps.push({ at: performance.now(), users: summary.users, messages, writes: summary.writes, conflicts: summary.conflicts }),
+  });
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const m0 = job.consumer.stats.messages;
+  let t1 = Number.NaN;
+  let cpuUs = Number.NaN;
+  try {
+    const deadline = Date.now() + (options.timeoutMs ?? 600_000);
+    while (job.consumer.stats.messages < expected) {
+      if (Date.now() > deadline) throw new Error(`pipeline: ${job.consumer.stats.messages} of ${expected} messages before the timeout`);
+      await sleep(5);
+    }
+    t1 = performance.now();
+    const cpu = process.cpuUsage(cpu0);
+    cpuUs = cpu.user + cpu.system;
+  } finally {
+    clearInterval(rssTimer);
+    await job.stop();
+    if (!options.keepKeys) await deleteKeys(redis, keyPrefix);
+  }
+  const { stats } = job.consumer;
+  const users = steps.reduce((sum, step) => sum + step.users, 0);
+  const messages = steps.reduce((sum, step) => sum + step.messages, 0);
+  const ms = t1 - t0;
+  return {
+    messages: stats.messages,
+    applied: stats.applied,
+    duplicates: stats.duplicates,
+    deadLettered: stats.deadLettered,
+    ms,
+    eventsPerS: ((stats.messages - m0) * 1000) / ms,
+    steps,
+    eventsPerUserStep: messages / users,
+    usersPerStep: users / steps.length,
+    rssBeforeMb: rssBefore / 2 ** 20,
+    rssPeakMb: rssPeak / 2 ** 20,
+    cpuUsPerEvent: cpuUs / (stats.messages - m0),
+    keyPrefix,
+  };
+}

@@ -1,0 +1,151 @@
+// Redis writes and reads of user state: FeatureStore.writeStates (Lua compare-and-set + encoding)
+// beside raw pipelined HSET of the same fields and value sizes on the same client, and
+// FeatureStore.loadStates (HMGET + decoding) beside raw HMGET of the same fields.
+import { encodeHighWater, encodeVector, encodeWindow } from '../featurestore/codec.js';
+import { FeatureStore } from '../featurestore/feature-store.js';
+import { StateFields } from '../featurestore/keys.js';
+import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
+import { loadModelBundle } from '../model/model-bundle.js';
+import { Random } from '../simulator/random.js';
+import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, unique } from './lib/env.js';
+import { Report } from './lib/report.js';
+import { deleteKeys } from './lib/services.js';
+import { fmt, pairedLoop, spread } from './lib/stats.js';
+import { syntheticWindow } from './lib/windows.js';
+
+const args = benchArgs({ batch: { type: 'string' }, 'min-ms': { type: 'string' } });
+const report = new Report('redis-write');
+const B = numberArg(args, 'batch', 256);
+const minMs = numberArg(args, 'min-ms', args.long ? 3000 : 800);
+const bundle = await loadModelBundle(MODEL_DIR);
+const { metadata } = bundle;
+// The consumer's client settings (auto-pipelining, no offline queue, command timeout).
+const redis = createRedisClient({ url: REDIS_URL, connectionName: 'taste-bench' });
+await waitForRedis(redis);
+const prefix = unique('rw');
+const store = new FeatureStore({ redis, modelVersion: metadata.modelVersion, queryTokens: metadata.queryTokens, keyPrefix: prefix });
+const rng = new Random('redis-write');
+const users = Array.from({ length: B }, (_, i) => `user-${i}`);
+const updates = users.map((userId) => ({
+  userId,
+  expectedVersion: 0,
+  window: syntheticWindow(rng, metadata.maxSeqLen, metadata, Date.UTC(2026, 0, 1), rng.int(4)),
+  highWater: new Map([
+    [`taste.plays.v1:${rng.int(32)}`, 1_000_000_000 + rng.int(1e9)],
+    [`taste.searches.v1:${rng.int(32)}`, 10_000_000 + rng.int(1e8)],
+  ]),
+  embedding: new Float32Array(metadata.embeddingDim).map(() => rng.float() - 0.5),
+  updatedMs: Date.now(),
+  appliedTotal: 1000,
+}));
+const fieldsOf = (u: (typeof updates)[number]): (string | Buffer)[] => [
+  StateFields.window,
+  encodeWindow(u.window, metadata.queryTokens),
+  StateFields.highWater,
+  encodeHighWater(u.highWater),
+  StateFields.embedding,
+  encodeVector(u.embedding),
+  StateFields.updatedMs,
+  String(u.updatedMs),
+  StateFields.lastEventMs,
+  String(u.window[u.window.length - 1]!.eventTimeMs),
+  StateFields.eventsInWindow,
+  String(u.window.length),
+  StateFields.appliedTotal,
+  String(u.appliedTotal),
+];
+const encoded = updates.map(fieldsOf);
+const valueBytes = encoded[0]!.reduce((sum, v) => sum + Buffer.byteLength(v), 0);
+report.info(`batch ${B} users, L=${metadata.maxSeqLen}, D=${metadata.embeddingDim}: ${valueBytes} bytes of fields+values per user; ${args.repeats} repeats of ≥${minMs} ms`);
+
+type Scripted = { tasteWriteState(key: string, expected: string, ...rest: (string | Buffer)[]): Promise<number> };
+const scripted = redis as unknown as Scripted;
+const rawKeys = users.map((u) => `${prefix}:raw:{${u}}`);
+
+try {
+  const cas: number[] = [];
+  const lua: number[] = [];
+  const raw: number[] = [];
+  let version = 0;
+  let luaVersion = 0;
+  const luaKeys = users.map((u) => `${prefix}:lua:{${u}}`);
+  for (let r = 0; r < args.repeats; r++) {
+    const [a, b, c] = await pairedLoop(
+      [
+        async () => {
+          for (const u of updates) u.expectedVersion = version;
+          const outcomes = await store.writeStates(updates);
+          if (outcomes.some((o) => o !== 'written')) throw new Error('writeStates lost a race nobody runs');
+          version++;
+        },
+        async () => {
+          const results = await Promise.all(luaKeys.map((key, i) => scripted.tasteWriteState(key, String(luaVersion), ...encoded[i]!)));
+          if (results.some((x) => x !== 1)) throw new Error('Lua CAS lost a race nobody runs');
+          luaVersion++;
+        },
+        () => Promise.all(rawKeys.map((key, i) => redis.hset(key, StateFields.version, String(version), ...encoded[i]!))),
+      ],
+      { minMs, blockMs: minMs / 4, minRounds: 2 },
+    );
+    const rate = (times: number[]) => (B * times.length * 1000) / times.reduce((s, t) => s + t, 0);
+    cas.push(rate(a!));
+    lua.push(rate(b!));
+    raw.push(rate(c!));
+  }
+  const casS = spread(cas);
+  const luaS = spread(lua);
+  const rawS = spread(raw);
+  report.info(`writes/s: writeStates ${fmt(casS.median)}, Lua CAS on pre-encoded values ${fmt(luaS.median)}, raw HSET ${fmt(rawS.median)}`);
+  report.figure({
+    id: 'redis.write_cas_vs_hset',
+    label: `FeatureStore.writeStates (encode + Lua CAS), ${B} users per call, vs raw pipelined HSET of the same values`,
+    unit: 'writes/s',
+    value: casS.median,
+    spread: casS,
+    ceiling: rawS.median,
+    ceilingSpread: rawS,
+    ceilingLabel: 'raw HSET (pipelined, same client)',
+  });
+  report.figure({
+    id: 'redis.write_lua_vs_hset',
+    label: 'Lua CAS alone (pre-encoded values) vs raw HSET: the cost of the compare-and-set in Redis',
+    unit: 'writes/s',
+    value: luaS.median,
+    spread: luaS,
+    ceiling: rawS.median,
+    ceilingSpread: rawS,
+    ceilingLabel: 'raw HSET',
+  });
+
+  // Reads as the updater does them: HMGET ver, win, hw, total + decoding.
+  const readFields = [StateFields.version, StateFields.window, StateFields.highWater, StateFields.appliedTotal];
+  const keys = users.map((u) => store.key(u));
+  const loads: number[] = [];
+  const hmgets: number[] = [];
+  for (let r = 0; r < args.repeats; r++) {
+    const [a, b] = await pairedLoop(
+      [() => store.loadStates(users), () => Promise.all(keys.map((key) => redis.hmgetBuffer(key, ...readFields)))],
+      { minMs, blockMs: minMs / 4, minRounds: 2 },
+    );
+    const rate = (times: number[]) => (B * times.length * 1000) / times.reduce((s, t) => s + t, 0);
+    loads.push(rate(a!));
+    hmgets.push(rate(b!));
+  }
+  const loadS = spread(loads);
+  const hmgetS = spread(hmgets);
+  report.info(`reads/s: loadStates ${fmt(loadS.median)}, raw HMGET ${fmt(hmgetS.median)}`);
+  report.figure({
+    id: 'redis.load_vs_hmget',
+    label: `FeatureStore.loadStates (HMGET + decode window/high-water), ${B} users per call, vs raw HMGET of the same fields`,
+    unit: 'reads/s',
+    value: loadS.median,
+    spread: loadS,
+    ceiling: hmgetS.median,
+    ceilingSpread: hmgetS,
+    ceilingLabel: 'raw HMGET (pipelined, same client)',
+  });
+} finally {
+  await deleteKeys(redis, prefix);
+  redis.disconnect();
+}
+report.finish(OUT_DIR);
