@@ -23,7 +23,7 @@ export const modelFlags = {
   model: { type: 'string', env: 'TASTE_MODEL_DIR', default: 'models/default', description: 'model directory (model.onnx, items.tsv, item_embeddings.f32)' },
   'execution-provider': { type: 'string', env: 'TASTE_EXECUTION_PROVIDER', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], description: 'ONNX Runtime execution provider' },
   'inference-workers': { type: 'integer', env: 'TASTE_INFERENCE_WORKERS', default: 1, min: 1, description: 'worker threads, one model session each' },
-  'intra-op-threads': { type: 'integer', env: 'TASTE_INTRA_OP_THREADS', default: 0, description: 'threads per session (0: cores / workers)' },
+  'intra-op-threads': { type: 'integer', env: 'TASTE_INTRA_OP_THREADS', default: 0, description: 'threads per session (0: (cores - 1) / workers, at least 1)' },
 } as const satisfies FlagSpecs;
 
 export const metricsFlags = {

@@ -9,6 +9,7 @@ export interface WorkerInit {
   modelPath: string;
   executionProvider: ExecutionProvider;
   intraOpThreads: number;
+  allowSpinning: boolean;
 }
 
 export interface InferenceRequest {

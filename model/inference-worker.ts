@@ -30,6 +30,8 @@ async function main(): Promise<void> {
       intraOpNumThreads: init.intraOpThreads,
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
+      // Spinning threads burn the cores Kafka, Redis and gRPC need between runs (bench/RESULTS.md).
+      extra: { session: { intra_op: { allow_spinning: init.allowSpinning ? '1' : '0' } } },
     });
   } catch (error) {
     post({ type: 'load-failed', message: error instanceof Error ? error.message : String(error) });
