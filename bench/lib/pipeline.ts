@@ -37,7 +37,8 @@ export type JobOverrides = Partial<Pick<StreamJobOptions, 'inferenceWorkers' | '
 
 /** The intra-op threads the stream job's pool will use (its default: cores / workers). */
 export function jobIntraOpThreads(overrides: JobOverrides): number {
-  return overrides.intraOpThreads ?? Math.max(1, Math.floor(availableParallelism() / (overrides.inferenceWorkers ?? 1)));
+  // Mirrors the pool's default (model/inference-pool.ts), so the ceiling runs with the same threads.
+  return overrides.intraOpThreads ?? Math.max(1, Math.floor((availableParallelism() - 1) / (overrides.inferenceWorkers ?? 1)));
 }
 
 /**
