@@ -1,0 +1,402 @@
+"""Train, evaluate and export a taste encoder.
+
+    python -m taste_training.train --dataset lastfm|ml-latest-small|sim --out <dir> [--epochs N] [--seed S]
+        [--catalogue catalogue.tsv --events events.jsonl]   (for --dataset sim)
+
+Protocol (SASRec / S3-Rec): leave-one-out per user; the last eligible event is the test target, the
+one before it the validation target (used for early stopping / model selection); the model learns
+from the events before the validation target, predicting the next item at every position (full
+softmax over the item table). Metrics: HR@k, NDCG@k, MRR on full ranking (history masked for the
+public datasets) and, for LastFM, on the 99 shipped negatives. Baselines (popularity, last-item
+co-occurrence kNN) are computed in the same run on the same split. Writes <out>/metrics.json and
+exports the model directory (model.onnx, items.tsv, item_embeddings.f32, MODEL_CARD.md) into <out>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import data as dt
+from . import evaluate as ev
+from . import features as fx
+from .model import ModelConfig, TasteEncoder
+
+
+def tune_malloc() -> None:
+    """Keep freed memory in the process: training allocates the same large tensors every step and,
+    on small VMs, returning them to the OS and faulting them back in costs more than the math."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 34)  # M_TRIM_THRESHOLD
+        libc.mallopt(-2, 1 << 28)  # M_TOP_PAD
+    except (OSError, AttributeError):
+        pass
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------- samples
+class TrainSet:
+    """Fixed training windows: inputs = events[s:e], target at input i = item of event i+1 (0 = none)."""
+
+    def __init__(self, seq: dt.Sequences, split: ev.Split, L: int, q: int, stride: int, age: str):
+        self.windows, self.targets = [], []
+        vp = dict(zip(split.users.tolist(), split.val_pos.tolist()))
+        n_targets = 0
+        for u in range(len(seq.users)):
+            limit = vp.get(u)
+            if limit is None:
+                continue  # too short to evaluate: also left out of training
+            e = limit - 1  # input positions < vp-1 have targets < vp (the validation target stays unseen)
+            while e >= 1:
+                s = max(0, e - L)
+                w = dt.window_features(seq, u, s, e, q)
+                if age == "none":
+                    w["age_buckets"] = np.ones_like(w["age_buckets"])
+                nxt = seq.items[u][s + 1:e + 1]
+                tgt = np.where(split.eligible[u][s + 1:e + 1], nxt, 0)
+                if (tgt >= 2).any():
+                    self.windows.append(w)
+                    self.targets.append(tgt)
+                    n_targets += int((tgt >= 2).sum())
+                e -= stride
+        self.q, self.L = q, L
+        self.n_targets = n_targets
+
+    def __len__(self):
+        return len(self.windows)
+
+    def batches(self, batch_size: int, rng: np.random.Generator):
+        idx = rng.permutation(len(self.windows))
+        for i in range(0, len(idx), batch_size):
+            sel = idx[i:i + batch_size]
+            yield dt.collate([self.windows[j] for j in sel], self.q, targets=[self.targets[j] for j in sel])
+
+
+def eval_inputs(seq: dt.Sequences, split: ev.Split, which: str, L: int, q: int, age: str):
+    pos = split.val_pos if which == "val" else split.test_pos
+    wins = []
+    for u, p in zip(split.users, pos):
+        w = dt.window_features(seq, int(u), max(0, int(p) - L), int(p), q)
+        if age == "none":
+            w["age_buckets"] = np.ones_like(w["age_buckets"])
+        wins.append(w)
+    targets = np.asarray([seq.items[u][p] for u, p in zip(split.users, pos)])
+    hist = [seq.items[u][:p] for u, p in zip(split.users, pos)]
+    return wins, targets, hist
+
+
+INPUTS = ("item_ids", "event_kinds", "query_tokens", "gap_buckets", "age_buckets")
+
+
+@torch.no_grad()
+def user_embeddings(model: TasteEncoder, wins: list[dict], q: int, batch_size: int = 256) -> np.ndarray:
+    model.eval()
+    out = []
+    for i in range(0, len(wins), batch_size):
+        b = dt.collate(wins[i:i + batch_size], q)
+        out.append(model(*[torch.from_numpy(b[k]) for k in INPUTS]).numpy())
+    return np.concatenate(out)
+
+
+def model_metrics(emb: np.ndarray, table: np.ndarray, seq, split, which, mask_history: bool) -> dict:
+    scores = emb @ table.T
+    return ev.evaluate_scorer(scores, seq, split, which, mask_history)
+
+
+# --------------------------------------------------------------------------- training
+def train(args) -> dict:
+    tune_malloc()
+    torch.set_num_threads(args.threads)
+    seed_all(args.seed)
+    t_start = time.time()
+    if args.dataset == "sim":
+        if not (args.catalogue and args.events):
+            raise SystemExit("--dataset sim needs --catalogue and --events")
+        seq = dt.load_sim(args.catalogue, args.events, args.query_tokens, args.query_buckets,
+                          use_searches=not args.no_searches, use_query_text=not args.no_query_text)
+    else:
+        seq = dt.load(args.dataset)
+    plays_only = args.dataset == "sim"
+    mask_history = args.mask_history if args.mask_history is not None else args.dataset != "sim"
+    split = ev.leave_one_out(seq, plays_only=plays_only)
+    L, q = args.max_seq_len, args.query_tokens
+    trainset = TrainSet(seq, split, L, q, args.stride or L, args.age)
+    t_data = time.time() - t_start
+    print(f"[data] {seq.name}: {json.dumps(seq.summary())}; eval users {len(split.users)}; "
+          f"train windows {len(trainset)}, targets {trainset.n_targets}; {t_data:.1f}s", flush=True)
+
+    cfg = ModelConfig(num_items=seq.num_items, dim=args.dim, layers=args.layers, heads=args.heads, max_seq_len=L,
+                      query_tokens=q, query_buckets=args.query_buckets, dropout=args.dropout,
+                      ffn_mult=args.ffn_mult, attn_dropout=args.attn_dropout, pos_mode=args.pos,
+                      use_age=args.age == "window")
+    model = TasteEncoder(cfg)
+    has_queries = any(qq is not None and qq.any() for qq in seq.queries)
+    model.use_queries = has_queries
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if (p.ndim < 2 or n.startswith("pos_emb") or "rel_bias" in n or "ln" in n) else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
+    rng = np.random.default_rng(args.seed)
+    val_wins, _, _ = eval_inputs(seq, split, "val", L, q, args.age)
+
+    best = {"score": -1.0, "epoch": 0, "state": None}
+    history = []
+    bad = 0
+    t_train = time.time()
+    steps = 0
+    stop = {"why": None}
+
+    def on_signal(signum, frame):  # finish the epoch, then evaluate and export the best model so far
+        stop["why"] = f"signal {signum}"
+
+    import signal
+
+    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    deadline = t_train + args.max_minutes * 60 if args.max_minutes else None
+    for epoch in range(1, args.epochs + 1):
+        if deadline is not None and time.time() > deadline and best["state"] is not None:
+            stop["why"] = f"time budget of {args.max_minutes} min"
+        if stop["why"]:
+            print(f"[train] stopping before epoch {epoch}: {stop['why']}", flush=True)
+            break
+        model.train()
+        tot, cnt = 0.0, 0
+        for b in trainset.batches(args.batch_size, rng):
+            x = [torch.from_numpy(b[k]) for k in INPUTS]
+            tgt = torch.from_numpy(b["targets"])
+            h = model.hidden(*x)
+            m = tgt >= 2
+            logits = model.logits(h[m])
+            loss = F.cross_entropy(logits, tgt[m], label_smoothing=args.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if args.clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+            opt.step()
+            with torch.no_grad():  # keep the padding rows exactly zero
+                for emb in (model.item_emb, model.kind_emb, model.query_emb, model.gap_emb, model.age_emb):
+                    emb.weight[0].zero_()
+            tot += float(loss.detach()) * int(m.sum())
+            cnt += int(m.sum())
+            steps += 1
+        rec = {"epoch": epoch, "loss": tot / max(cnt, 1), "time_s": round(time.time() - t_train, 1)}
+        last = epoch == args.epochs or stop["why"] or (deadline is not None and time.time() > deadline)
+        if epoch % args.eval_every == 0 or last or best["state"] is None:
+            emb = user_embeddings(model, val_wins, q)
+            vm = model_metrics(emb, model.item_table().numpy(), seq, split, "val", mask_history)
+            score = vm["full"]["NDCG@10"]
+            rec.update({"val_full_NDCG@10": score, "val_full_HR@10": vm["full"]["HR@10"]})
+            if "sampled" in vm:
+                rec["val_sampled_HR@10"] = vm["sampled"]["HR@10"]
+            if score > best["score"]:
+                best = {"score": score, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+                bad = 0
+            else:
+                bad += 1
+            print("[train] " + " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                        for k, v in rec.items()), flush=True)
+            if bad >= args.patience:
+                print(f"[train] early stop: no val NDCG@10 gain in {args.patience} evaluations", flush=True)
+                history.append(rec)
+                break
+        history.append(rec)
+    for sig, h in old_handlers.items():
+        signal.signal(sig, h)
+    train_time = time.time() - t_train
+    model.load_state_dict(best["state"])
+    model.use_queries = True
+    model.eval()
+
+    # ---- final evaluation: best model, baselines, same split
+    t_eval = time.time()
+    table = model.item_table().numpy()
+    results: dict[str, dict] = {}
+    for which in ("val", "test"):
+        wins, _, _ = eval_inputs(seq, split, which, L, q, args.age)
+        emb = user_embeddings(model, wins, q)
+        res = {"SASRec-style (this model)": model_metrics(emb, table, seq, split, which, mask_history)}
+        res.update(ev.evaluate_baselines(seq, split, which, mask_history))
+        results[which] = res
+    eval_time = time.time() - t_eval
+    metrics = {
+        "dataset": seq.name,
+        "data": seq.summary(),
+        "protocol": {
+            "split": "leave-one-out: last eligible event = test, previous = validation (model selection)",
+            "eligible_targets": "plays (kind 1/2) with a known item" if plays_only else "every event",
+            "full_ranking": "all items" + (", user's earlier items masked" if mask_history else ", no masking"),
+            "sampled": "target vs the 99 shipped negatives (LastFM_sample.txt)" if seq.negatives else None,
+            "eval_users": int(len(split.users)),
+        },
+        "results": results,
+        "best_epoch": best["epoch"],
+        "stopped": stop["why"] or ("early stop (patience)" if bad >= args.patience else "max epochs"),
+        "timing_s": {"data": round(t_data, 1), "train": round(train_time, 1), "eval": round(eval_time, 1),
+                     "total": round(time.time() - t_start, 1), "epochs_run": len(history),
+                     "s_per_epoch": round(train_time / max(len(history), 1), 2)},
+        "machine": {"cpus": os.cpu_count(), "torch_threads": args.threads, "python": platform.python_version(),
+                    "torch": torch.__version__},
+        "config": {**cfg.to_dict(), **{k: v for k, v in vars(args).items() if k not in ("out",)}},
+        "history": history,
+    }
+    return {"model": model, "seq": seq, "split": split, "metrics": metrics}
+
+
+# --------------------------------------------------------------------------- reporting
+def table_rows(metrics: dict, which: str = "test") -> list[str]:
+    cols = ["HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR"]
+    lines = []
+    for kind in ("sampled", "full"):
+        rows = [(name, r[kind]) for name, r in metrics["results"][which].items() if kind in r]
+        if not rows:
+            continue
+        lines.append(f"{which} / {kind} ({rows[0][1]['users']} users)")
+        lines.append(f"  {'model':28s} " + " ".join(f"{c:>8s}" for c in cols))
+        for name, r in rows:
+            lines.append(f"  {name:28s} " + " ".join(f"{r[c]:8.4f}" for c in cols))
+    return lines
+
+
+def card_metrics(metrics: dict) -> dict:
+    out = {}
+    for which in ("test", "val"):
+        for kind in ("sampled", "full"):
+            rows = {name: {k: v for k, v in r[kind].items() if k in ("HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR",
+                                                                     "HR@20", "NDCG@20", "users")}
+                    for name, r in metrics["results"][which].items() if kind in r}
+            if rows:
+                out[f"{which} / {kind} ranking"] = rows
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m taste_training.train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", required=True, choices=["lastfm", "ml-latest-small", "sim"])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--catalogue", help="sim: catalogue TSV")
+    ap.add_argument("--events", help="sim: events JSONL")
+    ap.add_argument("--no-searches", action="store_true", help="sim: drop search events (ablation)")
+    ap.add_argument("--no-query-text", action="store_true",
+                    help="sim: keep search events but zero their query tokens (ablation)")
+    ap.add_argument("--epochs", type=int, default=200, help="maximum epochs (early stopping on validation)")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--heads", type=int, default=2)
+    ap.add_argument("--max-seq-len", type=int, default=fx.DEFAULT_MAX_SEQ_LEN)
+    ap.add_argument("--query-tokens", type=int, default=fx.DEFAULT_QUERY_TOKENS)
+    ap.add_argument("--query-buckets", type=int, default=fx.DEFAULT_QUERY_BUCKETS)
+    ap.add_argument("--dropout", type=float, default=0.3)
+    ap.add_argument("--attn-dropout", type=float, default=0.0)
+    ap.add_argument("--pos", choices=["newest", "relative"], default="newest",
+                    help="position encoding: embedding counted from the newest event, or relative attention bias")
+    ap.add_argument("--ffn-mult", type=int, default=4, help="feed-forward width = ffn_mult x dim")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
+    ap.add_argument("--clip", type=float, default=1.0)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--stride", type=int, default=0, help="training window stride (default max_seq_len)")
+    ap.add_argument("--age", choices=["window", "none"], default="none",
+                    help="window: learn age embeddings from ages relative to each training window's newest "
+                         "event; none: the age input is kept but its embedding is fixed at zero")
+    ap.add_argument("--eval-every", type=int, default=2)
+    ap.add_argument("--max-minutes", type=float, default=0,
+                    help="training time budget; then the best model so far is evaluated and exported "
+                         "(SIGINT/SIGTERM do the same)")
+    ap.add_argument("--patience", type=int, default=10, help="evaluations without val gain before stopping")
+    ap.add_argument("--mask-history", type=lambda s: s.lower() in ("1", "true", "yes"), default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--version", help="taste.model_version (default <dataset>-<date>-<hash>)")
+    ap.add_argument("--no-export", action="store_true")
+    ap.add_argument("--checkpoint", help="also save a checkpoint here")
+    ap.add_argument("--parity", metavar="JSON", help="also write the parity fixture of the exported model "
+                    "(e.g. ../model/testdata/parity.json when --out is ../models/default)")
+    args = ap.parse_args(argv)
+
+    res = train(args)
+    model, seq, metrics = res["model"], res["seq"], res["metrics"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print("\n".join(table_rows(metrics, "test")))
+    print(f"[time] {json.dumps(metrics['timing_s'])}")
+    from .export import export_model_dir, model_version_for, reproduce_command
+
+    cmd = reproduce_command("taste_training.train", argv)
+    metrics["command"] = cmd
+    training = {k: metrics["config"][k] for k in ("epochs", "seed", "dim", "layers", "heads", "max_seq_len", "dropout", "attn_dropout", "ffn_mult", "pos",
+                                                  "lr", "weight_decay", "batch_size", "stride", "age",
+                                                  "label_smoothing")}
+    training.update({"command": cmd,
+                     "objective": "next-item prediction at every position, full softmax over the item table",
+                     "optimizer": "AdamW", "best_epoch": metrics["best_epoch"], "stopped": metrics["stopped"], "timing_s": metrics["timing_s"],
+                     "machine": metrics["machine"]})
+    if args.checkpoint:
+        torch.save({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), "metrics": card_metrics(metrics),
+                    "training": training, "training_data": seq.description}, args.checkpoint)
+    if not args.no_export:
+        version = args.version or model_version_for(model, seq.name, seq.uris)
+        r = export_model_dir(model, seq.uris, out, version=version, trained=True, training_data=seq.description,
+                             training=training, metrics=card_metrics(metrics), command=cmd)
+        metrics["export"] = {"model_version": version, **r["checks"]}
+        # the exported ONNX model ranks exactly like PyTorch: recompute test metrics with onnxruntime
+        metrics["export"]["onnx_test_metrics_match"] = onnx_test_check(out, model, res, args)
+        if args.parity:
+            from .export import parity_fixture, repo_relative, write_parity
+
+            write_parity(args.parity, parity_fixture(model, seq.uris, repo_relative(out), version))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
+    print(f"[out] {out}/metrics.json" + ("" if args.no_export else f", model dir {out}"))
+    return 0
+
+
+def onnx_test_check(out: Path, model: TasteEncoder, res: dict, args) -> dict:
+    import onnxruntime as ort
+
+    seq, split = res["seq"], res["split"]
+    L, q = model.cfg.max_seq_len, model.cfg.query_tokens
+    wins, _, _ = eval_inputs(seq, split, "test", L, q, args.age)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = args.threads
+    sess = ort.InferenceSession(str(out / "model.onnx"), so, providers=["CPUExecutionProvider"])
+    embs = []
+    for i in range(0, len(wins), 256):
+        b = dt.collate(wins[i:i + 256], q)
+        embs.append(sess.run(["user_embedding"], {k: b[k] for k in INPUTS})[0])
+    emb = np.concatenate(embs)
+    table = np.fromfile(out / "item_embeddings.f32", dtype="<f4").reshape(seq.num_items, -1)
+    mask_history = args.mask_history if args.mask_history is not None else args.dataset != "sim"
+    onnx_m = ev.evaluate_scorer(emb @ table.T, seq, split, "test", mask_history)
+    torch_m = res["metrics"]["results"]["test"]["SASRec-style (this model)"]
+    diff = max(abs(onnx_m[k][m] - torch_m[k][m]) for k in onnx_m for m in ("HR@10", "NDCG@10"))
+    return {"max_abs_diff_HR@10_NDCG@10": diff, "onnx_full_HR@10": onnx_m["full"]["HR@10"],
+            "onnx_full_NDCG@10": onnx_m["full"]["NDCG@10"]}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
