@@ -190,6 +190,12 @@ export class StreamConsumer {
         }
       }
       await this.#deadLetters.send(deadLetters);
+      if (summary.corruptStates.length > 0) {
+        this.#options.logger.warn('stored state could not be decoded; started over from these events', {
+          users: summary.corruptStates.slice(0, 10),
+          count: summary.corruptStates.length,
+        });
+      }
 
       const last = chunk[chunk.length - 1]!;
       resolveOffset(last.offset);

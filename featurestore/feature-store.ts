@@ -22,6 +22,12 @@ export interface UserState {
   highWater: HighWaterMarks;
   /** Events applied to this state over its whole life. */
   appliedTotal: number;
+  /**
+   * The stored window or offsets could not be decoded (written by a foreign or broken writer).
+   * The state then starts over from the events that follow, under the same version, instead of
+   * failing every batch that touches this user (which would stall the partition forever).
+   */
+  corrupt?: true;
 }
 
 export interface StoredEmbedding {
@@ -115,12 +121,20 @@ export class FeatureStore {
     const states = new Map<string, UserState>();
     userIds.forEach((userId, index) => {
       const [version, window, highWater, appliedTotal] = rows[index] ?? [];
-      states.set(userId, {
+      const base = {
         version: version ? Number(version.toString()) : 0,
-        window: window ? decodeWindow(window) : [],
-        highWater: highWater ? decodeHighWater(highWater.toString()) : new Map(),
         appliedTotal: appliedTotal ? Number(appliedTotal.toString()) : 0,
-      });
+      };
+      try {
+        states.set(userId, {
+          ...base,
+          window: window ? decodeWindow(window) : [],
+          highWater: highWater ? decodeHighWater(highWater.toString()) : new Map(),
+        });
+      } catch (error) {
+        if (!(error instanceof TasteError) || error.code !== ErrorCodes.STORE_CORRUPT) throw error;
+        states.set(userId, { ...base, window: [], highWater: new Map(), corrupt: true });
+      }
     });
     return states;
   }

@@ -48,6 +48,8 @@ export interface UpdateSummary {
   newestEventMs: number;
   /** For each written user, ms from the newest event applied to the write (event time → written). */
   freshnessMs: number[];
+  /** Users whose stored state could not be decoded and was started over (see UserState.corrupt). */
+  corruptStates: string[];
 }
 
 /**
@@ -91,6 +93,7 @@ export class Updater {
       rejected: [],
       newestEventMs: 0,
       freshnessMs: [],
+      corruptStates: [],
     };
     let pending = [...byUser.keys()];
     for (let attempt = 0; pending.length > 0; attempt++) {
@@ -112,6 +115,7 @@ export class Updater {
     const planned: { update: StateUpdate; applied: number; duplicates: number; newestFreshMs: number; events: SourcedEvent[] }[] = [];
     for (const userId of userIds) {
       const state = states.get(userId)!;
+      if (state.corrupt && !summary.corruptStates.includes(userId)) summary.corruptStates.push(userId);
       // Offsets only mean "already applied" if we walk each source in offset order.
       const incoming = byUser.get(userId)!.sort(bySourceThenOffset);
       const highWater: HighWaterMarks = new Map(state.highWater);

@@ -106,3 +106,15 @@ test('an unreachable Redis is a retryable STORE_UNAVAILABLE error, not a hang', 
   t.true(error?.canRetry);
   redis.disconnect();
 });
+
+test(`[${target.name}] a state no reader can decode starts over instead of failing every batch`, async (t) => {
+  const user = unique('user');
+  await t.context.store.writeStates([update(user, 0, [1, 2])]);
+  await t.context.redis.hset(t.context.store.key(user), 'win', 'not a window');
+  const state = (await t.context.store.loadStates([user])).get(user)!;
+  t.true(state.corrupt);
+  t.deepEqual(state.window, []);
+  t.is(state.version, 1, 'the version is kept, so the next write still goes through compare-and-set');
+  t.deepEqual(await t.context.store.writeStates([update(user, 1, [3])]), ['written']);
+  t.falsy((await t.context.store.loadStates([user])).get(user)!.corrupt);
+});
