@@ -207,11 +207,10 @@ async function serverCredentials(tls: ServingTlsOptions | undefined): Promise<gr
   if (tls.requireClientCert && !tls.caPath) {
     throw configError('tls.requireClientCert needs tls.caPath: the CA that signs client certificates');
   }
-  const [cert, key, ca] = await Promise.all([
-    readPem(tls.certPath, 'tls.certPath'),
-    readPem(tls.keyPath, 'tls.keyPath'),
-    tls.caPath ? readPem(tls.caPath, 'tls.caPath') : null,
-  ]);
+  // One after the other, so with several bad paths the error always names the first one.
+  const cert = await readPem(tls.certPath, 'tls.certPath');
+  const key = await readPem(tls.keyPath, 'tls.keyPath');
+  const ca = tls.caPath ? await readPem(tls.caPath, 'tls.caPath') : null;
   return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], tls.requireClientCert ?? false);
 }
 
