@@ -1,3 +1,4 @@
+import type { ExecutionContext } from 'ava';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
@@ -453,4 +454,14 @@ export async function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/** The scenario's promise: drained, nothing lost or applied twice, no version went back, same state as a clean run. */
+export function assertExactlyOnce(t: ExecutionContext, outcome: { lag: number; verdict: Verdict; regressions: string[] }): void {
+  t.is(outcome.lag, 0, 'consumer group lag');
+  t.is(outcome.verdict.lost, 0);
+  t.is(outcome.verdict.doubleApplied, 0);
+  t.deepEqual(outcome.regressions, []);
+  t.deepEqual(outcome.verdict.windowMismatches, []);
+  t.deepEqual(outcome.verdict.embeddingMismatches, []);
 }
