@@ -9,7 +9,7 @@ import { isValidUserId } from '../featurestore/keys.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { kafkaFlags, logFlags, modelFlags, redisFlags } from './common-flags.js';
 import { type FlagSpecs, type FlagValues, formatHelp, parseFlags, UsageError } from './flags.js';
-import { kafkaOptions, redisOptions, ShutdownSignal } from './options.js';
+import { kafkaOptions, parseTime, redisOptions, ShutdownSignal } from './options.js';
 
 // The dead-letter topic and topic creation are the stream's business: a backfill creates nothing.
 const { 'dead-letter-topic': _deadLetter, 'topic-partitions': _partitions, ...backfillKafkaFlags } = kafkaFlags;
@@ -161,19 +161,6 @@ function splitArguments(argv: readonly string[], specs: FlagSpecs): { inputs: st
 function splitOnce(text: string, separator: string): [string, string | undefined] {
   const at = text.indexOf(separator);
   return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
-}
-
-export function parseTime(text: string, flag: string): number {
-  const trimmed = text.trim();
-  if (/^\d+$/.test(trimmed)) {
-    const ms = Number(trimmed);
-    if (Number.isSafeInteger(ms)) return ms;
-  }
-  if (/^\d{4}-\d{2}-\d{2}/.test(trimmed)) {
-    const ms = Date.parse(trimmed);
-    if (Number.isFinite(ms)) return ms;
-  }
-  throw new UsageError(`${flag} must be an ISO 8601 time (2025-01-31T00:00:00Z) or ms since the epoch, got "${text}"`);
 }
 
 function parseUpdatedAt(text: string): UpdatedAt {

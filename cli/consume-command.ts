@@ -5,7 +5,7 @@ import { kafkaFlags, logFlags, metricsFlags, modelFlags, redisFlags } from './co
 import { PipelineMetrics } from '../metrics/pipeline-metrics.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
 import { formatHelp, parseFlags } from './flags.js';
-import { kafkaOptions, redisOptions, ShutdownSignal, topicsOf } from './options.js';
+import { kafkaOptions, parseTime, redisOptions, ShutdownSignal, topicsOf } from './options.js';
 
 const flags = {
   ...kafkaFlags,
@@ -15,6 +15,7 @@ const flags = {
   'partitions-concurrently': { type: 'integer', env: 'TASTE_PARTITIONS_CONCURRENTLY', default: 2, min: 1, description: 'partitions processed at once by this member' },
   'session-timeout-ms': { type: 'integer', env: 'TASTE_SESSION_TIMEOUT_MS', default: 30000, min: 6000, description: 'Kafka group session timeout: how soon a dead member\'s partitions move' },
   'create-topics': { type: 'boolean', env: 'TASTE_CREATE_TOPICS', default: true, description: 'create missing topics at start (false where topics are managed elsewhere)' },
+  'min-event-time': { type: 'string', env: 'TASTE_MIN_EVENT_TIME', default: '2005-01-01T00:00:00Z', description: 'oldest event time accepted (older events are dead-lettered; lower it to replay old history)' },
   'chunk-size': { type: 'integer', env: 'TASTE_CHUNK_SIZE', default: 500, min: 1, description: 'records applied (and committed) per step' },
   ...metricsFlags,
   ...logFlags,
@@ -32,6 +33,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     console.log(consumeHelp);
     return 0;
   }
+  const minEventTimeMs = parseTime(values['min-event-time'], '--min-event-time');
   const logger = createLogger(values['log-level'] as LogLevel, { component: 'consumer' });
   const shutdown = new ShutdownSignal((message) => logger.info(message));
   const metrics = new PipelineMetrics();
@@ -52,6 +54,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     partitionsConsumedConcurrently: values['partitions-concurrently'],
     chunkSize: values['chunk-size'],
     sessionTimeoutMs: values['session-timeout-ms'],
+    minEventTimeMs,
     metrics,
   });
   // Ready once this member holds partitions with the model loaded (start-up loaded it).

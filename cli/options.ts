@@ -25,6 +25,20 @@ export function topicsOf(values: FlagValues<typeof kafkaFlags>): StreamTopics {
   return { play: values['plays-topic'], search: values['searches-topic'], deadLetter: values['dead-letter-topic'] };
 }
 
+/** A time flag: ISO 8601 (2025-01-31T00:00:00Z) or ms since the epoch. */
+export function parseTime(text: string, flag: string): number {
+  const trimmed = text.trim();
+  if (/^\d+$/.test(trimmed)) {
+    const ms = Number(trimmed);
+    if (Number.isSafeInteger(ms)) return ms;
+  }
+  if (/^\d{4}-\d{2}-\d{2}/.test(trimmed)) {
+    const ms = Date.parse(trimmed);
+    if (Number.isFinite(ms)) return ms;
+  }
+  throw new UsageError(`${flag} must be an ISO 8601 time (2025-01-31T00:00:00Z) or ms since the epoch, got "${text}"`);
+}
+
 export function redisOptions(values: FlagValues<typeof redisFlags>, connectionName: string): RedisConnectionOptions {
   return { url: values['redis-url'], cluster: values['redis-cluster'], connectionName };
 }

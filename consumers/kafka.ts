@@ -57,6 +57,27 @@ export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[]): 
 }
 
 /**
+ * How many records of `topics` the group has not committed yet, summed over partitions (a
+ * partition the group never committed counts from its start). The group commits after the write,
+ * so 0 means every produced record is in the feature store.
+ */
+export async function consumerGroupLag(kafka: Kafka, groupId: string, topics: readonly string[]): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    let lag = 0;
+    const committed = await admin.fetchOffsets({ groupId, topics: [...topics] });
+    for (const { topic, partitions } of committed) {
+      const ends = new Map((await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => [partition, Number(high)]));
+      for (const { partition, offset } of partitions) lag += (ends.get(partition) ?? 0) - Math.max(0, Number(offset));
+    }
+    return lag;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
  * A producer that partitions by key with Java-client-compatible murmur2, so our records land in
  * the same partition as records from any other standard Kafka producer keyed by the same user.
  */

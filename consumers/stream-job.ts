@@ -7,6 +7,7 @@ import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
 import { type Embedder, Updater, type UpdateSummary } from '../updater/updater.js';
 import { EventFeaturizer } from './event-featurizer.js';
+import { defaultValidationLimits } from './event-validation.js';
 import { createKafka, ensureTopics, type KafkaConnectionOptions } from './kafka.js';
 import { StreamConsumer, type StreamTopics } from './stream-consumer.js';
 
@@ -36,6 +37,8 @@ export interface StreamJobOptions {
   partitionsConsumedConcurrently?: number;
   /** @default 30000 */
   sessionTimeoutMs?: number;
+  /** Events older than this are refused (dead-lettered). @default 2005-01-01 */
+  minEventTimeMs?: number;
   onApplied?: (summary: UpdateSummary, messages: number) => void;
   /** Metrics of this job (Redis, inference, events, lag, freshness). */
   metrics?: PipelineMetrics;
@@ -95,6 +98,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
         vocabulary: bundle.vocabulary,
         queryTokens: metadata.queryTokens,
         queryBuckets: metadata.queryBuckets,
+        limits: { ...defaultValidationLimits, ...(options.minEventTimeMs === undefined ? {} : { minEventTimeMs: options.minEventTimeMs }) },
       }),
       ...(options.groupId ? { groupId: options.groupId } : {}),
       ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}),

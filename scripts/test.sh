@@ -32,3 +32,10 @@ if [ -f training/run-tests.sh ] && [ -z "${TASTE_SKIP_PYTHON_TESTS:-}" ]; then
   echo "[test] python (training)"
   bash training/run-tests.sh
 fi
+
+if [ $# -eq 0 ] && [ -z "${TASTE_SKIP_PYTHON_TESTS:-}" ]; then
+  # Served embeddings must rank the held-out items exactly as training measured (docs/evaluation.md);
+  # 200 users of the default model's own test split keep it short.
+  echo "[test] through-the-pipeline evaluation (models/default, 200 test users)"
+  bash scripts/pipeline-eval.sh --dataset sim --users 200
+fi

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { EventFeaturizer, EventTypes } from '../../consumers/event-featurizer.js';
-import { createProducer, ensureTopics, type Kafka } from '../../consumers/kafka.js';
+import { consumerGroupLag, createProducer, ensureTopics, type Kafka } from '../../consumers/kafka.js';
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
 import type { FeatureStore } from '../../featurestore/feature-store.js';
 import { mergeWindow, type WindowEvent } from '../../model/features.js';
@@ -254,25 +254,6 @@ function canonical(window: readonly WindowEvent[]): string {
   return JSON.stringify(window.map((e) => [e.eventTimeMs, e.stream, e.partition, e.offset, e.itemId, e.kind, e.queryTokens]));
 }
 
-/** Committed offsets of the group behind the end of the topics, summed. */
-export async function groupLag(kafka: Kafka, groupId: string, topicNames: string[]): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    let lag = 0;
-    const committed = await admin.fetchOffsets({ groupId, topics: topicNames });
-    for (const { topic, partitions } of committed) {
-      const ends = new Map((await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => [partition, Number(high)]));
-      for (const { partition, offset } of partitions) {
-        const end = ends.get(partition) ?? 0;
-        lag += end - Math.max(0, Number(offset));
-      }
-    }
-    return lag;
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 /** Polls state versions of some users and records any that goes backwards. */
 export class VersionWatcher {
@@ -383,7 +364,7 @@ export async function waitForLagZero(kafka: Kafka, groupId: string, topicNames: 
   const started = Date.now();
   let lag = Number.POSITIVE_INFINITY;
   while (Date.now() - started < timeoutMs) {
-    lag = await groupLag(kafka, groupId, topicNames).catch(() => Number.POSITIVE_INFINITY);
+    lag = await consumerGroupLag(kafka, groupId, topicNames).catch(() => Number.POSITIVE_INFINITY);
     if (lag === 0) break;
     await sleep(500);
   }

@@ -1,8 +1,9 @@
 import test from 'ava';
 import { DeadLetterHeaders } from '../../consumers/dead-letter.js';
+import { consumerGroupLag } from '../../consumers/kafka.js';
 import { KAFKA_BROKERS, REDIS_URL } from '../helpers/environment.js';
 import { scenarioContext } from './context.js';
-import { ConsumerProcess, consumerArgs, groundTruth, groupLag, produceStream, readAll, report, sleep, verify, waitForLagZero } from './harness.js';
+import { ConsumerProcess, consumerArgs, groundTruth, produceStream, readAll, report, sleep, verify, waitForLagZero } from './harness.js';
 
 test('poison input goes to the dead-letter topic with its coordinates; while that topic is unwritable nothing is committed past it', async (t) => {
   t.timeout(4 * 60_000);
@@ -25,7 +26,7 @@ test('poison input goes to the dead-letter topic with its coordinates; while tha
   });
   t.true(await consumer.waitStarted(), consumer.stderr.slice(-2000));
   await sleep(8000);
-  const stuckLag = await groupLag(ctx.kafka, ctx.groupId, [topics.play]);
+  const stuckLag = await consumerGroupLag(ctx.kafka, ctx.groupId, [topics.play]);
   t.true(stuckLag > 0, 'offsets past the undeliverable dead letters stay uncommitted');
   t.is(consumer.child.exitCode, null, 'no crash loop: the consumer keeps retrying');
 

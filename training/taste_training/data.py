@@ -133,24 +133,9 @@ def load_sim(catalogue: str | os.PathLike, events: str | os.PathLike, q: int = f
 
     uris = read_vocab_file(catalogue)
     vocab = fx.Vocab(uris)
-    by_user: dict[str, list[tuple[tuple, dict]]] = defaultdict(list)
-    n_lines = 0
-    with open(events, encoding="utf-8") as f:
-        for ln, line in enumerate(f):
-            line = line.strip()
-            if not line:
-                continue
-            ev = json.loads(line)
-            n_lines += 1
-            if ev.get("type") not in ("play", "search"):
-                continue
-            if ev["type"] == "search" and not use_searches:
-                continue
-            ev.setdefault("offset", ln)  # file order breaks remaining ties
-            by_user[ev["userId"]].append((fx.order_key(ev), ev))
+    by_user, n_lines = read_sim_events(events, use_searches)
     users, items, kinds, times, queries = [], [], [], [], []
-    for u in sorted(by_user):
-        evs = [e for _, e in sorted(by_user[u], key=lambda x: x[0])]
+    for u, evs in by_user.items():
         users.append(u)
         items.append(np.asarray([fx.item_id(e, vocab) for e in evs], dtype=np.int64))
         kinds.append(np.asarray([fx.event_kind(e) for e in evs], dtype=np.int64))
@@ -166,6 +151,28 @@ def load_sim(catalogue: str | os.PathLike, events: str | os.PathLike, q: int = f
                      + ("" if use_searches else " (search events dropped)")
                      + ("" if use_query_text else " (query text dropped)"),
                      stats={"event_lines": n_lines})
+
+
+def read_sim_events(events: str | os.PathLike, use_searches: bool = True) -> tuple[dict[str, list[dict]], int]:
+    """Simulator events JSONL → {user: events in contract order}, users sorted; and the line count.
+    Each event keeps its JSON fields (plus `offset` = its line, which breaks remaining ties)."""
+    by_user: dict[str, list[tuple[tuple, dict]]] = defaultdict(list)
+    n_lines = 0
+    with open(events, encoding="utf-8") as f:
+        for ln, line in enumerate(f):
+            line = line.strip()
+            if not line:
+                continue
+            ev = json.loads(line)
+            n_lines += 1
+            if ev.get("type") not in ("play", "search"):
+                continue
+            if ev["type"] == "search" and not use_searches:
+                continue
+            ev.setdefault("offset", ln)
+            by_user[ev["userId"]].append((fx.order_key(ev), ev))
+    ordered = {u: [e for _, e in sorted(by_user[u], key=lambda x: x[0])] for u in sorted(by_user)}
+    return ordered, n_lines
 
 
 def load(name: str, **kw) -> Sequences:

@@ -113,3 +113,21 @@ def test_train_end_to_end_on_toy_sim(tmp_path):
         assert (out / f).is_file()
     card = (out / "MODEL_CARD.md").read_text()
     assert "TRAINED" in card and "UNTRAINED" not in card and "NDCG@10" in card
+
+    # The evaluation set for `taste evaluate` reproduces the training run's test numbers from the
+    # replayed events (pipeline_eval checks the replay featurizes to the training windows itself).
+    from taste_training import pipeline_eval
+
+    assert pipeline_eval.main(["--dataset", "sim", "--model", str(out), "--catalogue", str(cat), "--events", str(evs),
+                               "--out", str(tmp_path / "set")]) == 0
+    summary = json.loads((tmp_path / "set" / "offline.json").read_text())
+    assert summary["training_run"]["full"]["HR@5"] == ours["HR@5"]
+    for k in ("HR@5", "HR@10", "NDCG@10", "MRR"):
+        assert abs(summary["offline"]["full"][k] - ours[k]) < 1e-9, k
+    cases = [json.loads(x) for x in (tmp_path / "set" / "cases.jsonl").read_text().splitlines()]
+    events = [json.loads(x) for x in (tmp_path / "set" / "events.jsonl").read_text().splitlines()]
+    assert len(cases) == summary["users"] == ours["users"]
+    assert sum(c["events"] for c in cases) == len(events) == summary["events"]
+    assert {e["userId"] for e in events} <= {c["userId"] for c in cases}
+    assert all(c["userId"].startswith("eval-") and len(c["offlineEmbedding"]) == 16 for c in cases)
+    assert summary["mask_history"] is False and all(c["mask"] == [] for c in cases)

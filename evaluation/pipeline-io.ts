@@ -1,0 +1,49 @@
+// The two ends of a through-the-pipeline evaluation: events go in through Kafka, embeddings come
+// out of the gRPC service. What happens between is the running `taste consume` and `taste serve`.
+import type { EventProducer, TasteEvent } from '../consumers/event-producer.js';
+import { batchGetUserEmbeddings, type EmbeddingServiceClient } from '../serving/client.js';
+import { readEventsJsonl } from '../simulator/jsonl.js';
+import type { ServedEmbedding } from './pipeline-comparison.js';
+
+/** Produces every event of a JSONL file, in file order, in acknowledged batches. Returns the count. */
+export async function replayEvents(path: string, producer: EventProducer, onProgress: (sent: number) => void, batchSize = 1000): Promise<number> {
+  let batch: TasteEvent[] = [];
+  let sent = 0;
+  for await (const { event } of readEventsJsonl(path)) {
+    batch.push(event);
+    if (batch.length >= batchSize) {
+      await producer.send(batch);
+      sent += batch.length;
+      batch = [];
+      onProgress(sent);
+    }
+  }
+  if (batch.length > 0) await producer.send(batch);
+  return sent + batch.length;
+}
+
+/**
+ * Fetches the embeddings of `userIds` for `modelVersion` over gRPC, `chunk` users per
+ * BatchGetUserEmbeddings call. Users the service reports as not found are absent from the map; any
+ * other per-user error fails the fetch.
+ */
+export async function fetchEmbeddings(
+  client: EmbeddingServiceClient,
+  userIds: readonly string[],
+  modelVersion: string,
+  chunk = 100,
+  deadlineMs = 10_000,
+): Promise<Map<string, ServedEmbedding>> {
+  const served = new Map<string, ServedEmbedding>();
+  for (let i = 0; i < userIds.length; i += chunk) {
+    const response = await batchGetUserEmbeddings(client, { userIds: userIds.slice(i, i + chunk), modelVersion }, deadlineMs);
+    for (const result of response.results) {
+      if (result.embedding) {
+        served.set(result.userId, { vector: Float32Array.from(result.embedding.vector), eventsInWindow: result.embedding.eventsInWindow });
+      } else if (result.error && result.error.code !== 5) {
+        throw new Error(`BatchGetUserEmbeddings: user ${result.userId}: code ${result.error.code} ${result.error.message}`);
+      }
+    }
+  }
+  return served;
+}

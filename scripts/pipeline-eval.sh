@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Through-the-pipeline evaluation (issue 3, docs/evaluation.md): builds the leave-one-out test set of a
+# dataset for a model (python -m taste_training.pipeline_eval), starts `taste consume` and `taste serve`
+# as separate processes on fresh topics, group and key prefix, and runs `taste evaluate`, which
+# replays the histories into Kafka, fetches the embeddings over gRPC and compares the ranking
+# metrics with the offline ones. Exit status: that of `taste evaluate` (0 = they match).
+#
+#   bash scripts/pipeline-eval.sh --dataset sim|lastfm|ml-latest-small [--model DIR] [--users N]
+#        [--report FILE] [--workers N]
+#
+# --dataset sim (default) regenerates the simulator data models/default was trained on (seed 1,
+# 1000 users, 14 days); lastfm and ml-latest-small read ../shared/datasets and need a model trained
+# on them (python -m taste_training.train --dataset ... --out DIR).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+dataset=sim model=models/default users=0 report="" workers=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dataset) dataset="$2"; shift 2 ;;
+    --model) model="$2"; shift 2 ;;
+    --users) users="$2"; shift 2 ;;
+    --report) report="$2"; shift 2 ;;
+    --workers) workers="$2"; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "pipeline-eval: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$dataset" in sim|lastfm|ml-latest-small) ;; *) echo "pipeline-eval: --dataset must be sim, lastfm or ml-latest-small" >&2; exit 2 ;; esac
+[ -f "$model/model.onnx" ] || { echo "pipeline-eval: $model is not a model directory" >&2; exit 2; }
+model=$(cd "$model" && pwd)
+
+bash scripts/ensure-deps.sh
+bash training/setup.sh >/dev/null
+bash deploy/local/services.sh start
+eval "$(bash deploy/local/services.sh env)"
+
+run="eval-${dataset}-$(date +%s)-$$"
+work="${TMPDIR:-/tmp}/taste-$run"
+mkdir -p "$work"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # The run's keys only (its own prefix); topics are left for inspection.
+  redis-cli -u "$TASTE_REDIS_URL" --scan --pattern "$run:*" 2>/dev/null | xargs -r -n 500 redis-cli -u "$TASTE_REDIS_URL" del >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+set_args=(--dataset "$dataset" --model "$model" --out "$work/set" --user-prefix "$run-")
+[ "$users" -gt 0 ] && set_args+=(--users "$users")
+if [ "$dataset" = sim ]; then
+  echo "[pipeline-eval] simulating the training data of models/default (seed 1, 1000 users, 14 days)"
+  node dist/cli/main.js simulate --seed 1 --users 1000 --days 14 --out "$work/events.jsonl" --catalogue-out "$work/catalogue.tsv" >/dev/null
+  set_args+=(--catalogue "$work/catalogue.tsv" --events "$work/events.jsonl")
+fi
+echo "[pipeline-eval] building the evaluation set"
+(cd training && .venv/bin/python -m taste_training.pipeline_eval "${set_args[@]}")
+oldest=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).oldest_event_time_ms)' "$work/set/offline.json")
+
+port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+export TASTE_PLAYS_TOPIC="$run.plays" TASTE_SEARCHES_TOPIC="$run.searches" TASTE_DEAD_LETTER_TOPIC="$run.dead-letter"
+export TASTE_GROUP_ID="$run" TASTE_KEY_PREFIX="$run" TASTE_MODEL_DIR="$model" TASTE_METRICS_PORT=0 TASTE_LOG_LEVEL=warn
+echo "[pipeline-eval] starting taste consume and taste serve ($run)"
+node dist/cli/main.js consume --min-event-time "$oldest" --inference-workers "$workers" &
+pids+=($!)
+node dist/cli/main.js serve --host 127.0.0.1 --port "$port" &
+pids+=($!)
+
+eval_args=(--set "$work/set" --grpc-address "127.0.0.1:$port" --log-level info)
+[ -n "$report" ] && eval_args+=(--report "$report")
+status=0
+node dist/cli/main.js evaluate "${eval_args[@]}" || status=$?
+exit "$status"
