@@ -6,23 +6,26 @@
 # metrics with the offline ones. Exit status: that of `taste evaluate` (0 = they match).
 #
 #   bash scripts/pipeline-eval.sh --dataset sim|lastfm|ml-latest-small [--model DIR] [--users N]
-#        [--report FILE] [--workers N]
+#        [--report FILE] [--workers N] [-- <more taste evaluate options>]
 #
 # --dataset sim (default) regenerates the simulator data models/default was trained on (seed 1,
 # 1000 users, 14 days); lastfm and ml-latest-small read ../shared/datasets and need a model trained
-# on them (python -m taste_training.train --dataset ... --out DIR).
+# on them (python -m taste_training.train --dataset ... --out DIR). Options after `--` go to
+# `taste evaluate`, e.g. `-- --embedding-tolerance 1e-3 --max-rank-changes 5` for an fp16 model
+# (python -m taste_training.fp16), whose kernels round differently from batch to batch.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-dataset=sim model=models/default users=0 report="" workers=1
+dataset=sim model=models/default users=0 report="" workers=1 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
+    --) shift; extra=("$@"); break ;;
     --dataset) dataset="$2"; shift 2 ;;
     --model) model="$2"; shift 2 ;;
     --users) users="$2"; shift 2 ;;
     --report) report="$2"; shift 2 ;;
     --workers) workers="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "pipeline-eval: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -70,6 +73,7 @@ pids+=($!)
 
 eval_args=(--set "$work/set" --grpc-address "127.0.0.1:$port" --log-level info)
 [ -n "$report" ] && eval_args+=(--report "$report")
+eval_args+=("${extra[@]}")
 status=0
 node dist/cli/main.js evaluate "${eval_args[@]}" || status=$?
 exit "$status"

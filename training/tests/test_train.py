@@ -131,3 +131,11 @@ def test_train_end_to_end_on_toy_sim(tmp_path):
     assert {e["userId"] for e in events} <= {c["userId"] for c in cases}
     assert all(c["userId"].startswith("eval-") and len(c["offlineEmbedding"]) == 16 for c in cases)
     assert summary["mask_history"] is False and all(c["mask"] == [] for c in cases)
+
+    # An fp16 variant keeps the contract's I/O types, gets its own version and stays close.
+    from taste_training import fp16
+
+    checks = fp16.convert(out, tmp_path / "fp16")
+    assert checks["model_version"].endswith("-fp16") and checks["max_abs_diff_vs_fp32"] < 5e-3
+    assert checks["onnx_bytes_fp16"] < checks["onnx_bytes_fp32"]
+    assert "fp16 variant of" in (tmp_path / "fp16" / "MODEL_CARD.md").read_text()
