@@ -1,7 +1,8 @@
 // Redis writes and reads of user state: FeatureStore.writeStates (Lua compare-and-set + encoding)
 // beside raw pipelined HSET of the same fields and value sizes on the same client, and
 // FeatureStore.loadStates (HMGET + decoding) beside raw HMGET of the same fields.
-import { encodeHighWater, encodeVector, encodeWindow } from '../featurestore/codec.js';
+import { decodeWindow, encodeHighWater, encodeVector, encodeWindow } from '../featurestore/codec.js';
+import { decodeWindowFixed, encodeWindowFixed } from './lib/codec-alternatives.js';
 import { FeatureStore } from '../featurestore/feature-store.js';
 import { StateFields } from '../featurestore/keys.js';
 import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
@@ -10,7 +11,7 @@ import { Random } from '../simulator/random.js';
 import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, unique } from './lib/env.js';
 import { Report } from './lib/report.js';
 import { deleteKeys } from './lib/services.js';
-import { fmt, pairedLoop, spread } from './lib/stats.js';
+import { fmt, pairedLoop, quantile, spread } from './lib/stats.js';
 import { syntheticWindow } from './lib/windows.js';
 
 const args = benchArgs({ batch: { type: 'string' }, 'min-ms': { type: 'string' } });
@@ -143,6 +144,53 @@ try {
     ceiling: hmgetS.median,
     ceilingSpread: hmgetS,
     ceilingLabel: 'raw HMGET (pipelined, same client)',
+  });
+
+  // The window codec alone (format 2, variable-length records) beside format 1 (fixed records):
+  // encode + decode of the same windows, and their bytes.
+  const windows = updates.map((u) => u.window);
+  for (const w of windows) {
+    if (JSON.stringify(decodeWindow(encodeWindow(w, metadata.queryTokens))) !== JSON.stringify(decodeWindowFixed(encodeWindowFixed(w, metadata.queryTokens)))) {
+      throw new Error('format 1 and format 2 windows decode differently');
+    }
+  }
+  const current: number[] = [];
+  const fixed: number[] = [];
+  for (let r = 0; r < args.repeats; r++) {
+    const [a, b] = await pairedLoop(
+      [
+        () => windows.forEach((w) => decodeWindow(encodeWindow(w, metadata.queryTokens))),
+        () => windows.forEach((w) => decodeWindowFixed(encodeWindowFixed(w, metadata.queryTokens))),
+      ],
+      { minMs: minMs / 2, minRounds: 20, warmupRounds: 10 },
+    );
+    current.push((quantile(a!, 0.5) * 1000) / B);
+    fixed.push((quantile(b!, 0.5) * 1000) / B);
+  }
+  const currentS = spread(current);
+  const fixedS = spread(fixed);
+  const bytesNow = windows.reduce((sum, w) => sum + encodeWindow(w, metadata.queryTokens).length, 0) / B;
+  const bytesFixed = windows.reduce((sum, w) => sum + encodeWindowFixed(w, metadata.queryTokens).length, 0) / B;
+  report.info(`window codec encode+decode: format 2 ${currentS.median.toFixed(2)} µs/user, format 1 ${fixedS.median.toFixed(2)} µs/user; ${bytesNow.toFixed(0)} vs ${bytesFixed.toFixed(0)} bytes`);
+  report.figure({
+    id: 'redis.codec.v2_vs_v1',
+    label: `window encode + decode, format 2 (variable-length records) vs format 1 (fixed), L=${metadata.maxSeqLen}`,
+    unit: 'µs/user',
+    value: currentS.median,
+    spread: currentS,
+    ceiling: fixedS.median,
+    ceilingSpread: fixedS,
+    ceilingLabel: 'format 1 codec (fixed records, Buffer methods)',
+    lowerIsBetter: true,
+  });
+  report.figure({
+    id: 'redis.codec.bytes_v2_vs_v1',
+    label: `stored window bytes, format 2 vs format 1, L=${metadata.maxSeqLen} (synthetic windows, searches as in the simulator)`,
+    unit: 'bytes/user',
+    value: bytesNow,
+    ceiling: bytesFixed,
+    ceilingLabel: 'format 1',
+    lowerIsBetter: true,
   });
 } finally {
   await deleteKeys(redis, prefix);

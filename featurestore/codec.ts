@@ -4,30 +4,39 @@ import type { EventKind, Stream, WindowEvent } from '../model/features.js';
 /**
  * Binary encodings of what the store keeps. Little-endian throughout; no JSON on the hot path.
  *
- * Window: [u8 format=1][u8 Q][u16 count] then count records of
- *   [f64 eventTimeMs][f64 offset][u32 itemId][u16 partition][u8 stream][u8 kind][Q x u16 token]
+ * Window, format 2 (written): [u8 format=2][u8 Q][u16 count] then count records of
+ *   [f64 eventTimeMs][f64 offset][u32 itemId][u16 partition][u8 stream][u8 kind][u8 n][n x u16 token]
+ * Plays have no tokens, so their records are 25 bytes.
+ * Window, format 1 (still read; states written before format 2): fixed records of
+ *   [f64 eventTimeMs][f64 offset][u32 itemId][u16 partition][u8 stream][u8 kind][Q x u16 token, 0-padded]
  */
-const WINDOW_FORMAT = 1;
+const WINDOW_FORMAT_FIXED = 1;
+const WINDOW_FORMAT = 2;
 const HEADER_BYTES = 4;
 const FIXED_RECORD_BYTES = 24;
 export const MAX_STORED_QUERY_BUCKETS = 65_536;
 
 export function encodeWindow(window: readonly WindowEvent[], queryTokens: number): Buffer {
-  const recordBytes = FIXED_RECORD_BYTES + 2 * queryTokens;
-  const buffer = Buffer.alloc(HEADER_BYTES + window.length * recordBytes);
-  buffer.writeUInt8(WINDOW_FORMAT, 0);
-  buffer.writeUInt8(queryTokens, 1);
-  buffer.writeUInt16LE(window.length, 2);
-  window.forEach((event, index) => {
-    const at = HEADER_BYTES + index * recordBytes;
-    buffer.writeDoubleLE(event.eventTimeMs, at);
-    buffer.writeDoubleLE(event.offset, at + 8);
-    buffer.writeUInt32LE(event.itemId, at + 16);
-    buffer.writeUInt16LE(event.partition, at + 20);
-    buffer.writeUInt8(event.stream, at + 22);
-    buffer.writeUInt8(event.kind, at + 23);
-    for (let k = 0; k < queryTokens; k++) buffer.writeUInt16LE(event.queryTokens[k] ?? 0, at + 24 + 2 * k);
-  });
+  let bytes = HEADER_BYTES;
+  for (const event of window) bytes += FIXED_RECORD_BYTES + 1 + 2 * Math.min(event.queryTokens.length, queryTokens);
+  const buffer = Buffer.allocUnsafe(bytes);
+  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  view.setUint8(0, WINDOW_FORMAT);
+  view.setUint8(1, queryTokens);
+  view.setUint16(2, window.length, true);
+  let at = HEADER_BYTES;
+  for (const event of window) {
+    view.setFloat64(at, event.eventTimeMs, true);
+    view.setFloat64(at + 8, event.offset, true);
+    view.setUint32(at + 16, event.itemId, true);
+    view.setUint16(at + 20, event.partition, true);
+    view.setUint8(at + 22, event.stream);
+    view.setUint8(at + 23, event.kind);
+    const tokens = Math.min(event.queryTokens.length, queryTokens);
+    view.setUint8(at + 24, tokens);
+    at += FIXED_RECORD_BYTES + 1;
+    for (let k = 0; k < tokens; k++, at += 2) view.setUint16(at, event.queryTokens[k] as number, true);
+  }
   return buffer;
 }
 
@@ -37,32 +46,41 @@ function corrupt(what: string): TasteError {
 
 export function decodeWindow(buffer: Buffer): WindowEvent[] {
   if (buffer.length < HEADER_BYTES) throw corrupt(`${buffer.length} bytes is shorter than its header`);
-  const format = buffer.readUInt8(0);
-  if (format !== WINDOW_FORMAT) throw corrupt(`unknown format ${format}`);
-  const queryTokens = buffer.readUInt8(1);
-  const count = buffer.readUInt16LE(2);
-  const recordBytes = FIXED_RECORD_BYTES + 2 * queryTokens;
-  if (buffer.length !== HEADER_BYTES + count * recordBytes) {
-    throw corrupt(`${buffer.length} bytes for ${count} records of ${recordBytes} bytes`);
-  }
+  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  const format = view.getUint8(0);
+  if (format !== WINDOW_FORMAT && format !== WINDOW_FORMAT_FIXED) throw corrupt(`unknown format ${format}`);
+  const queryTokens = view.getUint8(1);
+  const count = view.getUint16(2, true);
   const window: WindowEvent[] = new Array(count);
+  let at = HEADER_BYTES;
   for (let index = 0; index < count; index++) {
-    const at = HEADER_BYTES + index * recordBytes;
-    const tokens: number[] = [];
-    for (let k = 0; k < queryTokens; k++) {
-      const token = buffer.readUInt16LE(at + 24 + 2 * k);
-      if (token !== 0) tokens.push(token);
+    if (at + FIXED_RECORD_BYTES + (format === WINDOW_FORMAT ? 1 : 2 * queryTokens) > buffer.length) {
+      throw corrupt(`${buffer.length} bytes end inside record ${index} of ${count}`);
     }
-    window[index] = {
-      eventTimeMs: buffer.readDoubleLE(at),
-      offset: buffer.readDoubleLE(at + 8),
-      itemId: buffer.readUInt32LE(at + 16),
-      partition: buffer.readUInt16LE(at + 20),
-      stream: buffer.readUInt8(at + 22) as Stream,
-      kind: buffer.readUInt8(at + 23) as EventKind,
-      queryTokens: tokens,
+    const event = {
+      eventTimeMs: view.getFloat64(at, true),
+      offset: view.getFloat64(at + 8, true),
+      itemId: view.getUint32(at + 16, true),
+      partition: view.getUint16(at + 20, true),
+      stream: view.getUint8(at + 22) as Stream,
+      kind: view.getUint8(at + 23) as EventKind,
+      queryTokens: [] as number[],
     };
+    if (format === WINDOW_FORMAT) {
+      const tokens = view.getUint8(at + 24);
+      at += FIXED_RECORD_BYTES + 1;
+      if (tokens > queryTokens || at + 2 * tokens > buffer.length) throw corrupt(`record ${index} claims ${tokens} query tokens`);
+      for (let k = 0; k < tokens; k++, at += 2) event.queryTokens.push(view.getUint16(at, true));
+    } else {
+      at += FIXED_RECORD_BYTES;
+      for (let k = 0; k < queryTokens; k++, at += 2) {
+        const token = view.getUint16(at, true);
+        if (token !== 0) event.queryTokens.push(token);
+      }
+    }
+    window[index] = event;
   }
+  if (at !== buffer.length) throw corrupt(`${buffer.length - at} bytes after the last of ${count} records`);
   return window;
 }
 

@@ -20,10 +20,49 @@ test('a window survives encode/decode exactly', (t) => {
   t.deepEqual(decodeWindow(encodeWindow([], 8)), []);
 });
 
-test('a truncated or foreign window is reported as corrupt, not misread', (t) => {
+test('records are variable-length: a play takes 25 bytes, a search 25 + 2 per token', (t) => {
+  t.is(encodeWindow([window[0]!], 8).length, 4 + 25);
+  t.is(encodeWindow([window[1]!], 8).length, 4 + 25 + 3 * 2);
+});
+
+/** Format 1, written before format 2: fixed records with Q zero-padded token slots. */
+function encodeFixedRecords(events: readonly WindowEvent[], q: number): Buffer {
+  const recordBytes = 24 + 2 * q;
+  const buffer = Buffer.alloc(4 + events.length * recordBytes);
+  buffer.writeUInt8(1, 0);
+  buffer.writeUInt8(q, 1);
+  buffer.writeUInt16LE(events.length, 2);
+  events.forEach((event, index) => {
+    const at = 4 + index * recordBytes;
+    buffer.writeDoubleLE(event.eventTimeMs, at);
+    buffer.writeDoubleLE(event.offset, at + 8);
+    buffer.writeUInt32LE(event.itemId, at + 16);
+    buffer.writeUInt16LE(event.partition, at + 20);
+    buffer.writeUInt8(event.stream, at + 22);
+    buffer.writeUInt8(event.kind, at + 23);
+    event.queryTokens.forEach((token, k) => buffer.writeUInt16LE(token, at + 24 + 2 * k));
+  });
+  return buffer;
+}
+
+test('windows stored in format 1 (fixed records) still decode to the same events', (t) => {
+  t.deepEqual(decodeWindow(encodeFixedRecords(window, 8)), window);
+  t.throws(() => decodeWindow(encodeFixedRecords(window, 8).subarray(0, 60)), { instanceOf: TasteError, message: /corrupt/ });
+});
+
+test('a truncated, padded or foreign window is reported as corrupt, not misread', (t) => {
   const bytes = encodeWindow(window, 8);
   t.throws(() => decodeWindow(bytes.subarray(0, bytes.length - 1)), { instanceOf: TasteError, message: /corrupt/ });
+  t.throws(() => decodeWindow(Buffer.concat([bytes, Buffer.alloc(2)])), { instanceOf: TasteError, message: /2 bytes after the last of 2 records/ });
   t.throws(() => decodeWindow(Buffer.from('{"json":true}')), { instanceOf: TasteError });
+  const tooManyTokens = Buffer.from(bytes);
+  tooManyTokens.writeUInt8(9, 4 + 25 + 24); // the search record's token count, above Q = 8
+  t.throws(() => decodeWindow(tooManyTokens), { instanceOf: TasteError, message: /claims 9 query tokens/ });
+});
+
+test('tokens beyond Q are not stored', (t) => {
+  const search = { ...window[1]!, queryTokens: [1, 2, 3, 4] };
+  t.deepEqual(decodeWindow(encodeWindow([search], 2))[0]?.queryTokens, [1, 2]);
 });
 
 test('high-water marks round-trip, topic names with dots included', (t) => {
