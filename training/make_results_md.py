@@ -49,6 +49,47 @@ def row(name, r):
     return f"| {name} | " + " | ".join(f"{r[c]:.4f}" if c in r else "—" for c in COLS) + " |"
 
 
+def pipeline_section() -> list[str]:
+    """`taste evaluate --report` files (scripts/pipeline-eval.sh --report results/pipeline-<dataset>.json)."""
+    files = sorted((HERE / "results").glob("pipeline-*.json"))
+    if not files:
+        return []
+    out = ["## Through the pipeline (docs/evaluation.md)", "",
+           "Each test user's history replayed as events through Kafka into `taste consume`, embeddings fetched",
+           "from `taste serve` over gRPC, ranked with the exported item table; beside the offline numbers of the",
+           "same model (onnxruntime in Python; PyTorch in the training run).", "",
+           "| dataset, model | protocol | source | " + " | ".join(COLS) + " |", "|---|---|---|" + "---:|" * len(COLS)]
+    for f in files:
+        r = json.loads(f.read_text())
+        for kind in ("full", "sampled"):
+            c = r.get(kind)
+            if not c:
+                continue
+            label = f"{r['dataset']}, `{r['modelVersion']}` ({r['users']} users, {r['events']:,} events)"
+            for source, key in (("pipeline (Kafka → gRPC)", "pipeline"), ("offline, onnxruntime", "offline"),
+                                ("offline, training run", "trainingRun")):
+                if c.get(key):
+                    out.append(f"| {label} | {kind} | {source} | " + " | ".join(f"{c[key][m]:.4f}" for m in COLS) + " |")
+                    label = ""
+            out.append(f"| | {kind} | rank changes vs offline: {c['rankChanges']}; served embeddings max abs diff "
+                       f"{r['maxEmbeddingDiff']:.1e} | " + " | ".join("" for _ in COLS) + " |")
+    return out + [""]
+
+
+def ablation_section() -> list[str]:
+    path = HERE / "results" / "sim-search-ablation.json"
+    if not path.exists():
+        return []
+    from taste_training.ablation import to_markdown
+
+    r = json.loads(path.read_text())
+    return ["## Search events: ablation on the simulator", "", f"Command: `{r['command']}`", "",
+            "Both arms: same data, seed, configuration and number of epochs; the plays-only arm was trained with",
+            "`--no-searches`. Cold start is shown two ways: users who really had few plays before their target",
+            "(few such users), and every user with the history cut to the last n plays (and the searches among them).",
+            "", to_markdown(r), ""]
+
+
 def main() -> int:
     runs = [(n, d, json.loads((HERE / "results" / f"{n}.json").read_text())) for n, d in RUNS
             if (HERE / "results" / f"{n}.json").exists()]
@@ -83,6 +124,7 @@ def main() -> int:
                         out.append(row(f"{b} (same split, same run)", res[b][kind]))
                     baselines_done = "sim" not in ds
             out.append("")
+    out += pipeline_section() + ablation_section()
     out += ["## Runs in detail", ""]
     for n, d, m in runs:
         out += [f"<!-- {n} -->", render(HERE / "results" / f"{n}.json", "test"), ""]

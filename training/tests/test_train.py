@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import sys
@@ -139,3 +140,29 @@ def test_train_end_to_end_on_toy_sim(tmp_path):
     assert checks["model_version"].endswith("-fp16") and checks["max_abs_diff_vs_fp32"] < 5e-3
     assert checks["onnx_bytes_fp16"] < checks["onnx_bytes_fp32"]
     assert "fp16 variant of" in (tmp_path / "fp16" / "MODEL_CARD.md").read_text()
+
+
+def test_search_ablation_compares_both_arms_on_the_same_users(tmp_path):
+    from taste_training import ablation, train
+
+    cat, evs, lines = _sim_files(tmp_path, users=80, items=30)
+    genres = ["pop", "rock", "jazz"]
+    with open(tmp_path / "tastes.jsonl", "w") as f:
+        for u in sorted({x["userId"] for x in lines}):
+            f.write(json.dumps({"userId": u, "genres": {genres[int(u[1:]) % 3]: 1.0}, "vector": [int(u[1:]) % 3, 1.0]}) + "\n")
+    common = ["--dataset", "sim", "--catalogue", str(cat), "--events", str(evs), "--epochs", "4", "--dim", "16",
+              "--max-seq-len", "20", "--batch-size", "32", "--seed", "1"]
+    assert train.main(common + ["--out", str(tmp_path / "with")]) == 0
+    assert train.main(common + ["--no-searches", "--out", str(tmp_path / "plays")]) == 0
+    args = argparse.Namespace(catalogue=str(cat), events=str(evs), tastes=str(tmp_path / "tastes.jsonl"),
+                              with_searches=str(tmp_path / "with"), plays_only=str(tmp_path / "plays"), out=None)
+    r = ablation.run(args)
+    assert set(r["ranking"]) == {"with searches", "plays only", "last-item kNN", "popularity"}
+    users = {name: row["all"]["users"] for name, row in r["ranking"].items()}
+    assert len(set(users.values())) == 1, users  # every row ranks the same users
+    assert sum(r["slices"].values()) == users["plays only"]
+    for arm in ("with searches", "plays only"):
+        assert set(r["cold_start_truncated"][arm]) == {f"last {n} plays" for n in ablation.TRUNCATIONS}
+        rec = r["taste_recovery"][arm]["all"]
+        assert 0.0 <= rec["top_genre_accuracy"] <= 1.0 and -1.0 <= rec["genre_cosine"] <= 1.0
+    assert "| with searches |" in ablation.to_markdown(r)
