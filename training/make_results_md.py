@@ -88,11 +88,19 @@ def ablation_section() -> list[str]:
     from taste_training.ablation import to_markdown
 
     r = json.loads(path.read_text())
-    return ["## Search events: ablation on the simulator", "", f"Command: `{r['command']}`", "",
+    out = ["## Search events: ablation on the simulator", "", f"Command: `{r['command']}`", "",
             "Both arms: same data, seed, configuration and number of epochs; the plays-only arm was trained with",
             "`--no-searches`. Cold start is shown two ways: users who really had few plays before their target",
             "(few such users), and every user with the history cut to the last n plays (and the searches among them).",
-            "", to_markdown(r), ""]
+            "Data: `node dist/cli/main.js simulate --seed 1 --users 1000 --days 14 --out events.jsonl --catalogue-out",
+            "catalogue.tsv --tastes-out tastes.jsonl` (the data of models/default). The arms:", ""]
+    out += [f"- {name}: `{cmd}`" for name, cmd in r.get("arm_commands", {}).items()]
+    intent = r["search_intent"]
+    return out + ["", to_markdown(r), "",
+            f"On this data {intent['target_right_after_a_search_that_clicked_it']} of the {intent['test_targets']} test "
+            f"targets directly follow a search that clicked them, and {intent['target_clicked_in_an_earlier_search']} were",
+            "clicked in some earlier search: part of what searches add is that intent signal, which is real (the",
+            "search happens before the play) but specific to how the simulator links searches and plays.", ""]
 
 
 def main() -> int:

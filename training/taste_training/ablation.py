@@ -182,6 +182,9 @@ def run(args) -> dict:
         result["taste_recovery"][name] = taste_recovery(genre_profile_of_scores(scores, genre, len(names)), emb,
                                                         true_w, true_v, plays)
         result.setdefault("models", {})[name] = meta["taste.model_version"]
+        trained = model_dir / "metrics.json"
+        if trained.exists():
+            result.setdefault("arm_commands", {})[name] = json.loads(trained.read_text()).get("command")
         result.setdefault("cold_start_truncated", {})[name] = {
             f"last {n} plays": pick(ev.metrics_from_ranks(ev.ranks_full(
                 embed(model_dir, truncated_windows(seq, split, n, q), q) @ table.T, targets, None)))
@@ -200,7 +203,21 @@ def run(args) -> dict:
     result["taste_recovery"]["genre histogram of the window's plays (no model)"] = taste_recovery(
         profile, profile, true_w, true_v, plays)
     result["slices"] = {name: int(((plays >= lo) & (plays <= hi)).sum()) for name, lo, hi in SLICES}
+    result["search_intent"] = search_intent(args)
     return result
+
+
+def search_intent(args) -> dict:
+    """How often the test target was clicked in a search before it was played."""
+    seq = dt.load_sim(args.catalogue, args.events)
+    split = ev.leave_one_out(seq, plays_only=True)
+    right_after = anywhere = 0
+    for u, p in zip(split.users, split.test_pos):
+        kinds, items, target = seq.kinds[u][:p], seq.items[u][:p], seq.items[u][p]
+        anywhere += int(((kinds == fx.KIND_SEARCH) & (items == target)).any())
+        right_after += int(p > 0 and kinds[-1] == fx.KIND_SEARCH and items[-1] == target)
+    return {"test_targets": int(len(split.users)), "target_right_after_a_search_that_clicked_it": right_after,
+            "target_clicked_in_an_earlier_search": anywhere}
 
 
 def to_markdown(r: dict) -> str:
