@@ -10,17 +10,18 @@ import { feedsOf } from './lib/ort.js';
 import { InferencePool } from '../model/inference-pool.js';
 import { loadModelBundle } from '../model/model-bundle.js';
 import { buildSequenceBatchBigInt, sameBatch } from './lib/batch-alternatives.js';
-import { benchArgs, MODEL_DIR, numberArg, OUT_DIR } from './lib/env.js';
+import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, stringArg } from './lib/env.js';
 import { Report } from './lib/report.js';
 import { fmt, pairedLoop, quantile, spread } from './lib/stats.js';
 import { syntheticWindows } from './lib/windows.js';
 
-const args = benchArgs({ 'typical-t': { type: 'string' }, 'min-ms': { type: 'string' } });
+const args = benchArgs({ 'typical-t': { type: 'string' }, 'min-ms': { type: 'string' }, 'fp16-model': { type: 'string' } });
 const report = new Report('model');
 const bundle = await loadModelBundle(MODEL_DIR);
 const { metadata } = bundle;
 const Q = metadata.queryTokens;
-// The pool's default: one worker, intra-op threads = cores / workers.
+// ORT on every core here (the pool defaults to (cores - 1) / workers threads with spinning off;
+// ingest.bench measures its ceiling with exactly those settings).
 const threads = Math.max(1, Math.floor(availableParallelism() / 1));
 const minMs = numberArg(args, 'min-ms', args.long ? 2000 : 400);
 const typicalT = numberArg(args, 'typical-t', 10);
@@ -107,7 +108,7 @@ try {
   const T = metadata.maxSeqLen;
   if (threads > 1) {
     const variants = [
-      { key: 'default', label: `${threads} threads (pool default)`, session: session },
+      { key: 'default', label: `${threads} threads, spinning on`, session: session },
       { key: 'intra1', label: '1 thread', session: await ortSession(1) },
       { key: 'nospin', label: `${threads} threads, spinning off`, session: await ortSession(threads, false) },
     ];
@@ -125,13 +126,13 @@ try {
           const s = spread(results[v.key]!);
           report.figure({
             id: `model.ort.${v.key}.b${b}`,
-            label: `ORT alone with ${v.label} vs the pool default, T=${T}, batch ${b}`,
+            label: `ORT alone with ${v.label} vs ${threads} threads spinning, T=${T}, batch ${b}`,
             unit: 'users/s',
             value: s.median,
             spread: s,
             ceiling: base.median,
             ceilingSpread: base,
-            ceilingLabel: `ORT, ${threads} threads (pipeline default)`,
+            ceilingLabel: `ORT, ${threads} threads, spinning on`,
           });
         }
       }
@@ -172,6 +173,41 @@ try {
       ceilingSpread: one!,
       ceilingLabel: 'default pool (1 worker)',
     });
+  }
+
+  // fp16 variant (python -m taste_training.fp16) beside its float32 model: ORT alone, same threads.
+  const fp16Dir = stringArg(args, 'fp16-model', '');
+  if (fp16Dir !== '') {
+    const fp16Bundle = await loadModelBundle(fp16Dir);
+    const fp16Session = await lib.ortSession(fp16Bundle, threads);
+    try {
+      for (const [t, b] of [[T, 256], [typicalT, 32]] as const) {
+        const feeds = feedsOf(buildSequenceBatch(syntheticWindows(b, t, metadata, 17), Q));
+        const full: number[] = [];
+        const half: number[] = [];
+        for (let r = 0; r < args.repeats; r++) {
+          const [a, c] = await pairedLoop([() => session.run(feeds, [MODEL_OUTPUT]), () => fp16Session.run(feeds, [MODEL_OUTPUT])], { minMs, blockMs: minMs / 4, minRounds: 2 });
+          full.push((b * 1000) / quantile(a!, 0.5));
+          half.push((b * 1000) / quantile(c!, 0.5));
+        }
+        const fs = spread(full);
+        const hs = spread(half);
+        report.info(`fp16 vs float32, T=${t} b=${b}: ${fmt(hs.median)} vs ${fmt(fs.median)} users/s`);
+        report.figure({
+          id: `model.fp16.T${t}.b${b}`,
+          label: `ORT alone, fp16 variant (${fp16Bundle.metadata.modelVersion}) vs float32, cpu provider, T=${t}, batch ${b}`,
+          unit: 'users/s',
+          value: hs.median,
+          spread: hs,
+          ceiling: fs.median,
+          ceilingSpread: fs,
+          ceilingLabel: 'the float32 model',
+          note: 'fp16 targets GPU providers; the CPU provider has few fp16 kernels',
+        });
+      }
+    } finally {
+      await fp16Session.release();
+    }
   }
 } finally {
   await pool.close();

@@ -58,6 +58,17 @@ if [[ " ${names[*]} " == *" scale "* && ! -f "$long_model/model.onnx" ]]; then
     echo "[bench] no training venv (bash training/setup.sh makes it): scale skips its L = 200 model figures"
   fi
 fi
+# The model benchmark compares models/default with its fp16 variant (python -m taste_training.fp16).
+fp16_model="${TASTE_BENCH_MODEL_FP16:-/tmp/taste-bench-models/default-fp16}"
+model_args=()
+if [[ " ${names[*]} " == *" model "* ]]; then
+  if [[ ! -f "$fp16_model/model.onnx" || "$fp16_model/model.onnx" -ot models/default/model.onnx ]] && [[ -x training/.venv/bin/python ]]; then
+    echo "[bench] converting models/default to fp16 in $fp16_model"
+    (cd training && .venv/bin/python -m taste_training.fp16 --model ../models/default --out "$fp16_model") >"$out/export-fp16.log" 2>&1 ||
+      echo "[bench] fp16 conversion failed (see $out/export-fp16.log): model skips its fp16 figures"
+  fi
+  [[ -f "$fp16_model/model.onnx" ]] && model_args+=(--fp16-model "$fp16_model")
+fi
 
 {
   echo "date: $(date -u +%FT%TZ)"
@@ -81,7 +92,9 @@ for name in "${names[@]}"; do
     failed+=("$name"); continue
   fi
   echo "[bench] === $name ($((SECONDS - start)) s in) ==="
-  if ! node "$file" "${args[@]}" 2>&1 | tee "$out/$name.log"; then
+  extra=()
+  [[ $name == model ]] && extra=("${model_args[@]}")
+  if ! node "$file" "${args[@]}" "${extra[@]}" 2>&1 | tee "$out/$name.log"; then
     failed+=("$name")
   fi
 done
