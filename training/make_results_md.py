@@ -40,6 +40,10 @@ RUNS = [
     ("lastfm-relativepos-dropout0.5-dim128", "LastFM, relative attention bias, dropout 0.5, D=128"),
     ("lastfm-relativepos-dropout0.5-labelsmoothing0.1", "LastFM, relative attention bias, dropout 0.5, label smoothing 0.1 "
      "(best validation NDCG@10 of the LastFM runs: 0.0557)"),
+    ("lastfm-relativepos-dropout0.6-labelsmoothing0.1", "LastFM, relative attention bias, dropout 0.6, label smoothing 0.1 "
+     "(validation NDCG@10 0.0545)"),
+    ("lastfm-relativepos-dropout0.5-labelsmoothing0.2", "LastFM, relative attention bias, dropout 0.5, label smoothing 0.2 "
+     "(validation NDCG@10 0.0553)"),
     ("ml-latest-small-newestpos", "ml-latest-small, position embedding from newest, lr 2e-3 (25 min budget)"),
     ("sim-seed1-with-searches-16ep", "simulator seed 1, with search events, 16 epochs (ablation arm)"),
     ("sim-seed1-no-searches", "simulator seed 1, search events dropped, 16 epochs (ablation arm)"),
