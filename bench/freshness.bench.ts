@@ -35,6 +35,7 @@ const args = benchArgs({
   'burst-factor': { type: 'string' },
   'inference-workers': { type: 'string' },
   'chunk-size': { type: 'string' },
+  'partitions-concurrently': { type: 'string' },
   'intra-op-threads': { type: 'string' },
   'no-compare': { type: 'boolean' },
 });
@@ -165,6 +166,7 @@ async function measureAt(rate: number, jobOverrides: { intraOpThreads?: number }
     ...(args.values['inference-workers'] ? { inferenceWorkers: numberArg(args, 'inference-workers', 1) } : {}),
     ...(args.values['intra-op-threads'] ? { intraOpThreads: numberArg(args, 'intra-op-threads', 1) } : {}),
     ...(args.values['chunk-size'] ? { chunkSize: numberArg(args, 'chunk-size', 500) } : {}),
+    ...(args.values['partitions-concurrently'] ? { partitionsConsumedConcurrently: numberArg(args, 'partitions-concurrently', 2) } : {}),
     ...jobOverrides,
   });
   const port = await freePort();
