@@ -9,6 +9,8 @@ import {
 } from '../../featurestore/codec.js';
 import { EventKinds, Streams, type WindowEvent } from '../../model/features.js';
 import { TasteError } from '../../common/errors.js';
+// The format-1 encoder exactly as it was, kept for the codec benchmark's baseline.
+import { encodeWindowFixed } from '../../bench/lib/codec-alternatives.js';
 
 const window: WindowEvent[] = [
   { eventTimeMs: 1_764_000_000_123, stream: Streams.PLAY, partition: 11, offset: 2 ** 40, itemId: 4999, kind: EventKinds.SKIPPED, queryTokens: [] },
@@ -25,29 +27,9 @@ test('records are variable-length: a play takes 25 bytes, a search 25 + 2 per to
   t.is(encodeWindow([window[1]!], 8).length, 4 + 25 + 3 * 2);
 });
 
-/** Format 1, written before format 2: fixed records with Q zero-padded token slots. */
-function encodeFixedRecords(events: readonly WindowEvent[], q: number): Buffer {
-  const recordBytes = 24 + 2 * q;
-  const buffer = Buffer.alloc(4 + events.length * recordBytes);
-  buffer.writeUInt8(1, 0);
-  buffer.writeUInt8(q, 1);
-  buffer.writeUInt16LE(events.length, 2);
-  events.forEach((event, index) => {
-    const at = 4 + index * recordBytes;
-    buffer.writeDoubleLE(event.eventTimeMs, at);
-    buffer.writeDoubleLE(event.offset, at + 8);
-    buffer.writeUInt32LE(event.itemId, at + 16);
-    buffer.writeUInt16LE(event.partition, at + 20);
-    buffer.writeUInt8(event.stream, at + 22);
-    buffer.writeUInt8(event.kind, at + 23);
-    event.queryTokens.forEach((token, k) => buffer.writeUInt16LE(token, at + 24 + 2 * k));
-  });
-  return buffer;
-}
-
 test('windows stored in format 1 (fixed records) still decode to the same events', (t) => {
-  t.deepEqual(decodeWindow(encodeFixedRecords(window, 8)), window);
-  t.throws(() => decodeWindow(encodeFixedRecords(window, 8).subarray(0, 60)), { instanceOf: TasteError, message: /corrupt/ });
+  t.deepEqual(decodeWindow(encodeWindowFixed(window, 8)), window);
+  t.throws(() => decodeWindow(encodeWindowFixed(window, 8).subarray(0, 60)), { instanceOf: TasteError, message: /corrupt/ });
 });
 
 test('a truncated, padded or foreign window is reported as corrupt, not misread', (t) => {
