@@ -1,5 +1,6 @@
 // The two ends of a through-the-pipeline evaluation: events go in through Kafka, embeddings come
 // out of the gRPC service. What happens between is the running `taste consume` and `taste serve`.
+import { status } from '@grpc/grpc-js';
 import type { EventProducer, TasteEvent } from '../consumers/event-producer.js';
 import { batchGetUserEmbeddings, type EmbeddingServiceClient } from '../serving/client.js';
 import { readEventsJsonl } from '../simulator/jsonl.js';
@@ -40,7 +41,7 @@ export async function fetchEmbeddings(
     for (const result of response.results) {
       if (result.embedding) {
         served.set(result.userId, { vector: Float32Array.from(result.embedding.vector), eventsInWindow: result.embedding.eventsInWindow });
-      } else if (result.error && result.error.code !== 5) {
+      } else if (result.error && result.error.code !== status.NOT_FOUND) {
         throw new Error(`BatchGetUserEmbeddings: user ${result.userId}: code ${result.error.code} ${result.error.message}`);
       }
     }

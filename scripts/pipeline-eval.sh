@@ -74,6 +74,20 @@ pids+=($!)
 eval_args=(--set "$work/set" --grpc-address "127.0.0.1:$port" --log-level info)
 [ -n "$report" ] && eval_args+=(--report "$report")
 eval_args+=("${extra[@]}")
+node dist/cli/main.js evaluate "${eval_args[@]}" &
+evaluate=$!
+# If consume or serve dies (bad model, port taken), say so now instead of waiting out --wait-timeout.
+while kill -0 "$evaluate" 2>/dev/null; do
+  for pid in "${pids[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "pipeline-eval: taste $([ "$pid" = "${pids[0]}" ] && echo consume || echo serve) exited early (see its output above)" >&2
+      kill -TERM "$evaluate" 2>/dev/null || true
+      wait "$evaluate" 2>/dev/null || true
+      exit 1
+    fi
+  done
+  sleep 1
+done
 status=0
-node dist/cli/main.js evaluate "${eval_args[@]}" || status=$?
+wait "$evaluate" || status=$?
 exit "$status"

@@ -172,14 +172,14 @@ def build(args) -> dict:
         "replay_vs_training_window_max_abs_diff": replay_diff,
         "offline": offline,
         "training_run": training_metrics,
-        "command": dt_command(args),
+        "command": set_command(args),
         "seconds": round(time.time() - t0, 1),
     }
     (out / "offline.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return summary
 
 
-def dt_command(args) -> str:
+def set_command(args) -> str:
     parts = ["python -m taste_training.pipeline_eval", f"--dataset {args.dataset}", f"--model {args.model}",
              f"--out {args.out}"]
     if args.catalogue:
