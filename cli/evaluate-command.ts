@@ -32,7 +32,8 @@ export const evaluateHelp = `${formatHelp(
     'the evaluation set) into Kafka, waits until the consumer group has stored them all, fetches the embeddings',
     'over gRPC, ranks the held-out items with the model\'s item table and compares with the offline metrics.',
     'Needs taste consume (same topics, --group-id, --model, and --min-event-time at or before the set\'s oldest',
-    'event) and taste serve running; scripts/pipeline-eval.sh starts everything.',
+    'event) and taste serve running. The histories are appended to the topics, so each run needs fresh topics, group',
+    'and key prefix: scripts/pipeline-eval.sh starts everything that way.',
   ].join('\n'),
   flags,
 )}
@@ -81,7 +82,8 @@ export async function runEvaluateCommand(argv: string[], env: NodeJS.ProcessEnv)
     logger.info('waiting for the consumers', { lag: current }),
   );
   if (lag !== 0) {
-    console.error(`taste evaluate: the consumer group ${values['group-id']} still has ${lag} records to process after ${values['wait-timeout']} s`);
+    const left = Number.isFinite(lag) ? `still has ${lag} records to process` : 'could not be asked for its offsets';
+    console.error(`taste evaluate: the consumer group ${values['group-id']} ${left} after ${values['wait-timeout']} s`);
     return 1;
   }
   const stored = Date.now();
@@ -107,7 +109,8 @@ async function waitForLagZero(lagOf: () => Promise<number>, timeoutMs: number, o
   const deadline = Date.now() + timeoutMs;
   let lastReport = 0;
   for (;;) {
-    const lag = await lagOf();
+    // A broker moment (coordinator loading, leader moving) is not an answer: ask again.
+    const lag = await lagOf().catch(() => Number.POSITIVE_INFINITY);
     if (lag === 0 || Date.now() > deadline) return lag;
     if (Date.now() - lastReport >= 5000) {
       lastReport = Date.now();

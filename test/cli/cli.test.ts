@@ -30,7 +30,7 @@ function taste(args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (text: st
 test('every command has --help', async (t) => {
   const top = await taste(['--help']);
   t.is(top.code, 0);
-  for (const command of ['demo', 'consume', 'serve', 'produce', 'simulate']) {
+  for (const command of ['demo', 'consume', 'serve', 'produce', 'simulate', 'backfill', 'evaluate']) {
     t.regex(top.stdout, new RegExp(`\\b${command}\\b`));
     const help = await taste([command, '--help']);
     t.is(help.code, 0, `${command} --help`);
@@ -50,6 +50,24 @@ test('a bad flag or value exits 2 and names it', async (t) => {
   t.regex(badEnv.stderr, /TASTE_EXECUTION_PROVIDER must be one of cpu, webgpu, cuda/);
   const command = await taste(['frobnicate']);
   t.is(command.code, 2);
+});
+
+test('evaluate without an evaluation set, or with a bad one, says what it needs', async (t) => {
+  const missing = await taste(['evaluate']);
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /--set is required/);
+  const wrong = await taste(['evaluate', '--set', '/nonexistent/set']);
+  t.is(wrong.code, 1);
+  t.regex(wrong.stderr, /cannot read \/nonexistent\/set\/offline\.json: is this a directory written by python -m taste_training\.pipeline_eval\?.*TASTE_CONFIG_INVALID/);
+  const tolerance = await taste(['evaluate', '--set', '/tmp', '--embedding-tolerance', 'loose']);
+  t.is(tolerance.code, 2);
+  t.regex(tolerance.stderr, /--embedding-tolerance must be a number >= 0, got "loose"/);
+});
+
+test('consume refuses a --min-event-time that is not a time', async (t) => {
+  const run = await taste(['consume', '--min-event-time', 'last tuesday']);
+  t.is(run.code, 2);
+  t.regex(run.stderr, /--min-event-time must be an ISO 8601 time/);
 });
 
 test('a missing model is a clear error, not a crash', async (t) => {
