@@ -333,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mask-history", type=lambda s: s.lower() in ("1", "true", "yes"), default=None)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--version", help="taste.model_version (default <dataset>-<date>-<hash>)")
+    ap.add_argument("--training-data", help="appended to the data description in the model card and metadata "
+                    "(e.g. how the simulator files were made)")
+    ap.add_argument("--version-prefix", help="first part of the default model version instead of the dataset name")
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--checkpoint", help="also save a checkpoint here")
     ap.add_argument("--parity", metavar="JSON", help="also write the parity fixture of the exported model "
@@ -356,12 +359,13 @@ def main(argv: list[str] | None = None) -> int:
                      "objective": "next-item prediction at every position, full softmax over the item table",
                      "optimizer": "AdamW", "best_epoch": metrics["best_epoch"], "stopped": metrics["stopped"], "timing_s": metrics["timing_s"],
                      "machine": metrics["machine"]})
+    training_data = seq.description + (f"; {args.training_data}" if args.training_data else "")
     if args.checkpoint:
         torch.save({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), "metrics": card_metrics(metrics),
-                    "training": training, "training_data": seq.description}, args.checkpoint)
+                    "training": training, "training_data": training_data}, args.checkpoint)
     if not args.no_export:
-        version = args.version or model_version_for(model, seq.name, seq.uris)
-        r = export_model_dir(model, seq.uris, out, version=version, trained=True, training_data=seq.description,
+        version = args.version or model_version_for(model, args.version_prefix or seq.name, seq.uris)
+        r = export_model_dir(model, seq.uris, out, version=version, trained=True, training_data=training_data,
                              training=training, metrics=card_metrics(metrics), command=cmd)
         metrics["export"] = {"model_version": version, **r["checks"]}
         # the exported ONNX model ranks exactly like PyTorch: recompute test metrics with onnxruntime
