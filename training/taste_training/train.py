@@ -335,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--version", help="taste.model_version (default <dataset>-<date>-<hash>)")
     ap.add_argument("--training-data", help="appended to the data description in the model card and metadata "
                     "(e.g. how the simulator files were made)")
+    ap.add_argument("--reproduce", help="the command to show in the model card (e.g. a wrapper script); "
+                    "the command that actually ran is kept beside it")
     ap.add_argument("--version-prefix", help="first part of the default model version instead of the dataset name")
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--checkpoint", help="also save a checkpoint here")
@@ -351,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     from .export import export_model_dir, model_version_for, reproduce_command
 
     cmd = reproduce_command("taste_training.train", argv)
+    if args.reproduce:
+        cmd = f"{args.reproduce}\n# which ran: {cmd}"
     metrics["command"] = cmd
     training = {k: metrics["config"][k] for k in ("epochs", "seed", "dim", "layers", "heads", "max_seq_len", "dropout", "attn_dropout", "ffn_mult", "pos",
                                                   "lr", "weight_decay", "batch_size", "stride", "age",
