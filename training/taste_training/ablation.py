@@ -27,6 +27,7 @@ import numpy as np
 from . import data as dt
 from . import evaluate as ev
 from . import features as fx
+from .onnx_encoder import OnnxEncoder
 
 SLICES = (("1-5 plays", 1, 5), ("6-20 plays", 6, 20), (">20 plays", 21, 10**9))
 TRUNCATIONS = (1, 3, 5, 10)  # emulated cold start: only the user's last n plays (and the searches among them)
@@ -61,21 +62,6 @@ def read_tastes(path: str, names: list[str]) -> dict[str, tuple[np.ndarray, np.n
                         w[index[g]] = v
                 out[t["userId"]] = (w, np.asarray(t["vector"], dtype=np.float64))
     return out
-
-
-def embed(model_dir: Path, wins: list[dict], q: int) -> np.ndarray:
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
-    out = []
-    for i in range(0, len(wins), 256):
-        b = dt.collate(wins[i:i + 256], q)
-        out.append(sess.run(["user_embedding"], {k: b[k] for k in ev_inputs()})[0])
-    return np.concatenate(out)
-
-
-def ev_inputs():
-    return ("item_ids", "event_kinds", "query_tokens", "gap_buckets", "age_buckets")
 
 
 def truncated_windows(seq: dt.Sequences, split: ev.Split, n: int, q: int) -> list[dict]:
@@ -152,10 +138,8 @@ def run(args) -> dict:
         "ranking": {}, "taste_recovery": {}}
     reference = None
     for name, (model_dir, searches) in arms.items():
-        import onnxruntime as ort
-
-        meta = ort.InferenceSession(str(model_dir / "model.onnx"),
-                                    providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+        encoder = OnnxEncoder(model_dir / "model.onnx")
+        meta = encoder.meta
         L, q, buckets = int(meta["taste.max_seq_len"]), int(meta["taste.query_tokens"]), int(meta["taste.query_buckets"])
         seq = dt.load_sim(args.catalogue, args.events, q, buckets, use_searches=searches)
         split = ev.leave_one_out(seq, plays_only=True)
@@ -176,7 +160,7 @@ def run(args) -> dict:
         elif users != reference["users"] or target_uris != reference["targets"]:
             raise SystemExit("the two arms do not evaluate the same users and targets")
         table = np.fromfile(model_dir / "item_embeddings.f32", dtype="<f4").reshape(len(seq.uris), -1)
-        emb = embed(model_dir, wins, q)
+        emb = encoder.embed_windows(wins, q)
         scores = emb @ table.T
         result["ranking"][name] = ranking_by_slice(ev.ranks_full(scores, targets, None), plays)
         result["taste_recovery"][name] = taste_recovery(genre_profile_of_scores(scores, genre, len(names)), emb,
@@ -187,7 +171,7 @@ def run(args) -> dict:
             result.setdefault("arm_commands", {})[name] = json.loads(trained.read_text()).get("command")
         result.setdefault("cold_start_truncated", {})[name] = {
             f"last {n} plays": pick(ev.metrics_from_ranks(ev.ranks_full(
-                embed(model_dir, truncated_windows(seq, split, n, q), q) @ table.T, targets, None)))
+                encoder.embed_windows(truncated_windows(seq, split, n, q), q) @ table.T, targets, None)))
             for n in TRUNCATIONS}
 
     # baselines on the plays-only view of the same split (they ignore searches)
@@ -203,14 +187,12 @@ def run(args) -> dict:
     result["taste_recovery"]["genre histogram of the window's plays (no model)"] = taste_recovery(
         profile, profile, true_w, true_v, plays)
     result["slices"] = {name: int(((plays >= lo) & (plays <= hi)).sum()) for name, lo, hi in SLICES}
-    result["search_intent"] = search_intent(args)
+    result["search_intent"] = search_intent(seq, split)
     return result
 
 
-def search_intent(args) -> dict:
-    """How often the test target was clicked in a search before it was played."""
-    seq = dt.load_sim(args.catalogue, args.events)
-    split = ev.leave_one_out(seq, plays_only=True)
+def search_intent(seq: dt.Sequences, split: ev.Split) -> dict:
+    """How often the test target was clicked in a search before it was played (data with searches)."""
     right_after = anywhere = 0
     for u, p in zip(split.users, split.test_pos):
         kinds, items, target = seq.kinds[u][:p], seq.items[u][:p], seq.items[u][p]

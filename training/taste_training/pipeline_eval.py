@@ -37,11 +37,11 @@ import numpy as np
 from . import data as dt
 from . import evaluate as ev
 from . import features as fx
+from .onnx_encoder import OnnxEncoder
 
 # LastFM (S3-Rec) has no timestamps: one fixed time for every event (2020-01-01T00:00:00Z).
 LASTFM_EVENT_TIME_MS = 1_577_836_800_000
 PLAY_MS = 60_000
-INPUTS = ("item_ids", "event_kinds", "query_tokens", "gap_buckets", "age_buckets")
 
 
 def play_event(user_id: str, uri: str, time_ms: int) -> dict:
@@ -64,19 +64,6 @@ def history_events(seq: dt.Sequences, u: int, end: int, user_id: str, sim_events
             for k, i in enumerate(seq.items[u][:end])]
 
 
-class OnnxEncoder:
-    def __init__(self, model_dir: Path, threads: int):
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(model_dir / "model.onnx"), so, providers=["CPUExecutionProvider"])
-        self.meta = self.session.get_modelmeta().custom_metadata_map
-
-    def embed(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        return self.session.run(["user_embedding"], {k: batch[k] for k in INPUTS})[0]
-
-
 def training_config(model_dir: Path) -> dict:
     path = model_dir / "metrics.json"
     return json.loads(path.read_text()) if path.exists() else {}
@@ -85,7 +72,7 @@ def training_config(model_dir: Path) -> dict:
 def build(args) -> dict:
     t0 = time.time()
     model_dir = Path(args.model)
-    enc = OnnxEncoder(model_dir, args.threads)
+    enc = OnnxEncoder(model_dir / "model.onnx", args.threads)
     L, q = int(enc.meta["taste.max_seq_len"]), int(enc.meta["taste.query_tokens"])
     buckets = int(enc.meta["taste.query_buckets"])
     version = enc.meta["taste.model_version"]
@@ -119,12 +106,9 @@ def build(args) -> dict:
     replay = [history_events(seq, int(u), int(p), uid, sim_events)
               for u, p, uid in zip(split.users, split.test_pos, user_ids)]
 
-    emb, emb_replayed = [], []
-    for i in range(0, len(wins), 256):
-        emb.append(enc.embed(dt.collate(wins[i:i + 256], q)))
-        feats = fx.featurize_batch(replay[i:i + 256], vocab, L, q, buckets)
-        emb_replayed.append(enc.embed(fx.to_numpy(feats)))
-    emb, emb_replayed = np.concatenate(emb), np.concatenate(emb_replayed)
+    emb = enc.embed_windows(wins, q)
+    emb_replayed = np.concatenate([enc.embed(fx.to_numpy(fx.featurize_batch(replay[i:i + 256], vocab, L, q, buckets)))
+                                   for i in range(0, len(replay), 256)])
     replay_diff = float(np.abs(emb - emb_replayed).max())
     if replay_diff > 1e-5:
         raise SystemExit(f"the replayed events do not reproduce the training windows (max abs diff {replay_diff:.2e})")

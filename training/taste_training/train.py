@@ -384,19 +384,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def onnx_test_check(out: Path, model: TasteEncoder, res: dict, args) -> dict:
-    import onnxruntime as ort
+    from .onnx_encoder import OnnxEncoder
 
     seq, split = res["seq"], res["split"]
     L, q = model.cfg.max_seq_len, model.cfg.query_tokens
     wins, _, _ = eval_inputs(seq, split, "test", L, q, args.age)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = args.threads
-    sess = ort.InferenceSession(str(out / "model.onnx"), so, providers=["CPUExecutionProvider"])
-    embs = []
-    for i in range(0, len(wins), 256):
-        b = dt.collate(wins[i:i + 256], q)
-        embs.append(sess.run(["user_embedding"], {k: b[k] for k in INPUTS})[0])
-    emb = np.concatenate(embs)
+    emb = OnnxEncoder(out / "model.onnx", args.threads).embed_windows(wins, q)
     table = np.fromfile(out / "item_embeddings.f32", dtype="<f4").reshape(seq.num_items, -1)
     mask_history = args.mask_history if args.mask_history is not None else args.dataset != "sim"
     onnx_m = ev.evaluate_scorer(emb @ table.T, seq, split, "test", mask_history)
