@@ -22,12 +22,13 @@ import { runBackfillJob } from '../backfill/job.js';
 import { createLogger } from '../common/logger.js';
 import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
 import { MODEL_OUTPUT } from '../model/contract.js';
-import { buildSequenceBatch, type SequenceBatch, type WindowEvent } from '../model/features.js';
+import { buildSequenceBatch, type WindowEvent } from '../model/features.js';
 import { loadModelBundle } from '../model/model-bundle.js';
 import { writeEventsJsonl } from '../simulator/jsonl.js';
 import type { SimEvent } from '../simulator/sim-event.js';
 import type { Embedder } from '../updater/updater.js';
 import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, REPO_ROOT, unique } from './lib/env.js';
+import { feedsOf, ortSession } from './lib/ort.js';
 import { Report } from './lib/report.js';
 import { fmt, nowMs, timeLoop } from './lib/stats.js';
 import { syntheticWindows } from './lib/windows.js';
@@ -50,23 +51,7 @@ const redis = createRedisClient({ url: REDIS_URL, commandTimeoutMs: 10_000 });
 await waitForRedis(redis);
 const prefixes: string[] = [];
 
-const session = await ort.InferenceSession.create(bundle.onnxPath, {
-  executionProviders: ['cpu'],
-  intraOpNumThreads: threads,
-  interOpNumThreads: 1,
-  graphOptimizationLevel: 'all',
-});
-
-function feedsOf(batch: SequenceBatch): Record<string, ort.Tensor> {
-  const { batchSize: b, timeSteps: t, queryTokens: q } = batch;
-  return {
-    item_ids: new ort.Tensor('int64', batch.itemIds, [b, t]),
-    event_kinds: new ort.Tensor('int64', batch.eventKinds, [b, t]),
-    query_tokens: new ort.Tensor('int64', batch.queryTokenIds, [b, t, q]),
-    gap_buckets: new ort.Tensor('int64', batch.gapBuckets, [b, t]),
-    age_buckets: new ort.Tensor('int64', batch.ageBuckets, [b, t]),
-  };
-}
+const session = await ortSession(bundle, threads);
 
 /** Ceiling 1: model alone, pre-built tensors, `batchSize` full windows per run → users/s. */
 async function modelOnlyUsersPerS(): Promise<number> {

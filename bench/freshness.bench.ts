@@ -7,12 +7,9 @@
 // the same kind of traffic at the same rate.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { EventProducer } from '../consumers/event-producer.js';
 import { createProducer } from '../consumers/kafka.js';
-import { startStreamJob } from '../consumers/stream-job.js';
 import { FeatureStore } from '../featurestore/feature-store.js';
 import { StateFields } from '../featurestore/keys.js';
 import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
@@ -21,9 +18,9 @@ import { decodePlayEvent, decodeSearchEvent } from '../proto/event-codec.js';
 import { createEmbeddingClient, getUserEmbedding } from '../serving/client.js';
 import { benchArgs, KAFKA_BROKERS, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, REPO_ROOT, unique } from './lib/env.js';
 import { consumeAll } from './lib/kafka-ceiling.js';
-import { runPipeline } from './lib/pipeline.js';
+import { jobIntraOpThreads, jobOverridesFromArgs, runPipeline, startBenchJob } from './lib/pipeline.js';
 import { Report } from './lib/report.js';
-import { benchKafka, benchLogger, benchTopics, createTopics, deleteKeys, deleteTopics, seedUsers } from './lib/services.js';
+import { benchKafka, benchTopics, createTopics, deleteKeys, deleteTopics, freePort, seedUsers } from './lib/services.js';
 import { fmt, sleep, spread, summarize } from './lib/stats.js';
 import { benchWorld, produceWorldEvents } from './lib/traffic.js';
 
@@ -67,8 +64,8 @@ const rate = Math.max(1, Math.round(fraction * maxRate));
 const extraFractions = args.long && !args.values['load-fraction'] ? [0.25] : [];
 // Also the main load with 1 intra-op thread (a candidate default on small machines), unless the
 // pool already has 1 thread or --no-compare.
-const poolDefaultThreads = Math.max(1, Math.floor((availableParallelism() - 1) / numberArg(args, 'inference-workers', 1)));
-const compareIntra1 = !args.values['no-compare'] && !args.values['intra-op-threads'] && poolDefaultThreads > 1;
+const argOverrides = jobOverridesFromArgs(args);
+const compareIntra1 = !args.values['no-compare'] && !args.values['intra-op-threads'] && jobIntraOpThreads(argOverrides) > 1;
 const seconds = numberArg(args, 'seconds', args.long ? 60 : 10);
 const burstFactor = numberArg(args, 'burst-factor', 1);
 report.info(`max sustained ${fmt(maxRate)} events/s from ${maxSource}; load ${rate} events/s (${fraction} × max) for ${seconds} s, ${U} users${burstFactor !== 1 ? `, bursts ×${burstFactor} 1 s in 5` : ''}`);
@@ -86,17 +83,6 @@ function startProducer(topics: { play: string; search: string }, rate: number): 
       child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`producer-child exited ${code}`)))),
     ),
   };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 // Phase A: the floor — a kafkajs no-op consumer's event time → received latency at the same rate.
@@ -155,20 +141,7 @@ async function measureAt(rate: number, jobOverrides: { intraOpThreads?: number }
   const userIds = [...touched];
   const probeUsers = Array.from({ length: 16 }, (_, i) => `probe-${i}`);
   await seedUsers(store, [...userIds, ...probeUsers], metadata, { beforeMs: Date.now() - 86_400_000 });
-  const job = await startStreamJob({
-    modelDir: bundle.directory,
-    kafka: { brokers: KAFKA_BROKERS, clientId: 'taste-bench' },
-    redis: { url: REDIS_URL },
-    topics,
-    logger: benchLogger,
-    groupId: unique('group'),
-    keyPrefix,
-    ...(args.values['inference-workers'] ? { inferenceWorkers: numberArg(args, 'inference-workers', 1) } : {}),
-    ...(args.values['intra-op-threads'] ? { intraOpThreads: numberArg(args, 'intra-op-threads', 1) } : {}),
-    ...(args.values['chunk-size'] ? { chunkSize: numberArg(args, 'chunk-size', 500) } : {}),
-    ...(args.values['partitions-concurrently'] ? { partitionsConsumedConcurrently: numberArg(args, 'partitions-concurrently', 2) } : {}),
-    ...jobOverrides,
-  });
+  const job = await startBenchJob(bundle, topics, keyPrefix, { ...argOverrides, ...jobOverrides });
   const port = await freePort();
   const server = spawn(
     process.execPath,

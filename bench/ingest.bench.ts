@@ -8,7 +8,7 @@ import { loadModelBundle } from '../model/model-bundle.js';
 import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL } from './lib/env.js';
 import { consumeAll } from './lib/kafka-ceiling.js';
 import { ortUsersPerSecondIsolated } from './lib/ort.js';
-import { jobIntraOpThreads, type JobOverrides, type PipelineRun, runPipeline } from './lib/pipeline.js';
+import { jobIntraOpThreads, type JobOverrides, jobOverridesFromArgs, type PipelineRun, runPipeline } from './lib/pipeline.js';
 import { Report } from './lib/report.js';
 import { benchKafka, benchTopics, createTopics, deleteTopics } from './lib/services.js';
 import { fmt, quantile, spread } from './lib/stats.js';
@@ -31,11 +31,7 @@ const N = numberArg(args, 'events', args.long ? 60_000 : 12_000);
 const U = numberArg(args, 'users', args.long ? 1_000_000 : 100_000);
 const P = numberArg(args, 'partitions', 4);
 const cold = Boolean(args.values.cold);
-const overrides: JobOverrides = {};
-if (args.values['inference-workers']) overrides.inferenceWorkers = numberArg(args, 'inference-workers', 1);
-if (args.values['intra-op-threads']) overrides.intraOpThreads = numberArg(args, 'intra-op-threads', 1);
-if (args.values['partitions-concurrently']) overrides.partitionsConsumedConcurrently = numberArg(args, 'partitions-concurrently', 2);
-if (args.values['chunk-size']) overrides.chunkSize = numberArg(args, 'chunk-size', 500);
+const overrides = jobOverridesFromArgs(args);
 const threads = jobIntraOpThreads(overrides);
 // --compare (on with --long): each repeat also runs the job with candidate settings, interleaved.
 const candidates: { key: string; label: string; overrides: JobOverrides }[] =

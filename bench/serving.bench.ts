@@ -3,7 +3,6 @@
 // concurrency from the same load generator; then p50/p99 at half the max load (open loop), and
 // redis-benchmark for context.
 import { execFile, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { FeatureStore } from '../featurestore/feature-store.js';
 import { StateFields } from '../featurestore/keys.js';
@@ -15,7 +14,7 @@ import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, REPO_ROOT, unique 
 import { machineLoad, withCpu } from './lib/cpu.js';
 import { closedLoop, type LoadResult, openLoop } from './lib/load.js';
 import { Report } from './lib/report.js';
-import { deleteKeys, seedUsers } from './lib/services.js';
+import { deleteKeys, freePort, seedUsers } from './lib/services.js';
 import { fmt, sleep, spread, summarize } from './lib/stats.js';
 
 const args = benchArgs({ users: { type: 'string' }, seconds: { type: 'string' } });
@@ -33,17 +32,6 @@ await seedUsers(store, userIds, metadata);
 const rng = new Random('serving');
 const pick = () => userIds[rng.int(K)]!;
 const fields = [StateFields.embedding, StateFields.updatedMs, StateFields.lastEventMs, StateFields.eventsInWindow];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 const port = await freePort();
 const child = spawn(

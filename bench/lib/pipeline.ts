@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
-import { startStreamJob, type StreamJobOptions } from '../../consumers/stream-job.js';
+import { type StreamJob, startStreamJob, type StreamJobOptions } from '../../consumers/stream-job.js';
 import { FeatureStore, type RedisClient } from '../../featurestore/feature-store.js';
 import type { ModelBundle } from '../../model/model-bundle.js';
-import { KAFKA_BROKERS, REDIS_URL, unique } from './env.js';
+import { type BenchArgs, KAFKA_BROKERS, numberArg, REDIS_URL, unique } from './env.js';
 import { benchLogger, deleteKeys, seedUsers } from './services.js';
 import { sleep } from './stats.js';
 
@@ -34,6 +34,30 @@ export interface PipelineRun {
 }
 
 export type JobOverrides = Partial<Pick<StreamJobOptions, 'inferenceWorkers' | 'intraOpThreads' | 'partitionsConsumedConcurrently' | 'chunkSize' | 'modelDir'>>;
+
+/** The job settings a benchmark's flags override: --inference-workers, --intra-op-threads, --partitions-concurrently, --chunk-size. */
+export function jobOverridesFromArgs(args: BenchArgs): JobOverrides {
+  const overrides: JobOverrides = {};
+  if (args.values['inference-workers']) overrides.inferenceWorkers = numberArg(args, 'inference-workers', 1);
+  if (args.values['intra-op-threads']) overrides.intraOpThreads = numberArg(args, 'intra-op-threads', 1);
+  if (args.values['partitions-concurrently']) overrides.partitionsConsumedConcurrently = numberArg(args, 'partitions-concurrently', 2);
+  if (args.values['chunk-size']) overrides.chunkSize = numberArg(args, 'chunk-size', 500);
+  return overrides;
+}
+
+/** The real stream job on the local services, with a fresh consumer group. */
+export function startBenchJob(bundle: ModelBundle, topics: StreamTopics, keyPrefix: string, options: Partial<StreamJobOptions> = {}): Promise<StreamJob> {
+  return startStreamJob({
+    modelDir: bundle.directory,
+    kafka: { brokers: KAFKA_BROKERS, clientId: 'taste-bench' },
+    redis: { url: REDIS_URL },
+    topics,
+    logger: benchLogger,
+    groupId: unique('group'),
+    keyPrefix,
+    ...options,
+  });
+}
 
 /** The intra-op threads the stream job's pool will use (its default: cores / workers). */
 export function jobIntraOpThreads(overrides: JobOverrides): number {
@@ -66,14 +90,7 @@ export async function runPipeline(options: {
   const rssTimer = setInterval(() => {
     rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
   }, 100);
-  const job = await startStreamJob({
-    modelDir: bundle.directory,
-    kafka: { brokers: KAFKA_BROKERS, clientId: 'taste-bench' },
-    redis: { url: REDIS_URL },
-    topics,
-    logger: benchLogger,
-    groupId: unique('group'),
-    keyPrefix,
+  const job = await startBenchJob(bundle, topics, keyPrefix, {
     ...options.overrides,
     onApplied: (summary, messages) =>
       steps.push({ at: performance.now(), users: summary.users, messages, writes: summary.writes, conflicts: summary.conflicts }),

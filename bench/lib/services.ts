@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { createLogger } from '../../common/logger.js';
 import { type FeatureStore, type RedisClient } from '../../featurestore/feature-store.js';
 import { createKafka, ensureTopics, type Kafka } from '../../consumers/kafka.js';
@@ -82,4 +83,16 @@ export async function seedUsers(
     const refused = outcomes.filter((outcome) => outcome !== 'written').length;
     if (refused > 0) throw new Error(`seeding: ${refused} users already had state under this key prefix`);
   }
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a child server to listen on). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
 }

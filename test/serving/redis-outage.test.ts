@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import anyTest, { type TestFn } from 'ava';
 import { service as healthService } from 'grpc-health-check';
@@ -11,6 +10,7 @@ import { EventKinds, Streams } from '../../model/features.js';
 import { createEmbeddingClient, getUserEmbedding, type EmbeddingServiceClient } from '../../serving/client.js';
 import { startServingServer, type ServingServer } from '../../serving/server.js';
 import { eventually } from '../helpers/environment.js';
+import { freePort } from '../reliability/harness.js';
 
 /**
  * A Redis of this test's own (Debian's redis-server, no persistence) that the test kills and
@@ -27,15 +27,6 @@ interface Context {
 }
 
 const test = anyTest as TestFn<Context>;
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 async function startRedis(port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
