@@ -1,5 +1,4 @@
 import { ErrorCodes, TasteError } from '../common/errors.js';
-import type { Logger } from '../common/logger.js';
 import { EventFeaturizer } from '../consumers/event-featurizer.js';
 import { defaultValidationLimits, type ValidationLimits } from '../consumers/event-validation.js';
 import { createKafka, type KafkaConnectionOptions } from '../consumers/kafka.js';
@@ -10,9 +9,8 @@ import { InferencePool } from '../model/inference-pool.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { loadModelBundle } from '../model/model-bundle.js';
 import { type Embedder, Updater } from '../updater/updater.js';
-import { type BackfillProgress, type BackfillSummary, runBackfill } from './backfill.js';
+import { type BackfillOptions, type BackfillSummary, runBackfill } from './backfill.js';
 import { checkpointMismatch, type CheckpointSource, fingerprintOf, loadCheckpoint } from './checkpoint.js';
-import type { BadRecord } from './chunks.js';
 import { discoverFiles, displayName, type FileFormat, FileFormats } from './file-discovery.js';
 import { FileEventFeaturizer } from './file-events.js';
 import { fileCoordinates, fileDigest, type FileIdentity, FileIdentities } from './file-identity.js';
@@ -29,7 +27,8 @@ export type BackfillInput =
   | { kind: 'files'; paths: string[]; format?: FileFormat | undefined; identity?: FileIdentity }
   | { kind: 'kafka'; kafka: KafkaConnectionOptions; topics: { play: string; search: string }; maxBytesPerPartition?: number };
 
-export interface BackfillJobOptions {
+export interface BackfillJobOptions
+  extends Pick<BackfillOptions, 'batchSize' | 'concurrency' | 'chunkSize' | 'checkpointPath' | 'failFast' | 'dryRun' | 'signal' | 'logger' | 'onProgress' | 'onInvalid'> {
   input: BackfillInput;
   /** Model directory: its version is the key version written. */
   modelDir: string;
@@ -50,19 +49,6 @@ export interface BackfillJobOptions {
   minEventTimeMs?: number;
   /** @default 'last-event' */
   updatedAt?: UpdatedAt;
-  /** @default 256 */
-  batchSize?: number;
-  /** @default 2 */
-  concurrency?: number;
-  /** @default 50000 */
-  chunkSize?: number;
-  checkpointPath?: string | undefined;
-  failFast?: boolean;
-  dryRun?: boolean;
-  signal?: AbortSignal;
-  logger: Logger;
-  onProgress?: (progress: BackfillProgress) => void;
-  onInvalid?: (bad: BadRecord) => void;
   /** Wraps the inference pool (benchmarks record what the model was asked to do). */
   instrumentEmbedder?: (embedder: Embedder) => Embedder;
 }

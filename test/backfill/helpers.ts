@@ -8,6 +8,7 @@ import { parquetWriteFile } from 'hyparquet-writer';
 import type { RedisClient } from '../../featurestore/feature-store.js';
 import { eventToJson } from '../../simulator/jsonl.js';
 import type { SimEvent } from '../../simulator/sim-event.js';
+import { play, search } from '../helpers/pipeline.js';
 
 export const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -71,27 +72,11 @@ export async function writeParquet(path: string, events: readonly SimEvent[], ro
 }
 
 export function simPlay(userId: string, itemUri: string, eventTimeMs: number, extra: Partial<Extract<SimEvent, { kind: 'play' }>['event']> = {}): SimEvent {
-  return {
-    kind: 'play',
-    event: {
-      userId,
-      itemUri,
-      itemKind: 'ITEM_KIND_TRACK',
-      eventTimeMs,
-      msPlayed: 200_000,
-      itemDurationMs: 200_000,
-      context: 'PLAY_CONTEXT_PLAYLIST',
-      endReason: 'END_REASON_COMPLETED',
-      ...extra,
-    },
-  };
+  return { kind: 'play', event: play(userId, itemUri, eventTimeMs, extra) };
 }
 
 export function simSearch(userId: string, query: string, eventTimeMs: number, clickedItemUri = ''): SimEvent {
-  return {
-    kind: 'search',
-    event: { userId, query, eventTimeMs, clickedItemUri, clickedItemKind: clickedItemUri ? 'ITEM_KIND_TRACK' : 'ITEM_KIND_UNSPECIFIED' },
-  };
+  return { kind: 'search', event: search(userId, query, eventTimeMs, clickedItemUri) };
 }
 
 /** A deterministic history: `users` users, `perUser` events each, interleaved in time order. */

@@ -1,50 +1,27 @@
 import anyTest, { type TestFn } from 'ava';
 import { join } from 'node:path';
 import { type BackfillJobOptions, runBackfillJob } from '../../backfill/job.js';
-import { createProducer, ensureTopics, type Kafka, type Producer } from '../../consumers/kafka.js';
+import { ensureTopics } from '../../consumers/kafka.js';
 import type { StreamJob } from '../../consumers/stream-job.js';
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
 import type { WindowEvent } from '../../model/features.js';
 import { encodePlayEvent, encodeSearchEvent } from '../../proto/event-codec.js';
 import type { SimEvent } from '../../simulator/sim-event.js';
 import { DEFAULT_MODEL_DIR, eventually, KAFKA_BROKERS, REDIS_URL, unique } from '../helpers/environment.js';
-import { startTestJob, testKafka, testLogger, uniqueTopics } from '../helpers/pipeline.js';
+import { type StreamJobContext, testLogger, uniqueTopics, withStreamJobs } from '../helpers/pipeline.js';
 import { history, tempDir, writeJsonl } from './helpers.js';
 
-interface Context {
-  kafka: Kafka;
-  producer: Producer;
-  jobs: StreamJob[];
-}
-
-const test = anyTest as TestFn<Context>;
+const test = anyTest as TestFn<StreamJobContext>;
+const job = withStreamJobs(test);
 const HOUR = 3_600_000;
 
-test.before(async (t) => {
-  const kafka = testKafka();
-  const producer = createProducer(kafka);
-  await producer.connect();
-  t.context = { kafka, producer, jobs: [] };
-});
-
-test.after.always(async (t) => {
-  await Promise.all(t.context.jobs.map((job) => job.stop().catch(() => undefined)));
-  await t.context.producer.disconnect();
-});
-
-async function job(t: { context: Context }, ...args: Parameters<typeof startTestJob>): Promise<StreamJob> {
-  const started = await startTestJob(...args);
-  t.context.jobs.push(started);
-  return started;
-}
-
-async function stop(t: { context: Context }, stream: StreamJob): Promise<void> {
+async function stop(t: { context: StreamJobContext }, stream: StreamJob): Promise<void> {
   await stream.stop();
   t.context.jobs.splice(t.context.jobs.indexOf(stream), 1);
 }
 
 /** Produces events keyed by user, each with its event time as the record timestamp. */
-async function produce(t: { context: Context }, topics: StreamTopics, events: readonly SimEvent[]): Promise<void> {
+async function produce(t: { context: StreamJobContext }, topics: StreamTopics, events: readonly SimEvent[]): Promise<void> {
   const plays = events.filter((e) => e.kind === 'play');
   const searches = events.filter((e) => e.kind === 'search');
   const message = (e: SimEvent) => ({
@@ -61,7 +38,7 @@ async function produce(t: { context: Context }, topics: StreamTopics, events: re
   });
 }
 
-async function createTopics(t: { context: Context }, topics: StreamTopics): Promise<void> {
+async function createTopics(t: { context: StreamJobContext }, topics: StreamTopics): Promise<void> {
   await ensureTopics(t.context.kafka, [
     { topic: topics.play, partitions: 2 },
     { topic: topics.search, partitions: 2 },

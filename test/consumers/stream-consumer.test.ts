@@ -1,36 +1,12 @@
 import anyTest, { type TestFn } from 'ava';
 import { DeadLetterHeaders } from '../../consumers/dead-letter.js';
-import { createProducer, ensureTopics, type Kafka, type Producer } from '../../consumers/kafka.js';
-import type { StreamJob } from '../../consumers/stream-job.js';
+import { ensureTopics } from '../../consumers/kafka.js';
 import { eventually, unique } from '../helpers/environment.js';
-import { play, search, sendPlays, sendSearches, startTestJob, testKafka, uniqueTopics } from '../helpers/pipeline.js';
+import { play, search, sendPlays, sendSearches, type StreamJobContext, uniqueTopics, withStreamJobs } from '../helpers/pipeline.js';
 
-interface Context {
-  kafka: Kafka;
-  producer: Producer;
-  jobs: StreamJob[];
-}
-
-const test = anyTest as TestFn<Context>;
+const test = anyTest as TestFn<StreamJobContext>;
+const job = withStreamJobs(test);
 const now = () => Date.now();
-
-test.before(async (t) => {
-  const kafka = testKafka();
-  const producer = createProducer(kafka);
-  await producer.connect();
-  t.context = { kafka, producer, jobs: [] };
-});
-
-test.after.always(async (t) => {
-  await Promise.all(t.context.jobs.map((job) => job.stop().catch(() => undefined)));
-  await t.context.producer.disconnect();
-});
-
-async function job(t: { context: Context }, ...args: Parameters<typeof startTestJob>): Promise<StreamJob> {
-  const started = await startTestJob(...args);
-  t.context.jobs.push(started);
-  return started;
-}
 
 test('plays and searches become one embedding per user with the window they imply', async (t) => {
   const topics = uniqueTopics();

@@ -1,10 +1,11 @@
+import type { TestFn } from 'ava';
 import { createLogger, type LogLevel } from '../../common/logger.js';
-import { createKafka, type Kafka, type Producer } from '../../consumers/kafka.js';
+import { createKafka, createProducer, type Kafka, type Producer } from '../../consumers/kafka.js';
 import { startStreamJob, type StreamJob, type StreamJobOptions } from '../../consumers/stream-job.js';
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
 import { encodePlayEvent, encodeSearchEvent } from '../../proto/event-codec.js';
-import type { PlayEvent } from '../../proto/generated/taste/v1/PlayEvent.js';
-import type { SearchEvent } from '../../proto/generated/taste/v1/SearchEvent.js';
+import type { PlayEvent, PlayEvent__Output } from '../../proto/generated/taste/v1/PlayEvent.js';
+import type { SearchEvent, SearchEvent__Output } from '../../proto/generated/taste/v1/SearchEvent.js';
 import { DEFAULT_MODEL_DIR, KAFKA_BROKERS, REDIS_URL, unique } from './environment.js';
 
 export const testLogger = createLogger((process.env.TASTE_TEST_LOG_LEVEL as LogLevel | undefined) ?? 'silent');
@@ -32,7 +33,36 @@ export function startTestJob(overrides: Partial<StreamJobOptions> & { topics: St
   });
 }
 
-export function play(userId: string, itemUri: string, eventTimeMs: number, extra: Partial<PlayEvent> = {}): PlayEvent {
+/** What a file of stream-job tests shares: a Kafka client, a connected producer, the jobs it started. */
+export interface StreamJobContext {
+  kafka: Kafka;
+  producer: Producer;
+  jobs: StreamJob[];
+}
+
+/**
+ * Gives the file's tests a StreamJobContext (connected before, every job stopped and the producer
+ * closed after) and returns `job(t, options)`, which starts a test job the file will stop.
+ */
+export function withStreamJobs(test: TestFn<StreamJobContext>): (t: { context: StreamJobContext }, ...args: Parameters<typeof startTestJob>) => Promise<StreamJob> {
+  test.before(async (t) => {
+    const kafka = testKafka();
+    const producer = createProducer(kafka);
+    await producer.connect();
+    t.context = { kafka, producer, jobs: [] };
+  });
+  test.after.always(async (t) => {
+    await Promise.all(t.context.jobs.map((job) => job.stop().catch(() => undefined)));
+    await t.context.producer.disconnect();
+  });
+  return async (t, ...args) => {
+    const started = await startTestJob(...args);
+    t.context.jobs.push(started);
+    return started;
+  };
+}
+
+export function play(userId: string, itemUri: string, eventTimeMs: number, extra: Partial<PlayEvent__Output> = {}): PlayEvent__Output {
   return {
     userId,
     itemUri,
@@ -46,7 +76,7 @@ export function play(userId: string, itemUri: string, eventTimeMs: number, extra
   };
 }
 
-export function search(userId: string, query: string, eventTimeMs: number, clickedItemUri = ''): SearchEvent {
+export function search(userId: string, query: string, eventTimeMs: number, clickedItemUri = ''): SearchEvent__Output {
   return { userId, query, eventTimeMs, clickedItemUri, clickedItemKind: clickedItemUri ? 'ITEM_KIND_TRACK' : 'ITEM_KIND_UNSPECIFIED' };
 }
 
