@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from . import features as fx
-from .model import ModelConfig, TasteEncoder
+from .model import ModelConfig, TasteEncoder, add_shape_arguments
 
 OPSET = 17
 INPUT_NAMES = ["item_ids", "event_kinds", "query_tokens", "gap_buckets", "age_buckets"]
@@ -403,12 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--checkpoint", help="checkpoint written by taste_training.train")
     g.add_argument("--untrained", action="store_true", help="random weights (seeded), for pipeline tests")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--heads", type=int, default=2)
-    ap.add_argument("--max-seq-len", type=int, default=fx.DEFAULT_MAX_SEQ_LEN)
-    ap.add_argument("--query-tokens", type=int, default=fx.DEFAULT_QUERY_TOKENS)
-    ap.add_argument("--query-buckets", type=int, default=fx.DEFAULT_QUERY_BUCKETS)
+    add_shape_arguments(ap)
     ap.add_argument("--version", help="taste.model_version (default: <name>-<date>-<weights hash>)")
     ap.add_argument("--training-data", help="free text for taste.training_data")
     ap.add_argument("--parity", metavar="JSON", help="also write a parity fixture (inputs + PyTorch outputs), "

@@ -23,6 +23,16 @@ from . import features as fx
 MASK_VALUE = -1e4  # finite (never -inf) and fp16-safe; exp(-1e4 - max) is exactly 0 in float32
 
 
+def add_shape_arguments(ap) -> None:
+    """The encoder's shape options, shared by train and export (an argparse parser)."""
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--heads", type=int, default=2)
+    ap.add_argument("--max-seq-len", type=int, default=fx.DEFAULT_MAX_SEQ_LEN)
+    ap.add_argument("--query-tokens", type=int, default=fx.DEFAULT_QUERY_TOKENS)
+    ap.add_argument("--query-buckets", type=int, default=fx.DEFAULT_QUERY_BUCKETS)
+
+
 @dataclass
 class ModelConfig:
     num_items: int

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from . import data as dt
 from . import evaluate as ev
 from . import features as fx
-from .model import ModelConfig, TasteEncoder
+from .model import ModelConfig, TasteEncoder, add_shape_arguments
 
 
 def tune_malloc() -> None:
@@ -305,12 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="sim: keep search events but zero their query tokens (ablation)")
     ap.add_argument("--epochs", type=int, default=200, help="maximum epochs (early stopping on validation)")
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--heads", type=int, default=2)
-    ap.add_argument("--max-seq-len", type=int, default=fx.DEFAULT_MAX_SEQ_LEN)
-    ap.add_argument("--query-tokens", type=int, default=fx.DEFAULT_QUERY_TOKENS)
-    ap.add_argument("--query-buckets", type=int, default=fx.DEFAULT_QUERY_BUCKETS)
+    add_shape_arguments(ap)
     ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--attn-dropout", type=float, default=0.0)
     ap.add_argument("--pos", choices=["newest", "relative"], default="newest",
