@@ -1,4 +1,5 @@
-import { type Consumer, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer, type ProducerConfig, type SASLOptions } from 'kafkajs';
+import { type Admin, type Consumer, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer, type ProducerConfig, type SASLOptions } from 'kafkajs';
+import { ErrorCodes, TasteError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 
 // The only module that builds kafkajs clients; the rest of the code sees these options only.
@@ -38,8 +39,15 @@ export interface TopicSpec {
   partitions: number;
 }
 
-/** Creates the topics that don't exist yet; existing ones are left as they are. */
-export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[]): Promise<void> {
+/**
+ * Creates the topics that don't exist yet (existing ones are left as they are) and returns once
+ * every partition of every topic has a leader.
+ *
+ * kafkajs' own `waitForLeaders` gives up on the first UNKNOWN_TOPIC_OR_PARTITION, which a KRaft
+ * broker answers for a moment after creating a topic; so the wait is done here, treating any
+ * retriable answer as "not yet". Another process creating the same topic at the same time is fine.
+ */
+export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[], options: { timeoutMs?: number } = {}): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -47,12 +55,34 @@ export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[]): 
     const missing = topics.filter((spec) => !existing.has(spec.topic));
     if (missing.length > 0) {
       await admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false,
         topics: missing.map((spec) => ({ topic: spec.topic, numPartitions: spec.partitions, replicationFactor: -1 })),
       });
     }
+    await waitForLeaders(admin, topics.map((spec) => spec.topic), options.timeoutMs ?? 30_000);
   } finally {
     await admin.disconnect();
+  }
+}
+
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastProblem = 'no metadata yet';
+  for (;;) {
+    try {
+      const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
+      const leaderless = metadata.filter(({ partitions }) => partitions.length === 0 || partitions.some(({ leader }) => leader < 0));
+      if (leaderless.length === 0) return;
+      lastProblem = `no leader yet for ${leaderless.map(({ name }) => name).join(', ')}`;
+    } catch (error) {
+      // kafkajs' error classes cannot be imported by name from ESM; every one carries `retriable`.
+      if ((error as { retriable?: unknown }).retriable !== true) throw error;
+      lastProblem = (error as Error).message;
+    }
+    if (Date.now() >= deadline) {
+      throw new TasteError(ErrorCodes.KAFKA, `topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms: ${lastProblem}`, { canRetry: true });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { DeadLetterHeaders } from '../../consumers/dead-letter.js';
-import { consumerGroupLag } from '../../consumers/kafka.js';
+import { consumerGroupLag, ensureTopics } from '../../consumers/kafka.js';
 import { KAFKA_BROKERS, REDIS_URL } from '../helpers/environment.js';
 import { scenarioContext } from './context.js';
 import { ConsumerProcess, consumerArgs, groundTruth, produceStream, readAll, report, sleep, verify, waitForLagZero } from './harness.js';
@@ -30,8 +30,8 @@ test('poison input goes to the dead-letter topic with its coordinates; while tha
   t.true(stuckLag > 0, 'offsets past the undeliverable dead letters stay uncommitted');
   t.is(consumer.child.exitCode, null, 'no crash loop: the consumer keeps retrying');
 
-  await admin.createTopics({ topics: [{ topic: topics.deadLetter, numPartitions: 1, replicationFactor: -1 }], waitForLeaders: true });
   await admin.disconnect();
+  await ensureTopics(ctx.kafka, [{ topic: topics.deadLetter, partitions: 1 }]);
   const recovery = await waitForLagZero(ctx.kafka, ctx.groupId, [topics.play, topics.search], 180_000);
   consumer.kill('SIGTERM');
   await consumer.exited;
