@@ -9,13 +9,15 @@ import { StateFields } from '../featurestore/keys.js';
 import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
 import { loadModelBundle } from '../model/model-bundle.js';
 import { batchGetUserEmbeddings, createEmbeddingClient, getUserEmbedding } from '../serving/client.js';
+import { encodeBatchGetUserEmbeddingsResponse, type ServedEmbedding } from '../serving/response-encoding.js';
+import { loadServicePackage } from '../serving/service-definition.js';
 import { Random } from '../simulator/random.js';
 import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, REPO_ROOT, unique } from './lib/env.js';
 import { machineLoad, withCpu } from './lib/cpu.js';
 import { closedLoop, type LoadResult, openLoop } from './lib/load.js';
 import { Report } from './lib/report.js';
 import { deleteKeys, freePort, seedUsers } from './lib/services.js';
-import { fmt, sleep, spread, summarize } from './lib/stats.js';
+import { fmt, pairedLoop, quantile, sleep, spread, summarize } from './lib/stats.js';
 
 const args = benchArgs({ users: { type: 'string' }, seconds: { type: 'string' } });
 const report = new Report('serving');
@@ -32,6 +34,50 @@ await seedUsers(store, userIds, metadata);
 const rng = new Random('serving');
 const pick = () => userIds[rng.int(K)]!;
 const fields = [StateFields.embedding, StateFields.updatedMs, StateFields.lastEventMs, StateFields.eventsInWindow];
+
+// Response encoding alone, on 100 of the seeded embeddings: the direct encoder `taste serve` uses
+// beside the generic proto-loader path it replaced (plain-array copy of each vector + fromObject + encode).
+{
+  const stored = await store.readEmbeddings(userIds.slice(0, 100));
+  const served = stored.map((embedding, i): ServedEmbedding => ({
+    userId: userIds[i]!,
+    modelVersion: metadata.modelVersion,
+    vector: embedding!.vector,
+    updatedTimeMs: embedding!.updatedMs,
+    lastEventTimeMs: embedding!.lastEventMs,
+    eventsInWindow: embedding!.eventsInWindow,
+  }));
+  const genericSerialize = (loadServicePackage()['taste.v1.EmbeddingService'] as unknown as Record<string, { responseSerialize: (value: unknown) => Buffer }>)[
+    'BatchGetUserEmbeddings'
+  ]!.responseSerialize;
+  const direct = () => encodeBatchGetUserEmbeddingsResponse({ results: served.map((embedding) => ({ userId: embedding.userId, embedding })), modelVersion: metadata.modelVersion });
+  const generic = () =>
+    genericSerialize({
+      results: served.map((embedding) => ({ userId: embedding.userId, embedding: { ...embedding, vector: Array.from(embedding.vector), dimension: embedding.vector.length } })),
+      modelVersion: metadata.modelVersion,
+    });
+  if (!direct().equals(generic())) throw new Error('the direct and generic encoders disagree');
+  const directUs: number[] = [];
+  const genericUs: number[] = [];
+  for (let r = 0; r < args.repeats; r++) {
+    const [d, g] = await pairedLoop([direct, generic], { minMs: 500, blockMs: 20, minRounds: 5 });
+    directUs.push(quantile(d!, 0.5) * 1000);
+    genericUs.push(quantile(g!, 0.5) * 1000);
+  }
+  const ds = spread(directUs);
+  const gs = spread(genericUs);
+  report.figure({
+    id: 'serving.encode.batch100',
+    label: `BatchGetUserEmbeddings response encoding, 100 users × ${metadata.embeddingDim} floats: direct encoder vs the generic proto-loader path (same bytes)`,
+    unit: 'µs/response',
+    value: ds.median,
+    spread: ds,
+    ceiling: gs.median,
+    ceilingSpread: gs,
+    ceilingLabel: 'generic (Array.from + fromObject + encode)',
+    lowerIsBetter: true,
+  });
+}
 
 const port = await freePort();
 const child = spawn(

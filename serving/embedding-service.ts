@@ -4,13 +4,22 @@ import { silentLogger, type Logger } from '../common/logger.js';
 import type { FeatureStore, StoredEmbedding } from '../featurestore/feature-store.js';
 import { isValidUserId, USER_ID_PATTERN } from '../featurestore/keys.js';
 import type { BatchGetUserEmbeddingsRequest__Output } from '../proto/generated/taste/v1/BatchGetUserEmbeddingsRequest.js';
-import type { BatchGetUserEmbeddingsResponse } from '../proto/generated/taste/v1/BatchGetUserEmbeddingsResponse.js';
-import type { EmbeddingServiceHandlers } from '../proto/generated/taste/v1/EmbeddingService.js';
 import type { GetUserEmbeddingRequest__Output } from '../proto/generated/taste/v1/GetUserEmbeddingRequest.js';
-import type { GetUserEmbeddingResponse } from '../proto/generated/taste/v1/GetUserEmbeddingResponse.js';
-import type { UserEmbedding } from '../proto/generated/taste/v1/UserEmbedding.js';
-import type { UserEmbeddingResult } from '../proto/generated/taste/v1/UserEmbeddingResult.js';
+import {
+  encodeBatchGetUserEmbeddingsResponse,
+  encodeGetUserEmbeddingResponse,
+  type ServedBatchGetUserEmbeddingsResponse,
+  type ServedEmbedding,
+  type ServedGetUserEmbeddingResponse,
+  type ServedUserEmbeddingResult,
+} from './response-encoding.js';
 import { EMBEDDING_SERVICE_NAME, loadServiceTypes } from './service-definition.js';
+
+/** The handlers, with responses in the shape serving/response-encoding.ts writes. */
+export interface EmbeddingServiceHandlers extends grpc.UntypedServiceImplementation {
+  GetUserEmbedding: grpc.handleUnaryCall<GetUserEmbeddingRequest__Output, ServedGetUserEmbeddingResponse>;
+  BatchGetUserEmbeddings: grpc.handleUnaryCall<BatchGetUserEmbeddingsRequest__Output, ServedBatchGetUserEmbeddingsResponse>;
+}
 
 /** What serving needs from a feature store: reads only, so a test or a cache can stand in. */
 export type EmbeddingReader = Pick<FeatureStore, 'modelVersion' | 'readEmbeddings'>;
@@ -121,10 +130,16 @@ export class EmbeddingService {
   };
 
   addToServer(server: Pick<grpc.Server, 'addService'>): void {
-    server.addService(loadServiceTypes().taste.v1.EmbeddingService.service, this.handlers);
+    const generic = loadServiceTypes().taste.v1.EmbeddingService.service;
+    // Same methods, paths and request decoding; the responses go through the direct encoders.
+    const definition: grpc.ServiceDefinition = {
+      GetUserEmbedding: { ...generic.GetUserEmbedding, responseSerialize: encodeGetUserEmbeddingResponse },
+      BatchGetUserEmbeddings: { ...generic.BatchGetUserEmbeddings, responseSerialize: encodeBatchGetUserEmbeddingsResponse },
+    };
+    server.addService(definition, this.handlers);
   }
 
-  async #getUserEmbedding(request: GetUserEmbeddingRequest__Output): Promise<GetUserEmbeddingResponse> {
+  async #getUserEmbedding(request: GetUserEmbeddingRequest__Output): Promise<ServedGetUserEmbeddingResponse> {
     const store = this.#storeFor(request.modelVersion);
     const { userId } = request;
     if (!isValidUserId(userId)) throw new StatusError(grpc.status.INVALID_ARGUMENT, invalidUserMessage(userId));
@@ -138,7 +153,7 @@ export class EmbeddingService {
     return { embedding: toUserEmbedding(userId, store.modelVersion, stored) };
   }
 
-  async #batchGetUserEmbeddings(request: BatchGetUserEmbeddingsRequest__Output): Promise<BatchGetUserEmbeddingsResponse> {
+  async #batchGetUserEmbeddings(request: BatchGetUserEmbeddingsRequest__Output): Promise<ServedBatchGetUserEmbeddingsResponse> {
     const { userIds } = request;
     if (userIds.length === 0) {
       throw new StatusError(grpc.status.INVALID_ARGUMENT, 'user_ids is empty: send at least one user id');
@@ -158,7 +173,7 @@ export class EmbeddingService {
       const embedding = stored[index];
       if (embedding) found.set(userId, embedding);
     });
-    const results = userIds.map((userId): UserEmbeddingResult => {
+    const results = userIds.map((userId): ServedUserEmbeddingResult => {
       if (!isValidUserId(userId)) {
         return { userId, error: { code: grpc.status.INVALID_ARGUMENT, message: invalidUserMessage(userId) } };
       }
@@ -263,13 +278,11 @@ function deadlineExceeded(): StatusError {
   return new StatusError(grpc.status.DEADLINE_EXCEEDED, 'deadline exceeded before the feature store answered');
 }
 
-function toUserEmbedding(userId: string, modelVersion: string, stored: StoredEmbedding): UserEmbedding {
+function toUserEmbedding(userId: string, modelVersion: string, stored: StoredEmbedding): ServedEmbedding {
   return {
     userId,
     modelVersion,
-    // protobufjs wants a plain array for repeated fields, not a typed array.
-    vector: Array.from(stored.vector),
-    dimension: stored.vector.length,
+    vector: stored.vector,
     updatedTimeMs: stored.updatedMs,
     lastEventTimeMs: stored.lastEventMs,
     eventsInWindow: stored.eventsInWindow,

@@ -1,0 +1,285 @@
+import { join } from 'node:path';
+import protobuf from 'protobufjs';
+import { PROTO_ROOT, SERVICE_PROTO } from '../proto/paths.js';
+
+/**
+ * Direct protobuf encoders for the two responses, the serving hot path: sizes first, then one
+ * buffer written front to back.
+ *
+ * The generic path (proto-loader: `fromObject` then `encode`) needs each vector as a plain array
+ * and converts it float by float: about 3 µs per user for a 64-dim vector, most of a
+ * BatchGetUserEmbeddings call's own work. A packed `repeated float` is little-endian float32 bytes
+ * on the wire, the very bytes the feature store keeps, so the vector is copied in as one block.
+ *
+ * Field numbers and types come from the .proto (checked when this module loads), so the
+ * encoders cannot drift from the contract silently; test/serving/response-encoding.test.ts decodes
+ * their output with the generic decoder.
+ */
+
+/** An embedding as served: the vector stays the float32 array the store decoded. */
+export interface ServedEmbedding {
+  userId: string;
+  modelVersion: string;
+  vector: Float32Array;
+  updatedTimeMs: number;
+  lastEventTimeMs: number;
+  eventsInWindow: number;
+}
+
+export interface ServedGetUserEmbeddingResponse {
+  embedding: ServedEmbedding;
+}
+
+export type ServedUserEmbeddingResult =
+  | { userId: string; embedding: ServedEmbedding }
+  | { userId: string; error: { code: number; message: string } };
+
+export interface ServedBatchGetUserEmbeddingsResponse {
+  results: ServedUserEmbeddingResult[];
+  modelVersion: string;
+}
+
+const root = protobuf.loadSync(join(PROTO_ROOT, SERVICE_PROTO));
+
+const WIRE_VARINT = 0;
+const WIRE_LENGTH_DELIMITED = 2;
+
+/** The tag (field number and wire type) of `message.field`, after checking its declared type. */
+function tagOf(message: string, field: string, type: string, options: { repeated?: boolean; wire: number }): number {
+  const declared = root.lookupType(message).fields[field];
+  if (!declared || declared.type !== type || declared.repeated !== (options.repeated ?? false)) {
+    throw new Error(`${SERVICE_PROTO}: ${message}.${field} is not ${options.repeated ? 'repeated ' : ''}${type}; update serving/response-encoding.ts`);
+  }
+  if (declared.repeated && !declared.packed) throw new Error(`${SERVICE_PROTO}: ${message}.${field} must be packed`);
+  return ((declared.id << 3) | options.wire) >>> 0;
+}
+
+const EMBEDDING = 'taste.v1.UserEmbedding';
+const Tags = {
+  embedding: {
+    userId: tagOf(EMBEDDING, 'userId', 'string', { wire: WIRE_LENGTH_DELIMITED }),
+    modelVersion: tagOf(EMBEDDING, 'modelVersion', 'string', { wire: WIRE_LENGTH_DELIMITED }),
+    vector: tagOf(EMBEDDING, 'vector', 'float', { repeated: true, wire: WIRE_LENGTH_DELIMITED }),
+    dimension: tagOf(EMBEDDING, 'dimension', 'uint32', { wire: WIRE_VARINT }),
+    updatedTimeMs: tagOf(EMBEDDING, 'updatedTimeMs', 'int64', { wire: WIRE_VARINT }),
+    lastEventTimeMs: tagOf(EMBEDDING, 'lastEventTimeMs', 'int64', { wire: WIRE_VARINT }),
+    eventsInWindow: tagOf(EMBEDDING, 'eventsInWindow', 'uint32', { wire: WIRE_VARINT }),
+  },
+  single: {
+    embedding: tagOf('taste.v1.GetUserEmbeddingResponse', 'embedding', 'UserEmbedding', { wire: WIRE_LENGTH_DELIMITED }),
+  },
+  result: {
+    userId: tagOf('taste.v1.UserEmbeddingResult', 'userId', 'string', { wire: WIRE_LENGTH_DELIMITED }),
+    embedding: tagOf('taste.v1.UserEmbeddingResult', 'embedding', 'UserEmbedding', { wire: WIRE_LENGTH_DELIMITED }),
+    error: tagOf('taste.v1.UserEmbeddingResult', 'error', 'ResultError', { wire: WIRE_LENGTH_DELIMITED }),
+  },
+  error: {
+    code: tagOf('taste.v1.ResultError', 'code', 'int32', { wire: WIRE_VARINT }),
+    message: tagOf('taste.v1.ResultError', 'message', 'string', { wire: WIRE_LENGTH_DELIMITED }),
+  },
+  batch: {
+    results: tagOf('taste.v1.BatchGetUserEmbeddingsResponse', 'results', 'UserEmbeddingResult', { repeated: true, wire: WIRE_LENGTH_DELIMITED }),
+    modelVersion: tagOf('taste.v1.BatchGetUserEmbeddingsResponse', 'modelVersion', 'string', { wire: WIRE_LENGTH_DELIMITED }),
+  },
+} as const;
+
+export function encodeGetUserEmbeddingResponse(response: ServedGetUserEmbeddingResponse): Buffer {
+  const embedding = sizeEmbedding(response.embedding);
+  const out = new Output(fieldSize(Tags.single.embedding, embedding.size));
+  out.tagAndLength(Tags.single.embedding, embedding.size);
+  writeEmbedding(out, response.embedding, embedding);
+  return out.done();
+}
+
+export function encodeBatchGetUserEmbeddingsResponse(response: ServedBatchGetUserEmbeddingsResponse): Buffer {
+  // Pass 1: every length-delimited part's size, since each is written after its length.
+  const sizes = response.results.map((result): ResultSize => {
+    const userIdBytes = utf8Length(result.userId);
+    let size = userIdBytes === 0 ? 0 : fieldSize(Tags.result.userId, userIdBytes);
+    if ('embedding' in result) {
+      const embedding = sizeEmbedding(result.embedding);
+      size += fieldSize(Tags.result.embedding, embedding.size);
+      return { size, userIdBytes, embedding };
+    }
+    const messageBytes = utf8Length(result.error.message);
+    const errorSize =
+      (result.error.code === 0 ? 0 : varintSize(Tags.error.code) + signedVarintSize(result.error.code)) +
+      (messageBytes === 0 ? 0 : fieldSize(Tags.error.message, messageBytes));
+    size += fieldSize(Tags.result.error, errorSize);
+    return { size, userIdBytes, errorSize, messageBytes };
+  });
+  const versionBytes = utf8Length(response.modelVersion);
+  let total = versionBytes === 0 ? 0 : fieldSize(Tags.batch.modelVersion, versionBytes);
+  for (const { size } of sizes) total += fieldSize(Tags.batch.results, size);
+
+  // Pass 2: write into one buffer of exactly that size.
+  const out = new Output(total);
+  response.results.forEach((result, index) => {
+    const size = sizes[index]!;
+    out.tagAndLength(Tags.batch.results, size.size);
+    if (size.userIdBytes !== 0) out.string(Tags.result.userId, result.userId, size.userIdBytes);
+    // A oneof member is written even when empty: its presence is the information.
+    if ('embedding' in result) {
+      out.tagAndLength(Tags.result.embedding, size.embedding!.size);
+      writeEmbedding(out, result.embedding, size.embedding!);
+    } else {
+      out.tagAndLength(Tags.result.error, size.errorSize!);
+      if (result.error.code !== 0) out.signedVarintField(Tags.error.code, result.error.code);
+      if (size.messageBytes !== 0) out.string(Tags.error.message, result.error.message, size.messageBytes!);
+    }
+  });
+  if (versionBytes !== 0) out.string(Tags.batch.modelVersion, response.modelVersion, versionBytes);
+  return out.done();
+}
+
+interface EmbeddingSize {
+  size: number;
+  userIdBytes: number;
+  versionBytes: number;
+}
+
+interface ResultSize {
+  size: number;
+  userIdBytes: number;
+  embedding?: EmbeddingSize;
+  errorSize?: number;
+  messageBytes?: number;
+}
+
+// proto3: fields at their default value are left out, as every conforming encoder does.
+function sizeEmbedding(embedding: ServedEmbedding): EmbeddingSize {
+  const userIdBytes = utf8Length(embedding.userId);
+  const versionBytes = utf8Length(embedding.modelVersion);
+  const vectorBytes = embedding.vector.byteLength;
+  let size = 0;
+  if (userIdBytes !== 0) size += fieldSize(Tags.embedding.userId, userIdBytes);
+  if (versionBytes !== 0) size += fieldSize(Tags.embedding.modelVersion, versionBytes);
+  if (vectorBytes !== 0) {
+    size += fieldSize(Tags.embedding.vector, vectorBytes);
+    size += varintSize(Tags.embedding.dimension) + varintSize(embedding.vector.length);
+  }
+  if (embedding.updatedTimeMs !== 0) size += varintSize(Tags.embedding.updatedTimeMs) + signedVarintSize(embedding.updatedTimeMs);
+  if (embedding.lastEventTimeMs !== 0) size += varintSize(Tags.embedding.lastEventTimeMs) + signedVarintSize(embedding.lastEventTimeMs);
+  if (embedding.eventsInWindow !== 0) size += varintSize(Tags.embedding.eventsInWindow) + varintSize(embedding.eventsInWindow);
+  return { size, userIdBytes, versionBytes };
+}
+
+function writeEmbedding(out: Output, embedding: ServedEmbedding, size: EmbeddingSize): void {
+  if (size.userIdBytes !== 0) out.string(Tags.embedding.userId, embedding.userId, size.userIdBytes);
+  if (size.versionBytes !== 0) out.string(Tags.embedding.modelVersion, embedding.modelVersion, size.versionBytes);
+  const { vector } = embedding;
+  if (vector.length > 0) {
+    // The array's memory holds the store's little-endian bytes (featurestore/codec.ts decodeVector),
+    // which is what a packed repeated float is on the wire.
+    out.tagAndLength(Tags.embedding.vector, vector.byteLength);
+    out.bytes(new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength));
+    out.varintField(Tags.embedding.dimension, vector.length);
+  }
+  if (embedding.updatedTimeMs !== 0) out.signedVarintField(Tags.embedding.updatedTimeMs, embedding.updatedTimeMs);
+  if (embedding.lastEventTimeMs !== 0) out.signedVarintField(Tags.embedding.lastEventTimeMs, embedding.lastEventTimeMs);
+  if (embedding.eventsInWindow !== 0) out.varintField(Tags.embedding.eventsInWindow, embedding.eventsInWindow);
+}
+
+/** UTF-8 length; ASCII strings (every id and version) without a call into C++. */
+function utf8Length(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) >= 0x80) return Buffer.byteLength(text, 'utf8');
+  }
+  return text.length;
+}
+
+/** Bytes of a length-delimited field: tag, length, payload. */
+function fieldSize(tag: number, payloadBytes: number): number {
+  return varintSize(tag) + varintSize(payloadBytes) + payloadBytes;
+}
+
+/** Bytes of a non-negative integer (up to 2^53) as a varint. */
+function varintSize(value: number): number {
+  if (value < 2 ** 7) return 1;
+  if (value < 2 ** 14) return 2;
+  if (value < 2 ** 21) return 3;
+  if (value < 2 ** 28) return 4;
+  if (value < 2 ** 35) return 5;
+  if (value < 2 ** 42) return 6;
+  if (value < 2 ** 49) return 7;
+  return 8;
+}
+
+/** int32 and int64 write negative values as their 64-bit two's complement: always 10 bytes. */
+function signedVarintSize(value: number): number {
+  return value < 0 ? 10 : varintSize(value);
+}
+
+/** A buffer of a known size, written front to back. */
+class Output {
+  readonly #buffer: Buffer;
+  #position = 0;
+
+  constructor(size: number) {
+    this.#buffer = Buffer.allocUnsafe(size);
+  }
+
+  tagAndLength(tag: number, length: number): void {
+    this.varint(tag);
+    this.varint(length);
+  }
+
+  string(tag: number, value: string, byteLength: number): void {
+    this.tagAndLength(tag, byteLength);
+    if (byteLength === value.length) {
+      // ASCII (ids, versions): a loop beats a call into C++ for strings this short.
+      for (let i = 0; i < value.length; i++) this.#buffer[this.#position++] = value.charCodeAt(i);
+    } else {
+      this.#position += this.#buffer.write(value, this.#position, byteLength, 'utf8');
+    }
+  }
+
+  bytes(value: Uint8Array): void {
+    this.#buffer.set(value, this.#position);
+    this.#position += value.length;
+  }
+
+  varintField(tag: number, value: number): void {
+    this.varint(tag);
+    this.varint(value);
+  }
+
+  signedVarintField(tag: number, value: number): void {
+    this.varint(tag);
+    if (value >= 0) {
+      this.varint(value);
+      return;
+    }
+    let rest = BigInt.asUintN(64, BigInt(value));
+    while (rest >= 0x80n) {
+      this.#buffer[this.#position++] = Number(rest & 0x7fn) | 0x80;
+      rest >>= 7n;
+    }
+    this.#buffer[this.#position++] = Number(rest);
+  }
+
+  /** A non-negative integer up to 2^53, in 32-bit halves so that the bit operations stay exact. */
+  varint(value: number): void {
+    const buffer = this.#buffer;
+    let low = value >>> 0;
+    let high = ((value - low) / 2 ** 32) >>> 0;
+    while (high !== 0) {
+      buffer[this.#position++] = (low & 0x7f) | 0x80;
+      low = ((low >>> 7) | (high << 25)) >>> 0;
+      high >>>= 7;
+    }
+    while (low > 0x7f) {
+      buffer[this.#position++] = (low & 0x7f) | 0x80;
+      low >>>= 7;
+    }
+    buffer[this.#position++] = low;
+  }
+
+  done(): Buffer {
+    // A size computed wrong would send garbage: fail loudly instead.
+    if (this.#position !== this.#buffer.length) {
+      throw new Error(`response encoding wrote ${this.#position} of ${this.#buffer.length} bytes`);
+    }
+    return this.#buffer;
+  }
+}
