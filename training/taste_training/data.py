@@ -44,6 +44,8 @@ class Sequences:
     queries: list[np.ndarray | None]  # per user: [n, Q] hashed query tokens, or None (no searches)
     negatives: dict[int, np.ndarray] | None = None  # user index -> sampled negatives (vocab ids)
     description: str = ""
+    # optional item side information: vocab id -> attribute ids (repeats allowed: a count is a weight)
+    item_attributes: dict[int, np.ndarray] | None = None
     stats: dict = field(default_factory=dict)
 
     @property
@@ -79,9 +81,31 @@ def load_lastfm(root: Path | None = None) -> Sequences:
             parts = line.split()
             if parts:
                 negatives[uidx[parts[0]]] = np.asarray([int(x) for x in parts[1:]], dtype=np.int64) + 1
+    with open(d / "LastFM_item2attributes.json") as f:
+        # the tags users attached to each artist (S3-Rec's item attributes), keyed by raw item id
+        item_attributes = {int(raw_id) + 1: np.asarray(tags, dtype=np.int64) for raw_id, tags in json.load(f).items()}
     return Sequences("lastfm", uris, users, items, kinds, [None] * len(users), [None] * len(users),
-                     negatives, description="LastFM (HetRec 2011 via S3-Rec preprocessing; lastfm-s3rec/LastFM.txt), "
+                     negatives, item_attributes=item_attributes, description="LastFM (HetRec 2011 via S3-Rec preprocessing; lastfm-s3rec/LastFM.txt), "
                      "all events plays, no timestamps (gap/age bucket 1); sampled metrics use LastFM_sample.txt")
+
+
+def attribute_matrix(seq: Sequences) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The items' attributes as a sparse [num_items, num_attributes] matrix in COO form (rows,
+    cols, weights, num_attributes): each item's row holds how often each attribute was given to it,
+    divided by the item's total, so the attribute term is a weighted mean. Items without attributes
+    (and <pad>, <unk>) have empty rows."""
+    if not seq.item_attributes:
+        raise ValueError(f"dataset {seq.name} has no item attributes")
+    rows, cols, weights = [], [], []
+    for item, attrs in sorted(seq.item_attributes.items()):
+        if not 2 <= item < seq.num_items or len(attrs) == 0:
+            continue
+        values, counts = np.unique(attrs, return_counts=True)
+        rows.append(np.full(len(values), item, dtype=np.int64))
+        cols.append(values)
+        weights.append(counts / counts.sum())
+    num_attributes = int(max(c.max() for c in cols)) + 1
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(weights).astype(np.float32), num_attributes
 
 
 # --------------------------------------------------------------------------- MovieLens latest-small

@@ -150,7 +150,17 @@ def train(args) -> dict:
                       query_tokens=q, query_buckets=args.query_buckets, dropout=args.dropout,
                       ffn_mult=args.ffn_mult, attn_dropout=args.attn_dropout, pos_mode=args.pos,
                       use_age=args.age == "window")
-    model = TasteEncoder(cfg)
+    attributes = None
+    if args.item_attributes:
+        try:
+            rows, cols, weights, num_attributes = dt.attribute_matrix(seq)
+        except ValueError as e:
+            raise SystemExit(f"--item-attributes: {e}") from e
+        attributes = torch.sparse_coo_tensor(torch.from_numpy(np.stack([rows, cols])), torch.from_numpy(weights),
+                                             (seq.num_items, num_attributes), check_invariants=True)
+        print(f"[data] item attributes: {num_attributes - 1} attributes, {len(rows)} (item, attribute) pairs, "
+              f"{len(set(rows.tolist()))} items with attributes", flush=True)
+    model = TasteEncoder(cfg, attributes)
     has_queries = any(qq is not None and qq.any() for qq in seq.queries)
     model.use_queries = has_queries
     decay, no_decay = [], []
@@ -228,6 +238,7 @@ def train(args) -> dict:
         signal.signal(sig, h)
     train_time = time.time() - t_train
     model.load_state_dict(best["state"])
+    model.fold_item_attributes()  # from here on a plain model: evaluation and export see the folded table
     model.use_queries = True
     model.eval()
 
@@ -333,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reproduce", help="the command to show in the model card (e.g. a wrapper script); "
                     "the command that actually ran is kept beside it")
     ap.add_argument("--version-prefix", help="first part of the default model version instead of the dataset name")
+    ap.add_argument("--item-attributes", action="store_true",
+                    help="train with the dataset's item attributes (lastfm: artist tags) added to each item's "
+                         "vector; folded into the item embedding before evaluation and export")
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--checkpoint", help="also save a checkpoint here")
     ap.add_argument("--parity", metavar="JSON", help="also write the parity fixture of the exported model "

@@ -1,0 +1,84 @@
+"""Item attributes as training-time side information: the weighting, and folding them away for export."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "training"))
+
+from taste_training import data as dt  # noqa: E402
+from taste_training.export import random_batch  # noqa: E402
+from taste_training.model import ModelConfig, TasteEncoder  # noqa: E402
+
+
+def _seq(item_attributes):
+    uris = ["<pad>", "<unk>"] + [f"x:{i}" for i in range(6)]
+    return dt.Sequences("toy", uris, [], [], [], [], [], item_attributes=item_attributes)
+
+
+def test_attribute_matrix_weights_are_counts_over_the_items_total():
+    seq = _seq({2: np.array([5, 5, 7]), 3: np.array([1]), 1: np.array([4]), 99: np.array([4]), 4: np.array([], np.int64)})
+    rows, cols, weights, num_attributes = dt.attribute_matrix(seq)
+    got = {(int(r), int(c)): float(w) for r, c, w in zip(rows, cols, weights)}
+    # <unk> (1), an id outside the vocabulary (99) and an item without attributes (4) get empty rows
+    assert got == pytest.approx({(2, 5): 2 / 3, (2, 7): 1 / 3, (3, 1): 1.0})
+    assert num_attributes == 8
+
+
+def test_attribute_matrix_refuses_a_dataset_without_attributes():
+    with pytest.raises(ValueError, match="no item attributes"):
+        dt.attribute_matrix(_seq(None))
+
+
+def _model_with_attributes(seed: int = 0) -> tuple[TasteEncoder, ModelConfig]:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(num_items=40, dim=16, layers=1, heads=2, max_seq_len=8, query_tokens=2, query_buckets=32)
+    rows = np.array([2, 2, 3, 39]); cols = np.array([1, 4, 4, 2]); weights = np.array([0.5, 0.5, 1.0, 1.0], np.float32)
+    attributes = torch.sparse_coo_tensor(torch.from_numpy(np.stack([rows, cols])), torch.from_numpy(weights), (40, 5), check_invariants=True)
+    model = TasteEncoder(cfg, attributes)
+    with torch.no_grad():  # make the attribute term large enough to matter
+        model.attr_emb.weight.normal_(std=1.0)
+    return model.eval(), cfg
+
+
+def test_an_items_vector_is_its_embedding_plus_its_weighted_attributes():
+    model, _ = _model_with_attributes()
+    w = model.item_weights().detach()
+    a = model.attr_emb.weight.detach()
+    e = model.item_emb.weight.detach()
+    assert torch.allclose(w[2], e[2] + 0.5 * a[1] + 0.5 * a[4], atol=1e-6)
+    assert torch.allclose(w[5], e[5])  # no attributes
+
+
+def test_folding_keeps_every_output_and_leaves_a_plain_model():
+    model, cfg = _model_with_attributes()
+    feeds = {k: torch.from_numpy(v) for k, v in random_batch(np.random.default_rng(3), 6, cfg.max_seq_len, cfg.num_items,
+                                                              cfg.query_tokens, cfg.query_buckets).items()}
+    with torch.no_grad():
+        before = model(**feeds)
+        table = model.item_table()
+    model.fold_item_attributes()
+    with torch.no_grad():
+        after = model(**feeds)
+    assert model.attr_emb is None and model.item_attributes is None
+    assert "attr_emb.weight" not in model.state_dict()
+    assert torch.allclose(before, after, atol=1e-6)
+    assert torch.allclose(table, model.item_table(), atol=1e-6)
+    # the folded state loads into a model built without attributes: export needs nothing else
+    TasteEncoder(cfg).load_state_dict(model.state_dict())
+
+
+def test_the_attribute_embeddings_are_trained():
+    model, cfg = _model_with_attributes()
+    model.train()
+    feeds = {k: torch.from_numpy(v) for k, v in random_batch(np.random.default_rng(4), 4, cfg.max_seq_len, cfg.num_items,
+                                                              cfg.query_tokens, cfg.query_buckets).items()}
+    h = model.hidden(**feeds)
+    model.logits(h[:, -1]).logsumexp(-1).sum().backward()
+    assert model.attr_emb.weight.grad is not None and model.attr_emb.weight.grad.abs().sum() > 0
