@@ -158,6 +158,8 @@ def train(args) -> dict:
             raise SystemExit(f"--item-attributes: {e}") from e
         attributes = torch.sparse_coo_tensor(torch.from_numpy(np.stack([rows, cols])), torch.from_numpy(weights),
                                              (seq.num_items, num_attributes), check_invariants=True)
+        seq.description += (f"; trained with item attributes ({num_attributes - 1} attribute ids), "
+                            "folded into the item table")
         print(f"[data] item attributes: {num_attributes - 1} attributes, {len(rows)} (item, attribute) pairs, "
               f"{len(set(rows.tolist()))} items with attributes", flush=True)
     model = TasteEncoder(cfg, attributes)
