@@ -15,7 +15,7 @@ import { Report } from './lib/report.js';
 import { fmt, pairedLoop, quantile, spread } from './lib/stats.js';
 import { syntheticWindows } from './lib/windows.js';
 
-const args = benchArgs({ 'typical-t': { type: 'string' }, 'min-ms': { type: 'string' }, 'fp16-model': { type: 'string' } });
+const args = benchArgs({ 'typical-t': { type: 'string' }, 'min-ms': { type: 'string' }, 'fp16-model': { type: 'string' }, 'baseline-model': { type: 'string' } });
 const report = new Report('model');
 const bundle = await loadModelBundle(MODEL_DIR);
 const { metadata } = bundle;
@@ -175,39 +175,59 @@ try {
     });
   }
 
-  // fp16 variant (python -m taste_training.fp16) beside its float32 model: ORT alone, same threads.
-  const fp16Dir = stringArg(args, 'fp16-model', '');
-  if (fp16Dir !== '') {
-    const fp16Bundle = await loadModelBundle(fp16Dir);
-    const fp16Session = await lib.ortSession(fp16Bundle, threads);
+  /** ORT alone on `otherDir`'s model beside the benchmarked one, same feeds and threads, block by block. */
+  async function compareWith(otherDir: string, figure: (t: number, b: number, otherVersion: string) => { id: string; label: string; ceilingLabel: string; note: string }, swap: boolean): Promise<void> {
+    const otherBundle = await loadModelBundle(otherDir);
+    const otherSession = await lib.ortSession(otherBundle, threads);
     try {
       for (const [t, b] of [[T, 256], [typicalT, 32]] as const) {
         const feeds = feedsOf(buildSequenceBatch(syntheticWindows(b, t, metadata, 17), Q));
-        const full: number[] = [];
-        const half: number[] = [];
+        const ours: number[] = [];
+        const theirs: number[] = [];
         for (let r = 0; r < args.repeats; r++) {
-          const [a, c] = await pairedLoop([() => session.run(feeds, [MODEL_OUTPUT]), () => fp16Session.run(feeds, [MODEL_OUTPUT])], { minMs, blockMs: minMs / 4, minRounds: 2 });
-          full.push((b * 1000) / quantile(a!, 0.5));
-          half.push((b * 1000) / quantile(c!, 0.5));
+          const [a, c] = await pairedLoop([() => session.run(feeds, [MODEL_OUTPUT]), () => otherSession.run(feeds, [MODEL_OUTPUT])], { minMs, blockMs: minMs / 4, minRounds: 2 });
+          ours.push((b * 1000) / quantile(a!, 0.5));
+          theirs.push((b * 1000) / quantile(c!, 0.5));
         }
-        const fs = spread(full);
-        const hs = spread(half);
-        report.info(`fp16 vs float32, T=${t} b=${b}: ${fmt(hs.median)} vs ${fmt(fs.median)} users/s`);
-        report.figure({
-          id: `model.fp16.T${t}.b${b}`,
-          label: `ORT alone, fp16 variant (${fp16Bundle.metadata.modelVersion}) vs float32, cpu provider, T=${t}, batch ${b}`,
-          unit: 'users/s',
-          value: hs.median,
-          spread: hs,
-          ceiling: fs.median,
-          ceilingSpread: fs,
-          ceilingLabel: 'the float32 model',
-          note: 'fp16 targets GPU providers; the CPU provider has few fp16 kernels',
-        });
+        // fp16: the other model is the figure, ours the ceiling; an older export: the other way round.
+        const [value, ceiling] = swap ? [spread(ours), spread(theirs)] : [spread(theirs), spread(ours)];
+        const { id, label, ceilingLabel, note } = figure(t, b, otherBundle.metadata.modelVersion);
+        report.info(`${id}: ${fmt(value.median)} vs ${fmt(ceiling.median)} users/s`);
+        report.figure({ id, label, unit: 'users/s', value: value.median, spread: value, ceiling: ceiling.median, ceilingSpread: ceiling, ceilingLabel, note });
       }
     } finally {
-      await fp16Session.release();
+      await otherSession.release();
     }
+  }
+
+  // fp16 variant (python -m taste_training.fp16) beside its float32 model: ORT alone, same threads.
+  const fp16Dir = stringArg(args, 'fp16-model', '');
+  if (fp16Dir !== '') {
+    await compareWith(
+      fp16Dir,
+      (t, b, version) => ({
+        id: `model.fp16.T${t}.b${b}`,
+        label: `ORT alone, fp16 variant (${version}) vs float32, cpu provider, T=${t}, batch ${b}`,
+        ceilingLabel: 'the float32 model',
+        note: 'fp16 targets GPU providers; the CPU provider has few fp16 kernels',
+      }),
+      false,
+    );
+  }
+  // The same weights exported by an earlier graph (e.g. `git show REV:models/default/model.onnx`
+  // beside the same items.tsv and item_embeddings.f32): what a graph change bought.
+  const baselineDir = stringArg(args, 'baseline-model', '');
+  if (baselineDir !== '') {
+    await compareWith(
+      baselineDir,
+      (t, b) => ({
+        id: `model.graph_vs_baseline.T${t}.b${b}`,
+        label: `ORT alone, this model's graph vs the same weights in the baseline export (${baselineDir}), T=${t}, batch ${b}`,
+        ceilingLabel: 'baseline export',
+        note: 'same weights: outputs are compared separately',
+      }),
+      true,
+    );
   }
 } finally {
   await pool.close();

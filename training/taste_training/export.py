@@ -94,6 +94,9 @@ def export_onnx(model: TasteEncoder, path: str | os.PathLike, metadata: dict[str
 
     cfg = model.cfg
     model.eval()
+    # The graph sums query-token rows without masking (TasteEncoder.embed): right only while <pad>'s row is 0.
+    if model.query_emb.weight[0].abs().max().item() != 0.0:
+        raise ValueError("query_emb row 0 (<pad>) is not zero: the exported query pooling would count it")
     rng = np.random.default_rng(0)
     ex = random_batch(rng, 2, 5, cfg.num_items, cfg.query_tokens, cfg.query_buckets)
     args = tuple(torch.from_numpy(ex[k]) for k in INPUT_NAMES)

@@ -168,9 +168,10 @@ class TasteEncoder(nn.Module):
         items = self.item_emb(item_ids) if self.item_attributes is None else F.embedding(item_ids, self.item_weights(), padding_idx=0)
         x = items * math.sqrt(self.cfg.dim) + self.kind_emb(event_kinds)
         if self.use_queries:
-            qmask = (query_tokens > 0).to(torch.float32).unsqueeze(-1)  # [B,T,Q,1]
-            qsum = (self.query_emb(query_tokens) * qmask).sum(dim=2)
-            qcnt = torch.clamp(qmask.sum(dim=2), min=1.0)
+            # The <pad> token's row is zero (padding_idx, kept zero in training), so a plain sum over the
+            # Q slots adds the real tokens only: no [B,T,Q,D] mask multiply in the exported graph.
+            qsum = self.query_emb(query_tokens).sum(dim=2)
+            qcnt = torch.clamp((query_tokens > 0).sum(dim=2, keepdim=True).to(torch.float32), min=1.0)
             x = x + qsum / qcnt
         x = x + self.gap_emb(gap_buckets) + self.age_emb(age_buckets)
         if self.pos_emb is not None:

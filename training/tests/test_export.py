@@ -185,3 +185,13 @@ def test_model_variants_export_and_match(tmp_path, pos_mode, use_age):
     if not use_age:
         other = dict(feeds, age_buckets=np.where(feeds["event_kinds"] > 0, 24, 0))
         np.testing.assert_allclose(ex.torch_embed(model, other), ex.torch_embed(model, feeds), atol=1e-6)
+
+
+def test_export_refuses_a_nonzero_padding_query_row(tmp_path):
+    # The exported query pooling sums every token slot; a non-zero <pad> row would be counted.
+    cfg = ModelConfig(num_items=12, dim=8, layers=1, heads=2, max_seq_len=6, query_tokens=2, query_buckets=16)
+    model = TasteEncoder(cfg)
+    with torch.no_grad():
+        model.query_emb.weight[0].fill_(0.5)
+    with pytest.raises(ValueError, match="query_emb row 0"):
+        ex.export_onnx(model, tmp_path / "model.onnx", {})
