@@ -171,10 +171,26 @@ def load_sim(catalogue: str | os.PathLike, events: str | os.PathLike, q: int = f
                 qt[k, :len(ids)] = ids
         queries.append(qt)
     return Sequences("sim", uris, users, items, kinds, times, queries, None,
+                     item_attributes=sim_item_attributes(catalogue, vocab),
                      description=f"simulator: catalogue {Path(catalogue).name}, events {Path(events).name}"
                      + ("" if use_searches else " (search events dropped)")
                      + ("" if use_query_text else " (query text dropped)"),
                      stats={"event_lines": n_lines})
+
+
+def sim_item_attributes(catalogue: str | os.PathLike, vocab: fx.Vocab) -> dict[int, np.ndarray] | None:
+    """A simulator catalogue's genre and artist per item, as attribute ids (1-based); None for an
+    items.tsv vocabulary, which has no such columns."""
+    names: dict[str, int] = {}
+    out: dict[int, np.ndarray] = {}
+    with open(catalogue, encoding="utf-8") as f:
+        for line in f:
+            cols = line.rstrip("\r\n").split("\t")
+            if len(cols) < 4 or cols[0] in (fx.PAD_URI, fx.UNK_URI):
+                continue
+            attrs = [names.setdefault(name, len(names) + 1) for name in (f"genre:{cols[2]}", f"artist:{cols[3]}")]
+            out[vocab.id(cols[0])] = np.asarray(attrs, dtype=np.int64)
+    return out or None
 
 
 def read_sim_events(events: str | os.PathLike, use_searches: bool = True) -> tuple[dict[str, list[dict]], int]:

@@ -82,3 +82,19 @@ def test_the_attribute_embeddings_are_trained():
     h = model.hidden(**feeds)
     model.logits(h[:, -1]).logsumexp(-1).sum().backward()
     assert model.attr_emb.weight.grad is not None and model.attr_emb.weight.grad.abs().sum() > 0
+
+
+def test_a_simulator_catalogue_gives_each_item_its_genre_and_artist(tmp_path):
+    cat = tmp_path / "catalogue.tsv"
+    cat.write_text("taste:track:1\tITEM_KIND_TRACK\tjazz\tMiles\tSo What\t500000\n"
+                   "taste:track:2\tITEM_KIND_TRACK\tjazz\tColtrane\tNaima\t260000\n"
+                   "taste:track:3\tITEM_KIND_TRACK\trock\tMiles\tOdd\t1000\n", encoding="utf-8")
+    from taste_training import features as fx
+    from taste_training.export import read_vocab_file
+
+    vocab = fx.Vocab(read_vocab_file(cat))
+    attrs = dt.sim_item_attributes(cat, vocab)
+    one, two, three = (attrs[vocab.id(f"taste:track:{i}")].tolist() for i in (1, 2, 3))
+    assert one[0] == two[0] != three[0]  # same genre, same attribute
+    assert one[1] == three[1] != two[1]  # one artist across genres is one attribute
+    assert len({*one, *two, *three}) == 4
