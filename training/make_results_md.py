@@ -52,7 +52,9 @@ RUNS = [
     ("ml-latest-small-newestpos", "ml-latest-small, position embedding from newest, lr 2e-3 (25 min budget)"),
     ("sim-seed1-with-searches-16ep", "simulator seed 1, with search events, 16 epochs (ablation arm)"),
     ("sim-seed1-no-searches", "simulator seed 1, search events dropped, 16 epochs (ablation arm)"),
-    ("sim-seed1-with-searches", "simulator seed 1, with search events, 25 min budget (exported as models/default)"),
+    ("sim-seed1-with-searches", "simulator seed 1, with search events, 25 min budget (the first models/default)"),
+    ("sim-default-attributes", "simulator seed 1, with search events and item attributes (genre, artist), 22 epochs: "
+     "`bash training/train-default.sh`, exported as models/default"),
 ]
 COLS = ["HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR"]
 

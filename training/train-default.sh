@@ -27,7 +27,7 @@ parity=()
 # The Node parity test reads model/testdata/parity.json against models/default only.
 [ "$out_abs" = "$(cd .. && pwd)/models/default" ] && parity=(--parity ../model/testdata/parity.json)
 .venv/bin/python -m taste_training.train --dataset sim --catalogue "$data/catalogue.tsv" --events "$data/events.jsonl" \
-  --out "$out_abs" --epochs 22 --dropout 0.3 --pos relative --patience 8 --version-prefix default \
+  --out "$out_abs" --epochs 22 --dropout 0.3 --pos relative --patience 8 --item-attributes --version-prefix default \
   --reproduce "bash training/train-default.sh$([ "$out" = models/default ] || echo " --out $out")" \
   --training-data "events of 'taste simulate --seed 1 --users 1000 --days 14' over the demo catalogue (seed 1, 5000 items); made by training/train-default.sh" \
   "${parity[@]}"
