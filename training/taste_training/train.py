@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                     "the command that actually ran is kept beside it")
     ap.add_argument("--version-prefix", help="first part of the default model version instead of the dataset name")
     ap.add_argument("--item-attributes", action="store_true",
-                    help="train with the dataset's item attributes (lastfm: artist tags) added to each item's "
+                    help="train with the dataset's item attributes (lastfm: artist tags; sim: genre and artist) added to each item's "
                          "vector; folded into the item embedding before evaluation and export")
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--checkpoint", help="also save a checkpoint here")
