@@ -1,6 +1,7 @@
 import { type Admin, type Consumer, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer, type ProducerConfig, type SASLOptions } from 'kafkajs';
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { sleep } from '../common/retry.js';
 
 // The only module that builds kafkajs clients; the rest of the code sees these options only.
 
@@ -82,7 +83,7 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs: number)
     if (Date.now() >= deadline) {
       throw new TasteError(ErrorCodes.KAFKA, `topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms: ${lastProblem}`, { canRetry: true });
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }
 

@@ -41,45 +41,50 @@ export interface ServedBatchGetUserEmbeddingsResponse {
 
 const root = protobuf.loadSync(join(PROTO_ROOT, SERVICE_PROTO));
 
+// Every field here is either a varint scalar or length-delimited (strings, messages, packed floats).
+const VARINT_TYPES = new Set(['int32', 'int64', 'uint32', 'uint64', 'bool']);
 const WIRE_VARINT = 0;
 const WIRE_LENGTH_DELIMITED = 2;
 
 /** The tag (field number and wire type) of `message.field`, after checking its declared type. */
-function tagOf(message: string, field: string, type: string, options: { repeated?: boolean; wire: number }): number {
+function tagOf(message: string, field: string, type: string, repeated = false): number {
   const declared = root.lookupType(message).fields[field];
-  if (!declared || declared.type !== type || declared.repeated !== (options.repeated ?? false)) {
-    throw new Error(`${SERVICE_PROTO}: ${message}.${field} is not ${options.repeated ? 'repeated ' : ''}${type}; update serving/response-encoding.ts`);
+  if (!declared || declared.type !== type || declared.repeated !== repeated) {
+    throw new Error(`${SERVICE_PROTO}: ${message}.${field} is not ${repeated ? 'repeated ' : ''}${type}; update serving/response-encoding.ts`);
   }
-  if (declared.repeated && !declared.packed) throw new Error(`${SERVICE_PROTO}: ${message}.${field} must be packed`);
-  return ((declared.id << 3) | options.wire) >>> 0;
+  const scalar = VARINT_TYPES.has(type) || type === 'float';
+  if (type === 'float' && !repeated) throw new Error(`${SERVICE_PROTO}: ${message}.${field}: a single float (fixed32) is not written here`);
+  if (repeated && scalar && !declared.packed) throw new Error(`${SERVICE_PROTO}: ${message}.${field} must be packed`);
+  const wire = VARINT_TYPES.has(type) && !repeated ? WIRE_VARINT : WIRE_LENGTH_DELIMITED;
+  return ((declared.id << 3) | wire) >>> 0;
 }
 
 const EMBEDDING = 'taste.v1.UserEmbedding';
 const Tags = {
   embedding: {
-    userId: tagOf(EMBEDDING, 'userId', 'string', { wire: WIRE_LENGTH_DELIMITED }),
-    modelVersion: tagOf(EMBEDDING, 'modelVersion', 'string', { wire: WIRE_LENGTH_DELIMITED }),
-    vector: tagOf(EMBEDDING, 'vector', 'float', { repeated: true, wire: WIRE_LENGTH_DELIMITED }),
-    dimension: tagOf(EMBEDDING, 'dimension', 'uint32', { wire: WIRE_VARINT }),
-    updatedTimeMs: tagOf(EMBEDDING, 'updatedTimeMs', 'int64', { wire: WIRE_VARINT }),
-    lastEventTimeMs: tagOf(EMBEDDING, 'lastEventTimeMs', 'int64', { wire: WIRE_VARINT }),
-    eventsInWindow: tagOf(EMBEDDING, 'eventsInWindow', 'uint32', { wire: WIRE_VARINT }),
+    userId: tagOf(EMBEDDING, 'userId', 'string'),
+    modelVersion: tagOf(EMBEDDING, 'modelVersion', 'string'),
+    vector: tagOf(EMBEDDING, 'vector', 'float', true),
+    dimension: tagOf(EMBEDDING, 'dimension', 'uint32'),
+    updatedTimeMs: tagOf(EMBEDDING, 'updatedTimeMs', 'int64'),
+    lastEventTimeMs: tagOf(EMBEDDING, 'lastEventTimeMs', 'int64'),
+    eventsInWindow: tagOf(EMBEDDING, 'eventsInWindow', 'uint32'),
   },
   single: {
-    embedding: tagOf('taste.v1.GetUserEmbeddingResponse', 'embedding', 'UserEmbedding', { wire: WIRE_LENGTH_DELIMITED }),
+    embedding: tagOf('taste.v1.GetUserEmbeddingResponse', 'embedding', 'UserEmbedding'),
   },
   result: {
-    userId: tagOf('taste.v1.UserEmbeddingResult', 'userId', 'string', { wire: WIRE_LENGTH_DELIMITED }),
-    embedding: tagOf('taste.v1.UserEmbeddingResult', 'embedding', 'UserEmbedding', { wire: WIRE_LENGTH_DELIMITED }),
-    error: tagOf('taste.v1.UserEmbeddingResult', 'error', 'ResultError', { wire: WIRE_LENGTH_DELIMITED }),
+    userId: tagOf('taste.v1.UserEmbeddingResult', 'userId', 'string'),
+    embedding: tagOf('taste.v1.UserEmbeddingResult', 'embedding', 'UserEmbedding'),
+    error: tagOf('taste.v1.UserEmbeddingResult', 'error', 'ResultError'),
   },
   error: {
-    code: tagOf('taste.v1.ResultError', 'code', 'int32', { wire: WIRE_VARINT }),
-    message: tagOf('taste.v1.ResultError', 'message', 'string', { wire: WIRE_LENGTH_DELIMITED }),
+    code: tagOf('taste.v1.ResultError', 'code', 'int32'),
+    message: tagOf('taste.v1.ResultError', 'message', 'string'),
   },
   batch: {
-    results: tagOf('taste.v1.BatchGetUserEmbeddingsResponse', 'results', 'UserEmbeddingResult', { repeated: true, wire: WIRE_LENGTH_DELIMITED }),
-    modelVersion: tagOf('taste.v1.BatchGetUserEmbeddingsResponse', 'modelVersion', 'string', { wire: WIRE_LENGTH_DELIMITED }),
+    results: tagOf('taste.v1.BatchGetUserEmbeddingsResponse', 'results', 'UserEmbeddingResult', true),
+    modelVersion: tagOf('taste.v1.BatchGetUserEmbeddingsResponse', 'modelVersion', 'string'),
   },
 } as const;
 
