@@ -279,15 +279,20 @@ def export_model_dir(model: TasteEncoder, uris: list[str], out_dir: str | os.Pat
     if metrics:
         meta["taste.metrics"] = json.dumps(metrics, separators=(",", ":"), sort_keys=True)
     export_onnx(model, out / "model.onnx", meta)
+    write_items(out, uris, model)
+    checks = verify(out, model, atol=verify_atol)
+    write_model_card(out / "MODEL_CARD.md", meta, cfg, trained, training, metrics, checks, command)
+    return {"metadata": meta, "checks": checks}
+
+
+def write_items(out: Path, uris: list[str], model) -> None:
+    """items.tsv and item_embeddings.f32 of a model directory (both model kinds)."""
     with open(out / "items.tsv", "w", encoding="utf-8", newline="\n") as f:
         for u in uris:
             if "\n" in u or "\t" in u:
                 raise ValueError(f"item URI with a tab or newline: {u!r}")
             f.write(u + "\n")
     model.item_table().numpy().astype("<f4").tofile(out / "item_embeddings.f32")
-    checks = verify(out, model, atol=verify_atol)
-    write_model_card(out / "MODEL_CARD.md", meta, cfg, trained, training, metrics, checks, command)
-    return {"metadata": meta, "checks": checks}
 
 
 PARITY_DESCRIPTION = """\

@@ -59,6 +59,59 @@ class ModelConfig:
         return asdict(self)
 
 
+class ItemTable:
+    """The tied item table both model kinds share: item embeddings, optional attribute side information
+    for training, the exported table and the training logits."""
+
+    def init_item_table(self, num_items: int, dim: int, item_attributes: torch.Tensor | None) -> None:
+        """item_attributes: optional side information for training, a sparse [num_items, num_attributes]
+        matrix whose rows weight each item's attributes (rows sum to 1 or are empty). An item's vector is
+        then its own embedding plus the weighted attribute embeddings; `fold_item_attributes` bakes that
+        sum into the item embedding before export, so the exported graph and contract do not change."""
+        self.item_emb = nn.Embedding(num_items, dim, padding_idx=0)
+        self.attr_emb: nn.Embedding | None = None
+        self.item_attributes: torch.Tensor | None = None
+        if item_attributes is not None:
+            if item_attributes.shape[0] != num_items:
+                raise ValueError(f"item_attributes has {item_attributes.shape[0]} rows, the model {num_items} items")
+            self.item_attributes = item_attributes.coalesce()
+            self.attr_emb = nn.Embedding(item_attributes.shape[1], dim)
+
+    def item_vectors(self, item_ids: torch.Tensor) -> torch.Tensor:
+        if self.item_attributes is None:
+            return self.item_emb(item_ids)
+        return F.embedding(item_ids, self.item_weights(), padding_idx=0)
+
+    # -- item table ---------------------------------------------------------------------------
+    def item_weights(self) -> torch.Tensor:
+        """Every item's vector [num_items, D]: its embedding, plus its attributes' when there are any."""
+        if self.item_attributes is None or self.attr_emb is None:
+            return self.item_emb.weight
+        return self.item_emb.weight + torch.sparse.mm(self.item_attributes, self.attr_emb.weight)
+
+    def fold_item_attributes(self) -> None:
+        """Bake the attribute term into the item embedding (outputs unchanged); the model is then plain."""
+        if self.item_attributes is None:
+            return
+        with torch.no_grad():
+            self.item_emb.weight.copy_(self.item_weights())
+        self.item_attributes = None
+        self.attr_emb = None
+
+    def item_table(self) -> torch.Tensor:
+        """The exported item table: the tied item embedding, with rows 0 (<pad>) and 1 (<unk>) zero."""
+        w = self.item_weights().detach().clone()
+        w[:2] = 0
+        return w
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Training logits over all items for user vectors h [...,D] (rows 0/1 never win)."""
+        w = self.item_weights()
+        s = torch.exp(self.log_scale) * torch.matmul(h, w.t())
+        reserved = torch.arange(w.shape[0], device=w.device) < 2
+        return s.masked_fill(reserved, MASK_VALUE)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
@@ -106,7 +159,9 @@ class Block(nn.Module):
         return x * mask
 
 
-class TasteEncoder(nn.Module):
+class TasteEncoder(ItemTable, nn.Module):
+    kind = "windowed"
+
     def __init__(self, cfg: ModelConfig, item_attributes: torch.Tensor | None = None):
         """item_attributes: optional side information for training, a sparse [num_items, num_attributes]
         matrix whose rows weight each item's attributes (rows sum to 1 or are empty). An item's vector is
@@ -115,14 +170,7 @@ class TasteEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.dim
-        self.item_emb = nn.Embedding(cfg.num_items, d, padding_idx=0)
-        self.attr_emb: nn.Embedding | None = None
-        self.item_attributes: torch.Tensor | None = None
-        if item_attributes is not None:
-            if item_attributes.shape[0] != cfg.num_items:
-                raise ValueError(f"item_attributes has {item_attributes.shape[0]} rows, the model {cfg.num_items} items")
-            self.item_attributes = item_attributes.coalesce()
-            self.attr_emb = nn.Embedding(item_attributes.shape[1], d)
+        self.init_item_table(cfg.num_items, d, item_attributes)
         self.kind_emb = nn.Embedding(fx.NUM_EVENT_KINDS, d, padding_idx=0)
         self.query_emb = nn.Embedding(cfg.query_buckets, d, padding_idx=0)
         self.gap_emb = nn.Embedding(fx.NUM_BUCKETS, d, padding_idx=0)
@@ -165,7 +213,7 @@ class TasteEncoder(nn.Module):
         m = (event_kinds > 0).to(torch.int64)
         rel = m.sum(dim=1, keepdim=True) - torch.cumsum(m, dim=1)  # [B,T]
         rel = torch.clamp(rel, 0, self.cfg.max_seq_len - 1) * m
-        items = self.item_emb(item_ids) if self.item_attributes is None else F.embedding(item_ids, self.item_weights(), padding_idx=0)
+        items = self.item_vectors(item_ids)
         x = items * math.sqrt(self.cfg.dim) + self.kind_emb(event_kinds)
         if self.use_queries:
             # The <pad> token's row is zero (padding_idx, kept zero in training), so a plain sum over the
@@ -214,31 +262,5 @@ class TasteEncoder(nn.Module):
         h = self.proj(self.ln_f(last))
         return F.normalize(h, p=2.0, dim=-1, eps=1e-12)
 
-    # -- item table ---------------------------------------------------------------------------
-    def item_weights(self) -> torch.Tensor:
-        """Every item's vector [num_items, D]: its embedding, plus its attributes' when there are any."""
-        if self.item_attributes is None or self.attr_emb is None:
-            return self.item_emb.weight
-        return self.item_emb.weight + torch.sparse.mm(self.item_attributes, self.attr_emb.weight)
-
-    def fold_item_attributes(self) -> None:
-        """Bake the attribute term into the item embedding (outputs unchanged); the model is then plain."""
-        if self.item_attributes is None:
-            return
-        with torch.no_grad():
-            self.item_emb.weight.copy_(self.item_weights())
-        self.item_attributes = None
-        self.attr_emb = None
-
-    def item_table(self) -> torch.Tensor:
-        """The exported item table: the tied item embedding, with rows 0 (<pad>) and 1 (<unk>) zero."""
-        w = self.item_weights().detach().clone()
-        w[:2] = 0
-        return w
-
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
-        """Training logits over all items for user vectors h [...,D] (rows 0/1 never win)."""
-        w = self.item_weights()
-        s = torch.exp(self.log_scale) * torch.matmul(h, w.t())
-        reserved = torch.arange(w.shape[0], device=w.device) < 2
-        return s.masked_fill(reserved, MASK_VALUE)
+    def padding_embeddings(self):
+        return (self.item_emb, self.kind_emb, self.query_emb, self.gap_emb, self.age_emb)

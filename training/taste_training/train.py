@@ -33,6 +33,7 @@ from . import data as dt
 from . import evaluate as ev
 from . import features as fx
 from .model import ModelConfig, TasteEncoder, add_shape_arguments
+from .stateful import StatefulConfig, StatefulEncoder
 
 
 def tune_malloc() -> None:
@@ -93,11 +94,55 @@ class TrainSet:
             yield dt.collate([self.windows[j] for j in sel], self.q, targets=[self.targets[j] for j in sel])
 
 
+class HistorySet:
+    """Whole histories for the stateful kind: one sample per user, every event from the first up to the
+    one before the validation target, predicting the next item at every position. Batches group users
+    of similar length (at most `events_per_batch` padded positions) so long histories cost no padding."""
+
+    def __init__(self, seq: dt.Sequences, split: ev.Split, q: int, max_history: int = 0):
+        self.windows, self.targets = [], []
+        n_targets = 0
+        for u, limit in zip(split.users.tolist(), split.val_pos.tolist()):
+            e = limit - 1
+            s = max(0, e - max_history) if max_history else 0
+            if e < 1:
+                continue
+            w = dt.window_features(seq, u, s, e, q)
+            nxt = seq.items[u][s + 1:e + 1]
+            tgt = np.where(split.eligible[u][s + 1:e + 1], nxt, 0)
+            if (tgt >= 2).any():
+                self.windows.append(w)
+                self.targets.append(tgt)
+                n_targets += int((tgt >= 2).sum())
+        self.q = q
+        self.n_targets = n_targets
+
+    def __len__(self):
+        return len(self.windows)
+
+    def batches(self, events_per_batch: int, rng: np.random.Generator):
+        lens = np.array([len(t) for t in self.targets])
+        # sort by length with a random tie order, cut into batches, then shuffle the batches
+        order = np.lexsort((rng.random(len(lens)), lens))
+        groups, cur = [], []
+        for j in order:
+            if cur and (len(cur) + 1) * lens[j] > events_per_batch:
+                groups.append(cur)
+                cur = []
+            cur.append(j)
+        if cur:
+            groups.append(cur)
+        for g in rng.permutation(len(groups)):
+            sel = groups[g]
+            yield dt.collate([self.windows[j] for j in sel], self.q, targets=[self.targets[j] for j in sel])
+
+
 def eval_inputs(seq: dt.Sequences, split: ev.Split, which: str, L: int, q: int, age: str):
+    """The input of each evaluated user: the newest L events before the target (L = 0: all of them)."""
     pos = split.val_pos if which == "val" else split.test_pos
     wins = []
     for u, p in zip(split.users, pos):
-        w = dt.window_features(seq, int(u), max(0, int(p) - L), int(p), q)
+        w = dt.window_features(seq, int(u), max(0, int(p) - L) if L else 0, int(p), q)
         if age == "none":
             w["age_buckets"] = np.ones_like(w["age_buckets"])
         wins.append(w)
@@ -107,16 +152,31 @@ def eval_inputs(seq: dt.Sequences, split: ev.Split, which: str, L: int, q: int, 
 
 
 INPUTS = ("item_ids", "event_kinds", "query_tokens", "gap_buckets", "age_buckets")
+STATEFUL_INPUTS = INPUTS[:4]  # no age: nothing of an event may depend on later ones
+
+
+def inputs_of(model) -> tuple[str, ...]:
+    return STATEFUL_INPUTS if model.kind == "stateful" else INPUTS
+
+
+def result_key(model) -> str:
+    return "LRU stateful (this model)" if model.kind == "stateful" else "SASRec-style (this model)"
 
 
 @torch.no_grad()
-def user_embeddings(model: TasteEncoder, wins: list[dict], q: int, batch_size: int = 256) -> np.ndarray:
+def user_embeddings(model, wins: list[dict], q: int, batch_size: int = 256) -> np.ndarray:
+    """The user vector after each window (for the stateful kind: the whole history, from the zero state)."""
     model.eval()
-    out = []
+    names = inputs_of(model)
+    # users of similar length together, so whole histories are not padded to the longest one
+    order = np.argsort([len(w["item_ids"]) for w in wins], kind="stable")
+    out = np.zeros((len(wins), model.cfg.dim), dtype=np.float32)
     for i in range(0, len(wins), batch_size):
-        b = dt.collate(wins[i:i + batch_size], q)
-        out.append(model(*[torch.from_numpy(b[k]) for k in INPUTS]).numpy())
-    return np.concatenate(out)
+        sel = order[i:i + batch_size]
+        b = dt.collate([wins[j] for j in sel], q)
+        x = [torch.from_numpy(b[k]) for k in names]
+        out[sel] = (model.hidden(*x)[:, -1] if model.kind == "stateful" else model(*x)).numpy()
+    return out
 
 
 def model_metrics(emb: np.ndarray, table: np.ndarray, seq, split, which, mask_history: bool) -> dict:
@@ -140,16 +200,25 @@ def train(args) -> dict:
     plays_only = args.dataset == "sim"
     mask_history = args.mask_history if args.mask_history is not None else args.dataset != "sim"
     split = ev.leave_one_out(seq, plays_only=plays_only)
-    L, q = args.max_seq_len, args.query_tokens
-    trainset = TrainSet(seq, split, L, q, args.stride or L, args.age)
+    q = args.query_tokens
+    stateful = args.kind == "stateful"
+    # the stateful kind reads whole histories (or the newest --max-history events, for ablations)
+    L = args.max_history if stateful else args.max_seq_len
+    trainset = HistorySet(seq, split, q, args.max_history) if stateful else TrainSet(seq, split, L, q, args.stride or L, args.age)
     t_data = time.time() - t_start
     print(f"[data] {seq.name}: {json.dumps(seq.summary())}; eval users {len(split.users)}; "
           f"train windows {len(trainset)}, targets {trainset.n_targets}; {t_data:.1f}s", flush=True)
 
-    cfg = ModelConfig(num_items=seq.num_items, dim=args.dim, layers=args.layers, heads=args.heads, max_seq_len=L,
-                      query_tokens=q, query_buckets=args.query_buckets, dropout=args.dropout,
-                      ffn_mult=args.ffn_mult, attn_dropout=args.attn_dropout, pos_mode=args.pos,
-                      use_age=args.age == "window")
+    if stateful:
+        cfg = StatefulConfig(num_items=seq.num_items, dim=args.dim, layers=args.layers, state_size=args.state_size,
+                             query_tokens=q, query_buckets=args.query_buckets, dropout=args.dropout,
+                             ffn_mult=args.ffn_mult, r_min=args.r_min, r_max=args.r_max, max_phase=args.max_phase,
+                             tail_events=args.tail_events)
+    else:
+        cfg = ModelConfig(num_items=seq.num_items, dim=args.dim, layers=args.layers, heads=args.heads, max_seq_len=L,
+                          query_tokens=q, query_buckets=args.query_buckets, dropout=args.dropout,
+                          ffn_mult=args.ffn_mult, attn_dropout=args.attn_dropout, pos_mode=args.pos,
+                          use_age=args.age == "window")
     attributes = None
     if args.item_attributes:
         try:
@@ -162,14 +231,15 @@ def train(args) -> dict:
                             "folded into the item table")
         print(f"[data] item attributes: {num_attributes - 1} attributes, {len(rows)} (item, attribute) pairs, "
               f"{len(set(rows.tolist()))} items with attributes", flush=True)
-    model = TasteEncoder(cfg, attributes)
+    model = StatefulEncoder(cfg, attributes) if stateful else TasteEncoder(cfg, attributes)
     has_queries = any(qq is not None and qq.any() for qq in seq.queries)
     model.use_queries = has_queries
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if (p.ndim < 2 or n.startswith("pos_emb") or "rel_bias" in n or "ln" in n) else decay).append(p)
+        (no_decay if (p.ndim < 2 or n.startswith("pos_emb") or "rel_bias" in n or "ln" in n or ".lru." in n)
+         else decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
     rng = np.random.default_rng(args.seed)
@@ -197,8 +267,8 @@ def train(args) -> dict:
             break
         model.train()
         tot, cnt = 0.0, 0
-        for b in trainset.batches(args.batch_size, rng):
-            x = [torch.from_numpy(b[k]) for k in INPUTS]
+        for b in trainset.batches(args.events_per_batch if stateful else args.batch_size, rng):
+            x = [torch.from_numpy(b[k]) for k in inputs_of(model)]
             tgt = torch.from_numpy(b["targets"])
             h = model.hidden(*x)
             m = tgt >= 2
@@ -210,7 +280,7 @@ def train(args) -> dict:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             opt.step()
             with torch.no_grad():  # keep the padding rows exactly zero
-                for emb in (model.item_emb, model.kind_emb, model.query_emb, model.gap_emb, model.age_emb):
+                for emb in model.padding_embeddings():
                     emb.weight[0].zero_()
             tot += float(loss.detach()) * int(m.sum())
             cnt += int(m.sum())
@@ -251,7 +321,7 @@ def train(args) -> dict:
     for which in ("val", "test"):
         wins, _, _ = eval_inputs(seq, split, which, L, q, args.age)
         emb = user_embeddings(model, wins, q)
-        res = {"SASRec-style (this model)": model_metrics(emb, table, seq, split, which, mask_history)}
+        res = {result_key(model): model_metrics(emb, table, seq, split, which, mask_history)}
         res.update(ev.evaluate_baselines(seq, split, which, mask_history))
         results[which] = res
     eval_time = time.time() - t_eval
@@ -316,6 +386,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-searches", action="store_true", help="sim: drop search events (ablation)")
     ap.add_argument("--no-query-text", action="store_true",
                     help="sim: keep search events but zero their query tokens (ablation)")
+    ap.add_argument("--kind", choices=["windowed", "stateful"], default="windowed",
+                    help="windowed: the transformer over the newest --max-seq-len events; stateful: the LRU whose "
+                         "state advances one event at a time, trained on whole histories (docs/model-contract.md)")
+    ap.add_argument("--state-size", type=int, default=64, help="stateful: complex state channels per layer")
+    ap.add_argument("--r-min", type=float, default=0.5, help="stateful: smallest initial |eigenvalue|")
+    ap.add_argument("--r-max", type=float, default=0.99, help="stateful: largest initial |eigenvalue|")
+    ap.add_argument("--max-phase", type=float, default=math.pi / 4, help="stateful: largest initial eigenvalue phase")
+    ap.add_argument("--tail-events", type=int, default=8,
+                    help="stateful: events the updater keeps to re-apply late events exactly (model metadata)")
+    ap.add_argument("--max-history", type=int, default=0,
+                    help="stateful: train and evaluate on the newest N events only (0 = whole histories; ablation)")
+    ap.add_argument("--events-per-batch", type=int, default=8192,
+                    help="stateful: padded events per training batch (users of similar length are batched)")
     ap.add_argument("--epochs", type=int, default=200, help="maximum epochs (early stopping on validation)")
     ap.add_argument("--seed", type=int, default=42)
     add_shape_arguments(ap)
@@ -361,15 +444,23 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print("\n".join(table_rows(metrics, "test")))
     print(f"[time] {json.dumps(metrics['timing_s'])}")
-    from .export import export_model_dir, model_version_for, reproduce_command
+    from .export import model_version_for, reproduce_command
+
+    if model.kind == "stateful":
+        from .stateful_export import export_model_dir
+    else:
+        from .export import export_model_dir
 
     cmd = reproduce_command("taste_training.train", argv)
     if args.reproduce:
         cmd = f"{args.reproduce}\n# which ran: {cmd}"
     metrics["command"] = cmd
-    training = {k: metrics["config"][k] for k in ("epochs", "seed", "dim", "layers", "heads", "max_seq_len", "dropout", "attn_dropout", "ffn_mult", "pos",
-                                                  "lr", "weight_decay", "batch_size", "stride", "age",
-                                                  "label_smoothing")}
+    keys = (("kind", "epochs", "seed", "dim", "layers", "state_size", "r_min", "r_max", "max_phase", "tail_events",
+             "max_history", "dropout", "ffn_mult", "lr", "weight_decay", "events_per_batch", "label_smoothing")
+            if model.kind == "stateful" else
+            ("epochs", "seed", "dim", "layers", "heads", "max_seq_len", "dropout", "attn_dropout", "ffn_mult", "pos",
+             "lr", "weight_decay", "batch_size", "stride", "age", "label_smoothing"))
+    training = {k: metrics["config"][k] for k in keys}
     training.update({"command": cmd,
                      "objective": "next-item prediction at every position, full softmax over the item table",
                      "optimizer": "AdamW", "best_epoch": metrics["best_epoch"], "stopped": metrics["stopped"], "timing_s": metrics["timing_s"],
@@ -385,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics["export"] = {"model_version": version, **r["checks"]}
         # the exported ONNX model ranks exactly like PyTorch: recompute test metrics with onnxruntime
         metrics["export"]["onnx_test_metrics_match"] = onnx_test_check(out, model, res, args)
+        if args.parity and model.kind == "stateful":
+            raise SystemExit("--parity: the parity fixture is written for the windowed kind only")
         if args.parity:
             from .export import parity_fixture, repo_relative, write_parity
 
@@ -398,13 +491,20 @@ def onnx_test_check(out: Path, model: TasteEncoder, res: dict, args) -> dict:
     from .onnx_encoder import OnnxEncoder
 
     seq, split = res["seq"], res["split"]
-    L, q = model.cfg.max_seq_len, model.cfg.query_tokens
-    wins, _, _ = eval_inputs(seq, split, "test", L, q, args.age)
-    emb = OnnxEncoder(out / "model.onnx", args.threads).embed_windows(wins, q)
+    q = model.cfg.query_tokens
+    if model.kind == "stateful":
+        from .stateful_export import OnnxStepEncoder
+
+        # whole histories as the pipeline advances them: steps of at most --tail-events + 8 events
+        wins, _, _ = eval_inputs(seq, split, "test", args.max_history, q, args.age)
+        emb = OnnxStepEncoder(out / "model.onnx", args.threads).embed_histories(wins, q, chunk=model.cfg.tail_events + 8)
+    else:
+        wins, _, _ = eval_inputs(seq, split, "test", model.cfg.max_seq_len, q, args.age)
+        emb = OnnxEncoder(out / "model.onnx", args.threads).embed_windows(wins, q)
     table = np.fromfile(out / "item_embeddings.f32", dtype="<f4").reshape(seq.num_items, -1)
     mask_history = args.mask_history if args.mask_history is not None else args.dataset != "sim"
     onnx_m = ev.evaluate_scorer(emb @ table.T, seq, split, "test", mask_history)
-    torch_m = res["metrics"]["results"]["test"]["SASRec-style (this model)"]
+    torch_m = res["metrics"]["results"]["test"][result_key(model)]
     diff = max(abs(onnx_m[k][m] - torch_m[k][m]) for k in onnx_m for m in ("HR@10", "NDCG@10"))
     return {"max_abs_diff_HR@10_NDCG@10": diff, "onnx_full_HR@10": onnx_m["full"]["HR@10"],
             "onnx_full_NDCG@10": onnx_m["full"]["NDCG@10"]}
