@@ -8,6 +8,7 @@ import type { WindowEvent } from '../model/features.js';
 import { InferencePool } from '../model/inference-pool.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { loadModelBundle } from '../model/model-bundle.js';
+import { advancerFor, type Stepper } from '../updater/advance.js';
 import { type Embedder, Updater } from '../updater/updater.js';
 import { type BackfillOptions, type BackfillSummary, runBackfill } from './backfill.js';
 import { checkpointMismatch, type CheckpointSource, fingerprintOf, loadCheckpoint } from './checkpoint.js';
@@ -66,6 +67,11 @@ class NoEmbedder implements Embedder {
   async embed(windows: readonly (readonly WindowEvent[])[]): Promise<Float32Array[]> {
     return windows.map(() => new Float32Array(this.dim));
   }
+}
+
+/** A dry run's stepper: keeps the state as it was and gives zero embeddings. */
+function noStepper(dim: number): Stepper {
+  return { step: async (steps) => steps.map((step) => ({ checkpoint: step.state, embedding: new Float32Array(dim) })) };
 }
 
 /** Everything a backfill needs, wired: model, sources, checkpoint, Redis, inference; then the run. */
@@ -145,12 +151,20 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
     const redis = createRedisClient({ connectionName: 'taste-backfill', ...options.redis });
     closers.push(async () => redis.disconnect());
     await waitForRedis(redis);
-    const storeOptions = { redis, modelVersion: metadata.modelVersion, queryTokens: metadata.queryTokens, keyPrefix };
+    const storeOptions = {
+      redis,
+      modelVersion: metadata.modelVersion,
+      queryTokens: metadata.queryTokens,
+      keyPrefix,
+      ...(metadata.stateful ? { stateDim: metadata.stateful.stateDim } : {}),
+    };
     const store = dryRun ? new ReadOnlyFeatureStore(storeOptions) : new FeatureStore(storeOptions);
 
     let embedder: Embedder;
+    let stepper: Stepper;
     if (dryRun) {
       embedder = new NoEmbedder(metadata.embeddingDim);
+      stepper = noStepper(metadata.embeddingDim);
     } else {
       const pool = await InferencePool.start({
         bundle,
@@ -160,11 +174,11 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
       });
       closers.push(() => pool.close());
       embedder = new LengthGroupedEmbedder(options.instrumentEmbedder ? options.instrumentEmbedder(pool) : pool);
+      stepper = pool;
     }
     const updater = new Updater({
       store,
-      embedder,
-      maxSeqLen: metadata.maxSeqLen,
+      advancer: advancerFor(metadata, { embedder, stepper }),
       ...(updatedAt === 'now' ? {} : updatedAt === 'last-event' ? { updatedMsOf: newestEventMs } : { now: () => updatedAt }),
     });
 

@@ -5,6 +5,7 @@ import { createRedisClient, type RedisConnectionOptions, waitForRedis } from '..
 import { InferencePool } from '../model/inference-pool.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
+import { advancerFor, type Stepper } from '../updater/advance.js';
 import { type Embedder, Updater, type UpdateSummary } from '../updater/updater.js';
 import { EventFeaturizer } from './event-featurizer.js';
 import { defaultValidationLimits } from './event-validation.js';
@@ -76,6 +77,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       redis,
       modelVersion: metadata.modelVersion,
       queryTokens: metadata.queryTokens,
+      ...(metadata.stateful ? { stateDim: metadata.stateful.stateDim } : {}),
       keyPrefix: options.keyPrefix ?? 'taste',
       ...(options.metrics ? { observe: observeStore(options.metrics) } : {}),
     });
@@ -92,7 +94,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       kafka,
       topics: options.topics,
       logger,
-      updater: new Updater({ store, embedder: embedderFor(pool, options), maxSeqLen: metadata.maxSeqLen }),
+      updater: new Updater({ store, advancer: advancerFor(metadata, { embedder: embedderFor(pool, options), stepper: stepperFor(pool, options) }) }),
       ...(options.metrics ? { metrics: options.metrics } : {}),
       featurizer: new EventFeaturizer({
         vocabulary: bundle.vocabulary,
@@ -138,6 +140,21 @@ function embedderFor(pool: InferencePool, options: StreamJobOptions): Embedder {
       const stop = metrics.inferenceSeconds.startTimer();
       try {
         return await base.embed(windows);
+      } finally {
+        stop();
+      }
+    },
+  };
+}
+
+function stepperFor(pool: InferencePool, options: StreamJobOptions): Stepper {
+  const metrics = options.metrics;
+  if (!metrics) return pool;
+  return {
+    step: async (steps) => {
+      const stop = metrics.inferenceSeconds.startTimer();
+      try {
+        return await pool.step(steps);
       } finally {
         stop();
       }

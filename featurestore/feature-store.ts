@@ -14,6 +14,16 @@ import { StateFields, userKey } from './keys.js';
 
 export type RedisClient = Redis | Cluster;
 
+/**
+ * A stateful model's checkpoint: its state after every applied event that is no longer in the
+ * window. The window (the tail) is re-applied on top of it, so late events within it land exactly.
+ */
+export interface Checkpoint {
+  state: Float32Array;
+  /** Event time of the newest event the checkpoint has applied; undefined while it has applied none. */
+  lastEventMs: number | undefined;
+}
+
 /** What the updater reads before applying new events. */
 export interface UserState {
   /** 0 when the user has no state yet for this model. */
@@ -22,6 +32,8 @@ export interface UserState {
   highWater: HighWaterMarks;
   /** Events applied to this state over its whole life. */
   appliedTotal: number;
+  /** Stateful models: the checkpoint before the window; undefined when the user has none yet. */
+  checkpoint?: Checkpoint;
   /**
    * The stored window or offsets could not be decoded (written by a foreign or broken writer).
    * The state then starts over from the events that follow, under the same version, instead of
@@ -46,6 +58,8 @@ export interface StateUpdate {
   embedding: Float32Array;
   updatedMs: number;
   appliedTotal: number;
+  /** Stateful models: the new checkpoint. */
+  checkpoint?: Checkpoint;
 }
 
 export const WriteOutcomes = { WRITTEN: 'written', CONFLICT: 'conflict' } as const;
@@ -57,6 +71,8 @@ export interface FeatureStoreOptions {
   modelVersion: string;
   /** Query tokens per event (the model's Q). */
   queryTokens: number;
+  /** Floats in a stateful model's state; unset for windowed models (no checkpoint is read). */
+  stateDim?: number;
   /** First part of every key. @default 'taste' */
   keyPrefix?: string;
   /** Called after every Redis round (metrics): which operation, how long, whether it worked. */
@@ -84,6 +100,7 @@ export class FeatureStore {
   readonly #observe: FeatureStoreOptions['observe'];
   readonly modelVersion: string;
   readonly queryTokens: number;
+  readonly stateDim: number | undefined;
 
   constructor(options: FeatureStoreOptions) {
     if (!Number.isInteger(options.queryTokens) || options.queryTokens < 0 || options.queryTokens > 255) {
@@ -93,6 +110,7 @@ export class FeatureStore {
     this.#observe = options.observe;
     this.modelVersion = options.modelVersion;
     this.queryTokens = options.queryTokens;
+    this.stateDim = options.stateDim;
     const redis = options.redis as ScriptedRedis;
     if (typeof redis.tasteWriteState !== 'function') {
       redis.defineCommand('tasteWriteState', { numberOfKeys: 1, lua: WRITE_STATE_SCRIPT });
@@ -114,22 +132,25 @@ export class FeatureStore {
             StateFields.window,
             StateFields.highWater,
             StateFields.appliedTotal,
+            ...(this.stateDim === undefined ? [] : [StateFields.checkpointState, StateFields.checkpointEventMs]),
           ),
         ),
       ),
     );
     const states = new Map<string, UserState>();
     userIds.forEach((userId, index) => {
-      const [version, window, highWater, appliedTotal] = rows[index] ?? [];
+      const [version, window, highWater, appliedTotal, checkpointState, checkpointEventMs] = rows[index] ?? [];
       const base = {
         version: version ? Number(version.toString()) : 0,
         appliedTotal: appliedTotal ? Number(appliedTotal.toString()) : 0,
       };
       try {
+        const checkpoint = checkpointState ? this.#decodeCheckpoint(checkpointState, checkpointEventMs) : undefined;
         states.set(userId, {
           ...base,
           window: window ? decodeWindow(window) : [],
           highWater: highWater ? decodeHighWater(highWater.toString()) : new Map(),
+          ...(checkpoint ? { checkpoint } : {}),
         });
       } catch (error) {
         if (!(error instanceof TasteError) || error.code !== ErrorCodes.STORE_CORRUPT) throw error;
@@ -161,6 +182,7 @@ export class FeatureStore {
             String(update.window.length),
             StateFields.appliedTotal,
             String(update.appliedTotal),
+            ...checkpointFields(update.checkpoint),
           ),
         ),
       ),
@@ -195,6 +217,18 @@ export class FeatureStore {
     );
   }
 
+  #decodeCheckpoint(state: Buffer, eventMs: Buffer | null | undefined): Checkpoint {
+    const vector = decodeVector(state);
+    if (vector.length !== this.stateDim) {
+      throw new TasteError(ErrorCodes.STORE_CORRUPT, `stored checkpoint has ${vector.length} floats, the model's state ${this.stateDim}`);
+    }
+    const lastEventMs = eventMs && eventMs.length > 0 ? Number(eventMs.toString()) : undefined;
+    if (lastEventMs !== undefined && !Number.isSafeInteger(lastEventMs)) {
+      throw new TasteError(ErrorCodes.STORE_CORRUPT, `stored checkpoint time "${eventMs}" is not an integer`);
+    }
+    return { state: vector, lastEventMs };
+  }
+
   async #guard<T>(operation: StoreOperation, run: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
@@ -210,4 +244,15 @@ export class FeatureStore {
       });
     }
   }
+}
+
+/** The checkpoint's fields; its time is written empty while it has applied no event (HSET keeps no gaps). */
+function checkpointFields(checkpoint: Checkpoint | undefined): (string | Buffer)[] {
+  if (!checkpoint) return [];
+  return [
+    StateFields.checkpointState,
+    encodeVector(checkpoint.state),
+    StateFields.checkpointEventMs,
+    checkpoint.lastEventMs === undefined ? '' : String(checkpoint.lastEventMs),
+  ];
 }

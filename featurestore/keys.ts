@@ -12,6 +12,9 @@
  *     last  event time of the newest event in the window (ms since epoch)
  *     n     events in the window
  *     total events applied since the state began (audits exactly-once: equals events sent)
+ *   stateful models only (docs/model-contract.md, "The stateful kind"):
+ *     st    the checkpoint: the model state after every applied event before the window, float32
+ *     ct    event time of the newest event in the checkpoint (ms since epoch); absent if none
  */
 export const StateFields = {
   version: 'ver',
@@ -22,6 +25,8 @@ export const StateFields = {
   lastEventMs: 'last',
   eventsInWindow: 'n',
   appliedTotal: 'total',
+  checkpointState: 'st',
+  checkpointEventMs: 'ct',
 } as const;
 
 /** User ids we accept: printable, no hash-tag braces, bounded. */

@@ -4,21 +4,59 @@ import { ErrorCodes, TasteError } from '../common/errors.js';
 export const MODEL_CONTRACT = 'taste.model.v1';
 export const FEATURES_SPEC = 'taste.features.v1';
 
+/**
+ * The two model kinds. `windowed`: the graph re-reads the newest max_seq_len events on every update.
+ * `stateful`: a step graph advances a fixed-size state by the new events (docs/model-contract.md).
+ */
+export const ModelKinds = { WINDOWED: 'windowed', STATEFUL: 'stateful' } as const;
+export type ModelKind = (typeof ModelKinds)[keyof typeof ModelKinds];
+
 export const ModelInputs = ['item_ids', 'event_kinds', 'query_tokens', 'gap_buckets', 'age_buckets'] as const;
 export type ModelInputName = (typeof ModelInputs)[number];
 export const MODEL_OUTPUT = 'user_embedding';
+export const StepInputs = ['state', 'item_ids', 'event_kinds', 'query_tokens', 'gap_buckets', 'checkpoint_at'] as const;
+export const STEP_CHECKPOINT_OUTPUT = 'checkpoint';
 
-const INPUT_RANKS: Record<ModelInputName, number> = {
-  item_ids: 2,
-  event_kinds: 2,
-  query_tokens: 3,
-  gap_buckets: 2,
-  age_buckets: 2,
+interface InputSpec {
+  type: string;
+  rank: number;
+}
+
+const INPUT_SPECS: Record<ModelKind, Record<string, InputSpec>> = {
+  windowed: {
+    item_ids: { type: 'int64', rank: 2 },
+    event_kinds: { type: 'int64', rank: 2 },
+    query_tokens: { type: 'int64', rank: 3 },
+    gap_buckets: { type: 'int64', rank: 2 },
+    age_buckets: { type: 'int64', rank: 2 },
+  },
+  stateful: {
+    state: { type: 'float32', rank: 2 },
+    item_ids: { type: 'int64', rank: 2 },
+    event_kinds: { type: 'int64', rank: 2 },
+    query_tokens: { type: 'int64', rank: 3 },
+    gap_buckets: { type: 'int64', rank: 2 },
+    checkpoint_at: { type: 'int64', rank: 1 },
+  },
 };
+
+/** What the stateful kind adds to the metadata. */
+export interface StatefulMetadata {
+  /** Floats in a user's state. */
+  stateDim: number;
+  /** Events kept after the checkpoint, re-applied to place late events exactly. */
+  tailEvents: number;
+  /** Most events one step call may carry; longer runs are split into several steps. */
+  maxStepEvents: number;
+}
 
 export interface ModelMetadata {
   modelVersion: string;
+  kind: ModelKind;
+  /** Set for the stateful kind only. */
+  stateful?: StatefulMetadata;
   embeddingDim: number;
+  /** Events kept in a user's stored window: max_seq_len (windowed), or the tail (stateful). */
   maxSeqLen: number;
   queryTokens: number;
   queryBuckets: number;
@@ -65,10 +103,27 @@ export function parseModelMetadata(props: ReadonlyMap<string, string>, modelPath
     }
     return value;
   };
+  const kind = props.get('taste.model_kind') ?? ModelKinds.WINDOWED;
+  if (kind !== ModelKinds.WINDOWED && kind !== ModelKinds.STATEFUL) {
+    throw contractError(modelPath, `metadata taste.model_kind is ${JSON.stringify(kind)}, expected "windowed" or "stateful"`);
+  }
+  let stateful: StatefulMetadata | undefined;
+  if (kind === ModelKinds.STATEFUL) {
+    stateful = {
+      stateDim: positive('taste.state_dim', 1 << 16),
+      tailEvents: positive('taste.tail_events', 4096),
+      maxStepEvents: positive('taste.max_step_events', 1 << 16),
+    };
+    if (stateful.tailEvents >= stateful.maxStepEvents) {
+      throw contractError(modelPath, `taste.tail_events (${stateful.tailEvents}) must be below taste.max_step_events (${stateful.maxStepEvents})`);
+    }
+  }
   const metadata: ModelMetadata = {
     modelVersion,
+    kind,
+    ...(stateful ? { stateful } : {}),
     embeddingDim: positive('taste.embedding_dim', 4096),
-    maxSeqLen: positive('taste.max_seq_len', 4096),
+    maxSeqLen: stateful ? stateful.tailEvents : positive('taste.max_seq_len', 4096),
     queryTokens: positive('taste.query_tokens', 64),
     queryBuckets: positive('taste.query_buckets', 1 << 24),
     numItems: positive('taste.num_items', 1 << 30),
@@ -88,22 +143,30 @@ export function validateModelSignature(
   modelPath: string,
 ): void {
   const byName = new Map(inputs.map((input) => [input.name, input]));
-  for (const name of ModelInputs) {
+  const specs = INPUT_SPECS[metadata.kind];
+  for (const [name, spec] of Object.entries(specs)) {
     const input = byName.get(name);
-    if (!input) throw contractError(modelPath, `missing input "${name}" (has: ${[...byName.keys()].join(', ') || 'none'})`);
-    if (!input.isTensor || input.type !== 'int64') {
-      throw contractError(modelPath, `input "${name}" must be an int64 tensor, found ${input.type ?? 'a non-tensor'}`);
+    if (!input) throw contractError(modelPath, `missing input "${name}" of a ${metadata.kind} model (has: ${[...byName.keys()].join(', ') || 'none'})`);
+    if (!input.isTensor || input.type !== spec.type) {
+      throw contractError(modelPath, `input "${name}" must be a ${spec.type} tensor, found ${input.type ?? 'a non-tensor'}`);
     }
-    if (input.shape && input.shape.length > 0 && input.shape.length !== INPUT_RANKS[name]) {
-      throw contractError(modelPath, `input "${name}" must have rank ${INPUT_RANKS[name]}, found [${input.shape.join(', ')}]`);
+    if (input.shape && input.shape.length > 0 && input.shape.length !== spec.rank) {
+      throw contractError(modelPath, `input "${name}" must have rank ${spec.rank}, found [${input.shape.join(', ')}]`);
     }
     const tokenAxis = input.shape?.[2];
     if (name === 'query_tokens' && typeof tokenAxis === 'number' && tokenAxis !== metadata.queryTokens) {
       throw contractError(modelPath, `input "query_tokens" has ${tokenAxis} tokens per event but metadata says ${metadata.queryTokens}`);
     }
+    const stateAxis = input.shape?.[1];
+    if (name === 'state' && typeof stateAxis === 'number' && stateAxis !== metadata.stateful?.stateDim) {
+      throw contractError(modelPath, `input "state" has ${stateAxis} floats but metadata taste.state_dim says ${metadata.stateful?.stateDim}`);
+    }
   }
-  const extra = inputs.filter((input) => !(ModelInputs as readonly string[]).includes(input.name));
-  if (extra.length > 0) throw contractError(modelPath, `unexpected inputs: ${extra.map((input) => input.name).join(', ')}`);
+  const extra = inputs.filter((input) => !(input.name in specs));
+  if (extra.length > 0) throw contractError(modelPath, `unexpected inputs of a ${metadata.kind} model: ${extra.map((input) => input.name).join(', ')}`);
+  if (metadata.kind === ModelKinds.STATEFUL && !outputs.some((output) => output.name === STEP_CHECKPOINT_OUTPUT && output.type === 'float32')) {
+    throw contractError(modelPath, `a stateful model must have a float32 output "${STEP_CHECKPOINT_OUTPUT}"`);
+  }
 
   const output = outputs.find((candidate) => candidate.name === MODEL_OUTPUT);
   if (!output) {

@@ -169,3 +169,76 @@ export function buildSequenceBatch(windows: readonly (readonly WindowEvent[])[],
   }
   return batch;
 }
+
+/** One user's step for a stateful model: advance `state` by `events` (in applied order). */
+export interface StepInput {
+  /** The state before these events (stateDim floats); all zero for a user without one. */
+  state: Float32Array;
+  /** Event time of the event applied just before these (for the first gap); undefined if none. */
+  previousEventMs: number | undefined;
+  events: readonly WindowEvent[];
+  /** How many of `events` the returned checkpoint state has applied (0..events.length). */
+  checkpointAt: number;
+}
+
+/** Model inputs of a step batch: the state rows and checkpoints, and the events left-padded (no age). */
+export interface StepBatch {
+  batchSize: number;
+  timeSteps: number;
+  queryTokens: number;
+  stateDim: number;
+  state: Float32Array;
+  checkpointAt: BigInt64Array;
+  itemIds: BigInt64Array;
+  eventKinds: BigInt64Array;
+  queryTokenIds: BigInt64Array;
+  gapBuckets: BigInt64Array;
+}
+
+/**
+ * The stateful kind's inputs. A gap is the time since the event applied before it, whichever call
+ * applied that one, so an event's features never depend on how the history was cut into steps.
+ * Same int64 writing as buildSequenceBatch.
+ */
+export function buildStepBatch(steps: readonly StepInput[], queryTokens: number, stateDim: number): StepBatch {
+  const batchSize = steps.length;
+  let timeSteps = 1;
+  for (const step of steps) if (step.events.length > timeSteps) timeSteps = step.events.length;
+  const cells = batchSize * timeSteps;
+  const batch: StepBatch = {
+    batchSize,
+    timeSteps,
+    queryTokens,
+    stateDim,
+    state: new Float32Array(batchSize * stateDim),
+    checkpointAt: new BigInt64Array(batchSize),
+    itemIds: new BigInt64Array(cells),
+    eventKinds: new BigInt64Array(cells),
+    queryTokenIds: new BigInt64Array(cells * queryTokens),
+    gapBuckets: new BigInt64Array(cells),
+  };
+  const items = new Int32Array(batch.itemIds.buffer);
+  const kinds = new Int32Array(batch.eventKinds.buffer);
+  const tokens = new Int32Array(batch.queryTokenIds.buffer);
+  const gaps = new Int32Array(batch.gapBuckets.buffer);
+  const checkpoints = new Int32Array(batch.checkpointAt.buffer);
+  steps.forEach((step, row) => {
+    if (step.state.length !== stateDim) throw new RangeError(`state of ${step.state.length} floats, the model's is ${stateDim}`);
+    batch.state.set(step.state, row * stateDim);
+    checkpoints[row * 2] = step.checkpointAt;
+    const length = step.events.length;
+    const first = row * timeSteps + (timeSteps - length);
+    let previous = step.previousEventMs;
+    for (let index = 0; index < length; index++) {
+      const event = step.events[index]!;
+      const low = (first + index) * 2;
+      items[low] = event.itemId;
+      kinds[low] = event.kind;
+      gaps[low] = previous === undefined ? 1 : timeBucket(event.eventTimeMs - previous);
+      previous = event.eventTimeMs;
+      const count = Math.min(event.queryTokens.length, queryTokens);
+      for (let k = 0; k < count; k++) tokens[((first + index) * queryTokens + k) * 2] = event.queryTokens[k]!;
+    }
+  });
+  return batch;
+}

@@ -2,8 +2,9 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import { validateModelSignature } from './contract.js';
-import { buildSequenceBatch, type WindowEvent } from './features.js';
-import type { ExecutionProvider, InferenceRequest, WorkerInit, WorkerMessage } from './inference-protocol.js';
+import { ModelKinds } from './contract.js';
+import { buildSequenceBatch, buildStepBatch, type StepInput, type WindowEvent } from './features.js';
+import type { ExecutionProvider, WorkerInit, WorkerMessage, WorkerRequest } from './inference-protocol.js';
 import { ExecutionProviders } from './inference-protocol.js';
 import type { ModelBundle } from './model-bundle.js';
 
@@ -27,10 +28,21 @@ export interface InferencePoolOptions {
 
 export const defaultInferencePoolOptions = { executionProvider: 'cpu', workers: 1, maxBatchSize: 256 } as const;
 
+/** What a stateful step gives back per user. */
+export interface StepResult {
+  checkpoint: Float32Array;
+  embedding: Float32Array;
+}
+
+interface RunResult {
+  embeddings: Float32Array;
+  checkpoints: Float32Array | undefined;
+}
+
 interface Task {
-  request: InferenceRequest;
+  request: WorkerRequest;
   transfer: ArrayBuffer[];
-  resolve: (embeddings: Float32Array) => void;
+  resolve: (result: RunResult) => void;
   reject: (error: Error) => void;
 }
 
@@ -97,18 +109,48 @@ export class InferencePool {
     return this.#options.executionProvider;
   }
 
-  /** One embedding per window, in order. Windows must be non-empty. */
+  /** One embedding per window, in order (windowed models). Windows must be non-empty. */
   async embed(windows: readonly (readonly WindowEvent[])[]): Promise<Float32Array[]> {
     const { maxBatchSize, bundle } = this.#options;
-    const chunks: Promise<Float32Array>[] = [];
+    if (bundle.metadata.kind !== ModelKinds.WINDOWED) throw wrongKind('embed', bundle.metadata.kind);
+    const chunks: Promise<RunResult>[] = [];
     for (let start = 0; start < windows.length; start += maxBatchSize) {
       const batch = buildSequenceBatch(windows.slice(start, start + maxBatchSize), bundle.metadata.queryTokens);
-      chunks.push(this.#run(batch));
+      const transfer = [batch.itemIds, batch.eventKinds, batch.queryTokenIds, batch.gapBuckets, batch.ageBuckets];
+      chunks.push(this.#run({ type: 'window', id: this.#nextId++, ...batch }, transfer.map((array) => array.buffer as ArrayBuffer)));
     }
     const dim = bundle.metadata.embeddingDim;
     const results: Float32Array[] = [];
-    for (const flat of await Promise.all(chunks)) {
-      for (let offset = 0; offset < flat.length; offset += dim) results.push(flat.subarray(offset, offset + dim));
+    for (const { embeddings } of await Promise.all(chunks)) {
+      for (let offset = 0; offset < embeddings.length; offset += dim) results.push(embeddings.subarray(offset, offset + dim));
+    }
+    return results;
+  }
+
+  /** One step per user, in order (stateful models). Each step carries at most taste.max_step_events events. */
+  async step(steps: readonly StepInput[]): Promise<StepResult[]> {
+    const { maxBatchSize, bundle } = this.#options;
+    const stateful = bundle.metadata.stateful;
+    if (!stateful) throw wrongKind('step', bundle.metadata.kind);
+    const chunks: Promise<RunResult>[] = [];
+    for (let start = 0; start < steps.length; start += maxBatchSize) {
+      const batch = buildStepBatch(steps.slice(start, start + maxBatchSize), bundle.metadata.queryTokens, stateful.stateDim);
+      if (batch.timeSteps > stateful.maxStepEvents) {
+        throw new TasteError(ErrorCodes.INFERENCE_FAILED, `a step of ${batch.timeSteps} events exceeds the model's ${stateful.maxStepEvents}`);
+      }
+      const transfer = [batch.state, batch.checkpointAt, batch.itemIds, batch.eventKinds, batch.queryTokenIds, batch.gapBuckets];
+      chunks.push(this.#run({ type: 'step', id: this.#nextId++, ...batch }, transfer.map((array) => array.buffer as ArrayBuffer)));
+    }
+    const dim = bundle.metadata.embeddingDim;
+    const results: StepResult[] = [];
+    for (const { embeddings, checkpoints } of await Promise.all(chunks)) {
+      if (!checkpoints) throw new TasteError(ErrorCodes.INFERENCE_FAILED, 'the step run returned no checkpoint');
+      for (let row = 0; row * dim < embeddings.length; row++) {
+        results.push({
+          embedding: embeddings.subarray(row * dim, (row + 1) * dim),
+          checkpoint: checkpoints.subarray(row * stateful.stateDim, (row + 1) * stateful.stateDim),
+        });
+      }
     }
     return results;
   }
@@ -121,12 +163,8 @@ export class InferencePool {
     this.#workers.clear();
   }
 
-  #run(batch: ReturnType<typeof buildSequenceBatch>): Promise<Float32Array> {
+  #run(request: WorkerRequest, transfer: ArrayBuffer[]): Promise<RunResult> {
     if (this.#closed) return Promise.reject(poolClosed());
-    const request: InferenceRequest = { id: this.#nextId++, ...batch };
-    const transfer = [batch.itemIds, batch.eventKinds, batch.queryTokenIds, batch.gapBuckets, batch.ageBuckets].map(
-      (array) => array.buffer as ArrayBuffer,
-    );
     return new Promise((resolve, reject) => {
       this.#queue.push({ request, transfer, resolve, reject });
       this.#dispatch();
@@ -177,7 +215,7 @@ export class InferencePool {
           case 'failed': {
             const task = slot.task;
             slot.task = undefined;
-            if (task && message.type === 'result') task.resolve(message.embeddings);
+            if (task && message.type === 'result') task.resolve({ embeddings: message.embeddings, checkpoints: message.checkpoints });
             else if (task && message.type === 'failed') {
               task.reject(new TasteError(ErrorCodes.INFERENCE_FAILED, `inference failed: ${message.message}`));
             }
@@ -202,6 +240,10 @@ export class InferencePool {
       });
     });
   }
+}
+
+function wrongKind(method: string, kind: string): TasteError {
+  return new TasteError(ErrorCodes.CONFIG_INVALID, `InferencePool.${method} does not apply to a ${kind} model`);
 }
 
 function poolClosed(): TasteError {

@@ -12,7 +12,9 @@ export interface WorkerInit {
   allowSpinning: boolean;
 }
 
+/** A windowed model's run. */
 export interface InferenceRequest {
+  type?: 'window';
   id: number;
   batchSize: number;
   timeSteps: number;
@@ -24,8 +26,26 @@ export interface InferenceRequest {
   ageBuckets: BigInt64Array;
 }
 
+/** A stateful model's step run (StepBatch of model/features.ts). */
+export interface StepRequest {
+  type: 'step';
+  id: number;
+  batchSize: number;
+  timeSteps: number;
+  queryTokens: number;
+  stateDim: number;
+  state: Float32Array;
+  checkpointAt: BigInt64Array;
+  itemIds: BigInt64Array;
+  eventKinds: BigInt64Array;
+  queryTokenIds: BigInt64Array;
+  gapBuckets: BigInt64Array;
+}
+
+export type WorkerRequest = InferenceRequest | StepRequest;
+
 export type WorkerMessage =
   | { type: 'ready'; inputs: ValueInfo[]; outputs: ValueInfo[] }
   | { type: 'load-failed'; message: string }
-  | { type: 'result'; id: number; embeddings: Float32Array; dim: number }
+  | { type: 'result'; id: number; embeddings: Float32Array; dim: number; checkpoints?: Float32Array }
   | { type: 'failed'; id: number; message: string };

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import { MODEL_OUTPUT } from './contract.js';
-import type { InferenceRequest, WorkerInit, WorkerMessage } from './inference-protocol.js';
+import { MODEL_OUTPUT, STEP_CHECKPOINT_OUTPUT } from './contract.js';
+import type { StepRequest, WorkerInit, WorkerMessage, WorkerRequest } from './inference-protocol.js';
 
 // One ONNX Runtime session per worker thread: `run` blocks the thread that calls it, and the
 // main thread must stay free for Kafka heartbeats and gRPC.
@@ -39,8 +39,12 @@ async function main(): Promise<void> {
   }
   post({ type: 'ready', inputs: valueInfo(session.inputMetadata), outputs: valueInfo(session.outputMetadata) });
 
-  port!.on('message', async (request: InferenceRequest) => {
+  port!.on('message', async (request: WorkerRequest) => {
     try {
+      if (request.type === 'step') {
+        await runStep(session, request);
+        return;
+      }
       const { batchSize: b, timeSteps: t, queryTokens: q } = request;
       const feeds = {
         item_ids: new ort.Tensor('int64', request.itemIds, [b, t]),
@@ -59,6 +63,25 @@ async function main(): Promise<void> {
       post({ type: 'failed', id: request.id, message: error instanceof Error ? error.message : String(error) });
     }
   });
+}
+
+async function runStep(session: ort.InferenceSession, request: StepRequest): Promise<void> {
+  const { batchSize: b, timeSteps: t, queryTokens: q, stateDim: s } = request;
+  const feeds = {
+    state: new ort.Tensor('float32', request.state, [b, s]),
+    item_ids: new ort.Tensor('int64', request.itemIds, [b, t]),
+    event_kinds: new ort.Tensor('int64', request.eventKinds, [b, t]),
+    query_tokens: new ort.Tensor('int64', request.queryTokenIds, [b, t, q]),
+    gap_buckets: new ort.Tensor('int64', request.gapBuckets, [b, t]),
+    checkpoint_at: new ort.Tensor('int64', request.checkpointAt, [b]),
+  };
+  const outputs = await session.run(feeds, [STEP_CHECKPOINT_OUTPUT, MODEL_OUTPUT]);
+  const embedding = outputs[MODEL_OUTPUT];
+  const checkpoint = outputs[STEP_CHECKPOINT_OUTPUT];
+  if (!embedding || !checkpoint) throw new Error(`model produced no "${MODEL_OUTPUT}" or "${STEP_CHECKPOINT_OUTPUT}"`);
+  const embeddings = new Float32Array(embedding.data as Float32Array);
+  const checkpoints = new Float32Array(checkpoint.data as Float32Array);
+  post({ type: 'result', id: request.id, embeddings, dim: embedding.dims[1] ?? 0, checkpoints }, [embeddings.buffer, checkpoints.buffer]);
 }
 
 void main();

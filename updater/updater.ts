@@ -1,7 +1,10 @@
 import { ErrorCodes, TasteError } from '../common/errors.js';
-import { type FeatureStore, type StateUpdate, WriteOutcomes } from '../featurestore/feature-store.js';
+import { type FeatureStore, type StateUpdate, type UserState, WriteOutcomes } from '../featurestore/feature-store.js';
 import { type HighWaterMarks, sourceKey } from '../featurestore/codec.js';
-import { mergeWindow, type WindowEvent } from '../model/features.js';
+import type { WindowEvent } from '../model/features.js';
+import { type Embedder, type SequenceAdvancer, WindowedAdvancer } from './advance.js';
+
+export type { Embedder } from './advance.js';
 
 /** A validated, featurized event with where it came from (its dedup key is topic:partition:offset). */
 export interface SourcedEvent {
@@ -10,15 +13,14 @@ export interface SourcedEvent {
   event: WindowEvent;
 }
 
-export interface Embedder {
-  embed(windows: readonly (readonly WindowEvent[])[]): Promise<Float32Array[]>;
-}
-
 export interface UpdaterOptions {
   store: FeatureStore;
-  embedder: Embedder;
-  /** Events kept per user (the model's max sequence length). */
-  maxSeqLen: number;
+  /** Windowed models: the encoder of whole windows (ignored when `advancer` is given). */
+  embedder?: Embedder;
+  /** Windowed models: events kept per user (the model's max sequence length). */
+  maxSeqLen?: number;
+  /** How a user's state advances (updater/advance.ts); default: a WindowedAdvancer of embedder + maxSeqLen. */
+  advancer?: SequenceAdvancer;
   /** Re-reads after a lost compare-and-set before giving up on the batch. @default 8 */
   maxConflictRetries?: number;
   /** Clock for `updatedMs`. @default Date.now */
@@ -59,19 +61,23 @@ export interface UpdateSummary {
  */
 export class Updater {
   readonly #store: FeatureStore;
-  readonly #embedder: Embedder;
-  readonly #maxSeqLen: number;
+  readonly #advancer: SequenceAdvancer;
   readonly #maxConflictRetries: number;
   readonly #now: () => number;
   readonly #updatedMsOf: ((window: readonly WindowEvent[]) => number) | undefined;
 
   constructor(options: UpdaterOptions) {
-    if (!Number.isInteger(options.maxSeqLen) || options.maxSeqLen < 1) {
-      throw new TasteError(ErrorCodes.CONFIG_INVALID, `maxSeqLen must be a positive integer, got ${options.maxSeqLen}`);
+    if (options.advancer) {
+      this.#advancer = options.advancer;
+    } else {
+      const { embedder, maxSeqLen } = options;
+      if (!embedder) throw new TasteError(ErrorCodes.CONFIG_INVALID, 'the updater needs an advancer, or an embedder and maxSeqLen');
+      if (maxSeqLen === undefined || !Number.isInteger(maxSeqLen) || maxSeqLen < 1) {
+        throw new TasteError(ErrorCodes.CONFIG_INVALID, `maxSeqLen must be a positive integer, got ${maxSeqLen}`);
+      }
+      this.#advancer = new WindowedAdvancer(embedder, maxSeqLen);
     }
     this.#store = options.store;
-    this.#embedder = options.embedder;
-    this.#maxSeqLen = options.maxSeqLen;
     this.#maxConflictRetries = options.maxConflictRetries ?? 8;
     this.#now = options.now ?? Date.now;
     this.#updatedMsOf = options.updatedMsOf;
@@ -112,7 +118,15 @@ export class Updater {
   /** One read-compute-write round; returns the users whose write lost a race. */
   async #attempt(userIds: string[], byUser: Map<string, SourcedEvent[]>, summary: UpdateSummary): Promise<string[]> {
     const states = await this.#store.loadStates(userIds);
-    const planned: { update: StateUpdate; applied: number; duplicates: number; newestFreshMs: number; events: SourcedEvent[] }[] = [];
+    const planned: {
+      update: StateUpdate;
+      state: UserState;
+      fresh: WindowEvent[];
+      applied: number;
+      duplicates: number;
+      newestFreshMs: number;
+      events: SourcedEvent[];
+    }[] = [];
     for (const userId of userIds) {
       const state = states.get(userId)!;
       if (state.corrupt && !summary.corruptStates.includes(userId)) summary.corruptStates.push(userId);
@@ -135,12 +149,14 @@ export class Updater {
         update: {
           userId,
           expectedVersion: state.version,
-          window: mergeWindow(state.window, fresh, this.#maxSeqLen),
+          window: [],
           highWater,
           embedding: new Float32Array(0),
           updatedMs: 0,
           appliedTotal: state.appliedTotal + fresh.length,
         },
+        state,
+        fresh,
         applied: fresh.length,
         duplicates: incoming.length - fresh.length,
         newestFreshMs: Math.max(...fresh.map((event) => event.eventTimeMs)),
@@ -149,15 +165,18 @@ export class Updater {
     }
     if (planned.length === 0) return [];
 
-    const embeddings = await this.#embedder.embed(planned.map((plan) => plan.update.window));
+    const advanced = await this.#advancer.advance(planned.map(({ state, fresh }) => ({ state, fresh })));
     const writable: typeof planned = [];
     planned.forEach((plan, index) => {
-      const embedding = embeddings[index];
-      if (!embedding || !embedding.every(Number.isFinite)) {
+      const result = advanced[index];
+      const embedding = result?.embedding;
+      if (!result || !embedding || !embedding.every(Number.isFinite) || !(result.checkpoint?.state.every(Number.isFinite) ?? true)) {
         summary.rejected.push({ userId: plan.update.userId, events: plan.events, reason: 'MODEL_OUTPUT_NOT_FINITE' });
         return;
       }
+      plan.update.window = result.window;
       plan.update.embedding = embedding;
+      if (result.checkpoint) plan.update.checkpoint = result.checkpoint;
       writable.push(plan);
     });
     const updatedMs = this.#now();

@@ -416,6 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--training-data", help="free text for taste.training_data")
     ap.add_argument("--parity", metavar="JSON", help="also write a parity fixture (inputs + PyTorch outputs), "
                     "e.g. model/testdata/parity.json")
+    ap.add_argument("--kind", choices=["windowed", "stateful"], default="windowed",
+                    help="model kind of an --untrained export (a checkpoint says its own)")
+    ap.add_argument("--state-size", type=int, default=64, help="stateful: complex state channels per layer")
+    ap.add_argument("--tail-events", type=int, default=8, help="stateful: events kept to re-apply late ones")
+    ap.add_argument("--max-step-events", type=int, default=256, help="stateful: most events per step call")
     a = ap.parse_args(argv)
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -427,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         vocab_src = f"a placeholder vocabulary taste:track:0 .. taste:track:{a.placeholder_items - 1} (no catalogue)"
     name = Path(a.out).name
     metrics = training = None
+    if a.untrained and a.kind == "stateful":
+        return export_untrained_stateful(a, uris, vocab_src, name, argv)
     if a.untrained:
         torch.manual_seed(a.seed)
         cfg = ModelConfig(num_items=len(uris), dim=a.dim, layers=a.layers, heads=a.heads,
@@ -450,6 +457,26 @@ def main(argv: list[str] | None = None) -> int:
                            training=training, metrics=metrics, command=cmd)
     if a.parity:
         write_parity(a.parity, parity_fixture(model, uris, repo_relative(a.out), version))
+    print(json.dumps({"out": str(a.out), "model_version": version, **res["checks"]}, indent=2))
+    return 0
+
+
+def export_untrained_stateful(a, uris: list[str], vocab_src: str, name: str, argv) -> int:
+    from .stateful import StatefulConfig, StatefulEncoder
+    from .stateful_export import export_model_dir as export_stateful_dir
+    from .stateful_export import step_fixture
+
+    torch.manual_seed(a.seed)
+    cfg = StatefulConfig(num_items=len(uris), dim=a.dim, layers=a.layers, state_size=a.state_size,
+                         query_tokens=a.query_tokens, query_buckets=a.query_buckets, tail_events=a.tail_events,
+                         max_step_events=a.max_step_events)
+    model = StatefulEncoder(cfg).eval()
+    version = a.version or model_version_for(model, f"{name}-untrained", uris)
+    data = a.training_data or f"none (untrained, random init seed={a.seed}); vocabulary: {vocab_src}"
+    res = export_stateful_dir(model, uris, a.out, version=version, trained=False, training_data=data,
+                              command=reproduce_command("taste_training.export", argv))
+    if a.parity:
+        write_parity(a.parity, step_fixture(model, repo_relative(a.out), version))
     print(json.dumps({"out": str(a.out), "model_version": version, **res["checks"]}, indent=2))
     return 0
 

@@ -249,3 +249,95 @@ def export_model_dir(model: StatefulEncoder, uris: list[str], out_dir: str | os.
     checks = verify(out, model, atol=verify_atol)
     write_model_card(out / "MODEL_CARD.md", meta, model, trained, training, metrics, checks, command)
     return {"metadata": meta, "checks": checks}
+
+
+# --------------------------------------------------------------------------- pipeline fixture
+STEP_FIXTURE_DESCRIPTION = """\
+Stateful-kind fixture: users whose events arrive in chunks (late ones included), and the embedding
+PyTorch computes for them with one pass from the zero state over the events in the order the late-
+event rule of docs/model-contract.md applies them. That order is simulated here on its own (tail of
+`tail_events`, checkpoint before it), not by the pipeline's code. Events are already featurized
+(model/features.ts WindowEvent: eventTimeMs, stream, partition, offset, itemId, kind, queryTokens);
+gaps follow the applied order. Written by `python -m taste_training.export --kind stateful ... --parity`."""
+
+
+def _order_key(e: dict) -> tuple:
+    return (e["eventTimeMs"], e["stream"], e["partition"], e["offset"])
+
+
+def applied_order(arrivals: list[list[dict]], tail_events: int) -> tuple[list[dict], list[dict]]:
+    """The late-event rule, simulated: (every event in applied order, the final tail)."""
+    settled: list[dict] = []
+    tail: list[dict] = []
+    for chunk in arrivals:
+        merged = sorted(tail + chunk, key=_order_key)
+        cut = max(0, len(merged) - tail_events)
+        settled += merged[:cut]
+        tail = merged[cut:]
+    return settled + tail, tail
+
+
+def events_features(events: list[dict], q: int) -> dict[str, np.ndarray]:
+    n = len(events)
+    out = {"item_ids": np.array([e["itemId"] for e in events], np.int64),
+           "event_kinds": np.array([e["kind"] for e in events], np.int64),
+           "query_tokens": np.zeros((n, q), np.int64),
+           "gap_buckets": np.ones(n, np.int64),
+           "age_buckets": np.zeros(n, np.int64)}
+    for i, e in enumerate(events):
+        toks = e["queryTokens"][:q]
+        out["query_tokens"][i, :len(toks)] = toks
+        if i > 0:
+            out["gap_buckets"][i] = fx.time_bucket(e["eventTimeMs"] - events[i - 1]["eventTimeMs"])
+    return out
+
+
+def step_fixture(model: StatefulEncoder, model_dir: str, version: str, seed: int = 5) -> dict:
+    cfg = model.cfg
+    rng = np.random.default_rng(seed)
+    t0 = 1_764_000_000_000
+
+    def events(n: int, start_offset: int = 0, partition: int = 0) -> list[dict]:
+        out, t = [], t0
+        for i in range(n):
+            t += int(rng.integers(1_000, 4_000_000))
+            search = rng.random() < 0.2
+            out.append({"eventTimeMs": t, "stream": 1 if search else 0, "partition": partition,
+                        "offset": start_offset + i, "itemId": int(rng.integers(0 if search else 1, cfg.num_items)),
+                        "kind": 4 if search else int(rng.integers(1, 4)),
+                        "queryTokens": [int(x) for x in rng.integers(1, cfg.query_buckets, int(rng.integers(1, 4)))]
+                        if search else []})
+        return out
+
+    w = cfg.tail_events
+    users = []
+    a = events(3 * w + 5)
+    users.append(("in_order_chunks", [a[:5], a[5:6], a[6:6 + w + 3], a[6 + w + 3:]]))
+    b = events(2 * w + 4)
+    late = b[-3]  # within the tail when it arrives
+    users.append(("late_within_tail", [b[:-3] + b[-2:], [late]]))
+    c = events(2 * w + 6)
+    old = c[3]  # older than everything in the tail when it arrives: settled at the tail's front
+    users.append(("late_older_than_tail", [c[:3] + c[4:], [old]]))
+    d = events(cfg.max_step_events * 2 + w + 7)
+    users.append(("longer_than_one_step", [d[:1], d[1:]]))
+    cases = []
+    for name, arrivals in users:
+        # Kafka numbers records in arrival order: a late event (by event time) has a later offset
+        n = 0
+        renumbered = []
+        for chunk in arrivals:
+            renumbered.append([{**e, "offset": n + i} for i, e in enumerate(chunk)])
+            n += len(chunk)
+        arrivals = renumbered
+        order, tail = applied_order(arrivals, w)
+        feats = events_features(order, cfg.query_tokens)
+        with torch.no_grad():
+            model.eval()
+            x = [torch.from_numpy(feats[k][None]) for k in EVENT_INPUTS]
+            emb = model.hidden(*x)[0, -1].numpy()
+        cases.append({"name": name, "user_id": f"stateful-{name.replace('_', '-')}", "arrivals": arrivals,
+                      "tail_offsets": [e["offset"] for e in tail],
+                      "user_embedding": [float(v) for v in emb.astype(np.float32)]})
+    return {"description": STEP_FIXTURE_DESCRIPTION, "model_dir": model_dir, "model_version": version,
+            "atol": 1e-5, "tail_events": w, "max_step_events": cfg.max_step_events, "cases": cases}
