@@ -27,6 +27,7 @@ export interface EvaluationCase {
 export interface OfflineSummary {
   dataset: string;
   model_version: string;
+  /** Events the pipeline keeps in a stored window: max_seq_len (windowed) or the tail (stateful). */
   max_seq_len: number;
   users: number;
   events: number;

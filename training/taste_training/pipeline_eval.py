@@ -73,7 +73,14 @@ def build(args) -> dict:
     t0 = time.time()
     model_dir = Path(args.model)
     enc = OnnxEncoder(model_dir / "model.onnx", args.threads)
-    L, q = int(enc.meta["taste.max_seq_len"]), int(enc.meta["taste.query_tokens"])
+    stateful = enc.meta.get("taste.model_kind") == "stateful"
+    if stateful:
+        from .stateful_export import OnnxStepEncoder
+
+        enc = OnnxStepEncoder(model_dir / "model.onnx", args.threads)
+    # the stateful kind reads whole histories (L = 0), as the pipeline keeps them in its state
+    L = 0 if stateful else int(enc.meta["taste.max_seq_len"])
+    q = int(enc.meta["taste.query_tokens"])
     buckets = int(enc.meta["taste.query_buckets"])
     version = enc.meta["taste.model_version"]
     trained = training_config(model_dir)
@@ -106,9 +113,17 @@ def build(args) -> dict:
     replay = [history_events(seq, int(u), int(p), uid, sim_events)
               for u, p, uid in zip(split.users, split.test_pos, user_ids)]
 
-    emb = enc.embed_windows(wins, q)
-    emb_replayed = np.concatenate([enc.embed(fx.to_numpy(fx.featurize_batch(replay[i:i + 256], vocab, L, q, buckets)))
-                                   for i in range(0, len(replay), 256)])
+    if stateful:
+        # the offline reference: steps of the pipeline's usual size, the state carried between them
+        chunk = int(enc.meta["taste.tail_events"]) + 8
+        emb = enc.embed_histories(wins, q, chunk=chunk)
+        replayed = [{k: v[0] for k, v in fx.to_numpy(fx.featurize_batch([r], vocab, len(r), q, buckets)).items()}
+                    for r in replay]
+        emb_replayed = enc.embed_histories(replayed, q, chunk=chunk)
+    else:
+        emb = enc.embed_windows(wins, q)
+        emb_replayed = np.concatenate([enc.embed(fx.to_numpy(fx.featurize_batch(replay[i:i + 256], vocab, L, q, buckets)))
+                                       for i in range(0, len(replay), 256)])
     replay_diff = float(np.abs(emb - emb_replayed).max())
     if replay_diff > 1e-5:
         raise SystemExit(f"the replayed events do not reproduce the training windows (max abs diff {replay_diff:.2e})")
@@ -142,13 +157,15 @@ def build(args) -> dict:
     oldest = min((int(e["eventTimeMs"]) for evs in replay for e in evs), default=0)
     training_metrics = None
     if not args.users and trained.get("export", {}).get("model_version") == version:
-        training_metrics = trained["results"]["test"].get("SASRec-style (this model)")
+        training_metrics = next((r for k, r in trained["results"]["test"].items() if k.endswith("(this model)")), None)
     summary = {
         "dataset": seq.name,
         "description": seq.description,
         "model_dir": str(model_dir),
         "model_version": version,
-        "max_seq_len": L,
+        # events the pipeline keeps in a user's stored window: the tail, for the stateful kind
+        "max_seq_len": int(enc.meta["taste.tail_events"]) if stateful else L,
+        "model_kind": "stateful" if stateful else "windowed",
         "users": len(user_ids),
         "events": n_events,
         "oldest_event_time_ms": oldest,
