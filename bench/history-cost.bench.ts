@@ -1,0 +1,161 @@
+// Model cost per event against history length, both model kinds, in one run; and Redis bytes per user.
+// Stateful: users with 50 and with 1,000 events of history (their real checkpoint and tail, made by
+// the StatefulAdvancer), each advanced by one new event: the step the stream runs. Windowed (today's
+// transformer): the same update re-encodes the newest T events, T = 50 (what it keeps) and T = 1,000
+// (what covering the same history would cost it).
+import { existsSync } from 'node:fs';
+import ort from 'onnxruntime-node';
+import { MODEL_OUTPUT, STEP_CHECKPOINT_OUTPUT } from '../model/contract.js';
+import { buildStepBatch, type StepInput, type WindowEvent } from '../model/features.js';
+import { InferencePool } from '../model/inference-pool.js';
+import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
+import { FeatureStore } from '../featurestore/feature-store.js';
+import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
+import { advancerFor, planStatefulUpdate } from '../updater/advance.js';
+import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, REPO_ROOT, stringArg, unique } from './lib/env.js';
+import { ortSession, syntheticFeeds } from './lib/ort.js';
+import { Report } from './lib/report.js';
+import { fmt, pairedLoop, quantile, spread } from './lib/stats.js';
+import { syntheticWindows } from './lib/windows.js';
+
+const args = benchArgs({ 'stateful-model': { type: 'string' }, 'min-ms': { type: 'string' }, batch: { type: 'string' } });
+const report = new Report('history-cost');
+const shipped = `${REPO_ROOT}models/stateful`;
+const statefulDir = stringArg(args, 'stateful-model', existsSync(shipped) ? shipped : `${REPO_ROOT}model/testdata/stateful-model`);
+const minMs = numberArg(args, 'min-ms', args.long ? 2000 : 500);
+const batch = numberArg(args, 'batch', 256);
+const histories = [50, 1000];
+
+const stateful = await loadModelBundle(statefulDir);
+const windowed = await loadModelBundle(MODEL_DIR);
+const shape = stateful.metadata.stateful;
+if (!shape) throw new Error(`${statefulDir} is not a stateful model`);
+report.info(`stateful ${stateful.metadata.modelVersion} (S=${shape.stateDim}, tail ${shape.tailEvents}, D=${stateful.metadata.embeddingDim}); windowed ${windowed.metadata.modelVersion} (L=${windowed.metadata.maxSeqLen}); batch ${batch} (windowed: 32), 1 intra-op thread`);
+
+/** Each user's history advanced for real, then the step input that applies one new event. */
+async function nextSteps(bundle: ModelBundle, history: number): Promise<{ steps: StepInput[]; states: { window: WindowEvent[]; checkpoint: { state: Float32Array; lastEventMs: number | undefined } }[] }> {
+  const pool = await InferencePool.start({ bundle, intraOpThreads: 1 });
+  try {
+    const advancer = advancerFor(bundle.metadata, { embedder: pool, stepper: pool });
+    const users = syntheticWindows(batch, history + 1, bundle.metadata, history);
+    const advanced = await advancer.advance(users.map((events) => ({ state: { version: 0, window: [], highWater: new Map(), appliedTotal: 0 }, fresh: events.slice(0, history) })));
+    const steps = advanced.map((user, index) => {
+      const plan = planStatefulUpdate(user.window, [users[index]![history]!], shape!.tailEvents);
+      return { state: user.checkpoint!.state, previousEventMs: user.checkpoint!.lastEventMs, events: plan.events, checkpointAt: plan.settle };
+    });
+    return { steps, states: advanced.map((user) => ({ window: user.window, checkpoint: user.checkpoint! })) };
+  } finally {
+    await pool.close();
+  }
+}
+
+function stepFeeds(steps: StepInput[]): Record<string, ort.Tensor> {
+  const b = buildStepBatch(steps, stateful.metadata.queryTokens, shape!.stateDim);
+  return {
+    state: new ort.Tensor('float32', b.state, [b.batchSize, b.stateDim]),
+    item_ids: new ort.Tensor('int64', b.itemIds, [b.batchSize, b.timeSteps]),
+    event_kinds: new ort.Tensor('int64', b.eventKinds, [b.batchSize, b.timeSteps]),
+    query_tokens: new ort.Tensor('int64', b.queryTokenIds, [b.batchSize, b.timeSteps, b.queryTokens]),
+    gap_buckets: new ort.Tensor('int64', b.gapBuckets, [b.batchSize, b.timeSteps]),
+    checkpoint_at: new ort.Tensor('int64', b.checkpointAt, [b.batchSize]),
+  };
+}
+
+const statefulSession = await ortSession(stateful, 1, false);
+const windowedSession = await ortSession(windowed, 1, false);
+const statefulFeeds = [];
+const statesByHistory = new Map<number, Awaited<ReturnType<typeof nextSteps>>['states']>();
+for (const h of histories) {
+  const { steps, states } = await nextSteps(stateful, h);
+  statefulFeeds.push(stepFeeds(steps));
+  statesByHistory.set(h, states);
+}
+// attention at T = 1,000 holds [B, heads, T, T] floats: 32 users keep that within memory
+const windowedBatch = Math.min(batch, 32);
+const windowedFeeds = histories.map((h) => syntheticFeeds(windowed, windowedBatch, h, h));
+const runs = [
+  ...statefulFeeds.map((feeds) => () => statefulSession.run(feeds, [STEP_CHECKPOINT_OUTPUT, MODEL_OUTPUT])),
+  ...windowedFeeds.map((feeds) => () => windowedSession.run(feeds, [MODEL_OUTPUT])),
+];
+const perEvent: number[][] = runs.map(() => []);
+for (let r = 0; r < args.repeats; r++) {
+  const times = await pairedLoop(runs, { minMs, blockMs: minMs / 8, minRounds: 2 });
+  // µs per user update (one new event)
+  times.forEach((calls, i) => perEvent[i]!.push((quantile(calls, 0.5) * 1000) / (i < statefulFeeds.length ? batch : windowedBatch)));
+}
+const [s50, s1000, w50, w1000] = perEvent.map(spread);
+report.info(`stateful µs per event: history 50 ${fmt(s50!.median)}, 1000 ${fmt(s1000!.median)}; windowed: T=50 ${fmt(w50!.median)}, T=1000 ${fmt(w1000!.median)}`);
+report.figure({
+  id: 'history.stateful.h1000_vs_h50',
+  label: 'stateful model, ORT µs per new event, history 1,000 vs 50 (checkpoint + tail + 1 event per step)',
+  unit: 'µs/event',
+  value: s1000!.median,
+  spread: s1000!,
+  ceiling: s50!.median,
+  ceilingSpread: s50!,
+  ceilingLabel: 'history 50',
+  lowerIsBetter: true,
+  goal: { kind: 'max-ratio', target: 1.1 },
+});
+report.figure({
+  id: 'history.windowed.t1000_vs_t50',
+  label: 'windowed transformer (today), ORT µs per update, window 1,000 vs 50 events',
+  unit: 'µs/event',
+  value: w1000!.median,
+  spread: w1000!,
+  ceiling: w50!.median,
+  ceilingSpread: w50!,
+  ceilingLabel: 'window 50',
+  lowerIsBetter: true,
+});
+report.figure({
+  id: 'history.stateful_vs_windowed.h50',
+  label: 'ORT µs per new event: stateful (history 50) vs windowed transformer (window 50)',
+  unit: 'µs/event',
+  value: s50!.median,
+  spread: s50!,
+  ceiling: w50!.median,
+  ceilingSpread: w50!,
+  ceilingLabel: 'windowed, T=50',
+  lowerIsBetter: true,
+});
+
+// Redis bytes per user: the stateful model's stored fields after 1,000 events vs the windowed model's after 50.
+const redis = createRedisClient({ url: REDIS_URL });
+await waitForRedis(redis);
+try {
+  const prefix = unique('history-bytes');
+  const memory: Record<string, number[]> = { stateful: [], windowed: [] };
+  const sample = 64;
+  const statefulStore = new FeatureStore({ redis, modelVersion: stateful.metadata.modelVersion, queryTokens: stateful.metadata.queryTokens, stateDim: shape.stateDim, keyPrefix: prefix });
+  const windowedStore = new FeatureStore({ redis, modelVersion: windowed.metadata.modelVersion, queryTokens: windowed.metadata.queryTokens, keyPrefix: prefix });
+  const states = statesByHistory.get(1000)!.slice(0, sample);
+  const highWater = new Map([['plays:0', 1_000_999]]);
+  await statefulStore.writeStates(states.map((s, i) => ({ userId: `u${i}`, expectedVersion: 0, window: s.window, checkpoint: s.checkpoint, highWater, embedding: new Float32Array(stateful.metadata.embeddingDim).fill(0.1), updatedMs: 1_767_225_600_000, appliedTotal: 1000 })));
+  const windows = syntheticWindows(sample, windowed.metadata.maxSeqLen, windowed.metadata, 3);
+  await windowedStore.writeStates(windows.map((window, i) => ({ userId: `u${i}`, expectedVersion: 0, window, highWater, embedding: new Float32Array(windowed.metadata.embeddingDim).fill(0.1), updatedMs: 1_767_225_600_000, appliedTotal: 1000 })));
+  for (let i = 0; i < sample; i++) {
+    memory.stateful!.push(Number(await redis.call('MEMORY', 'USAGE', statefulStore.key(`u${i}`))));
+    memory.windowed!.push(Number(await redis.call('MEMORY', 'USAGE', windowedStore.key(`u${i}`))));
+  }
+  const keys = [...Array(sample).keys()].flatMap((i) => [statefulStore.key(`u${i}`), windowedStore.key(`u${i}`)]);
+  await redis.del(...keys);
+  const sm = quantile(memory.stateful!, 0.5);
+  const wm = quantile(memory.windowed!, 0.5);
+  report.info(`Redis MEMORY USAGE per user: stateful after 1000 events ${sm} B, windowed (L=${windowed.metadata.maxSeqLen}) ${wm} B`);
+  report.figure({
+    id: 'history.redis_bytes_per_user',
+    label: `Redis bytes per user (MEMORY USAGE), stateful after 1,000 events vs windowed with its full ${windowed.metadata.maxSeqLen}-event window`,
+    unit: 'B',
+    value: sm,
+    ceiling: wm,
+    ceilingLabel: 'windowed (today)',
+    lowerIsBetter: true,
+    goal: { kind: 'max-ratio', target: 1.0 },
+  });
+} finally {
+  redis.disconnect();
+}
+await statefulSession.release();
+await windowedSession.release();
+report.finish(OUT_DIR);
