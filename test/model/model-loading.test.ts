@@ -101,3 +101,36 @@ test('a directory without a model says so', async (t) => {
   const error = await t.throwsAsync(loadModelBundle(join(t.context.scratch, 'nothing-here')), { instanceOf: TasteError });
   t.is(error?.code, ErrorCodes.MODEL_LOAD);
 });
+
+test('a windowed graph that claims to be stateful is refused at start, naming the missing input', async (t) => {
+  const dir = await modelWith(t, 'claims-stateful', (props) => {
+    props.set('taste.model_kind', 'stateful');
+    props.set('taste.state_dim', '32');
+    props.set('taste.tail_events', '8');
+    props.set('taste.max_step_events', '64');
+  });
+  const bundle = await loadModelBundle(dir);
+  t.is(bundle.metadata.kind, 'stateful');
+  const error = await t.throwsAsync(InferencePool.start({ bundle, intraOpThreads: 1 }), { instanceOf: TasteError });
+  t.is(error?.code, ErrorCodes.MODEL_CONTRACT);
+  t.regex(error!.message, /missing input "state" of a stateful model/);
+});
+
+test('an unknown model kind, or a tail as long as a step, is refused with the key that is wrong', async (t) => {
+  const unknown = await modelWith(t, 'unknown-kind', (props) => props.set('taste.model_kind', 'recurrent'));
+  const error = await t.throwsAsync(loadModelBundle(unknown), { instanceOf: TasteError });
+  t.regex(error!.message, /taste\.model_kind is "recurrent"/);
+  const tail = await modelWith(t, 'tail-too-long', (props) => {
+    props.set('taste.model_kind', 'stateful');
+    props.set('taste.state_dim', '32');
+    props.set('taste.tail_events', '64');
+    props.set('taste.max_step_events', '64');
+  });
+  const tailError = await t.throwsAsync(loadModelBundle(tail), { instanceOf: TasteError });
+  t.regex(tailError!.message, /taste\.tail_events \(64\) must be below taste\.max_step_events \(64\)/);
+});
+
+test('a windowed pool refuses stateful steps (and says so) rather than running the wrong graph', async (t) => {
+  const error = await t.throwsAsync(t.context.pool.step([]), { instanceOf: TasteError });
+  t.regex(error!.message, /step does not apply to a windowed model/);
+});
