@@ -59,6 +59,11 @@ RUNS = [
 COLS = ["HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR"]
 
 
+def ours(m: dict) -> dict:
+    """The run's own model in its results (the key names the kind: SASRec-style or LRU stateful)."""
+    return next(r for k, r in m.items() if k.endswith("(this model)"))
+
+
 def row(name, r):
     return f"| {name} | " + " | ".join(f"{r[c]:.4f}" if c in r else "—" for c in COLS) + " |"
 
@@ -74,7 +79,7 @@ CHOSEN_LASTFM = "lastfm-relativepos-dropout0.5-labelsmoothing0.1-attributes"
 
 def seed_spread(runs, config: str, title: str) -> list[str]:
     """One LastFM configuration over the seeds it was run with, against published SASRec and S3-Rec."""
-    seeds = [(m["config"]["seed"], m["results"]["test"]["SASRec-style (this model)"]) for n, _, m in runs
+    seeds = [(m["config"]["seed"], ours(m["results"]["test"])) for n, _, m in runs
              if n == config or n.startswith(config + "-seed")]
     if len(seeds) < 2:
         return []
@@ -87,6 +92,62 @@ def seed_spread(runs, config: str, title: str) -> list[str]:
             out.append(f"- {kind} {metric} {' / '.join(f'{v:.4f}' for v in vals)} (mean {sum(vals) / len(vals):.4f}; "
                        f"published SASRec {sasrec[metric]:.4f}, S3-Rec {s3rec[metric]:.4f}).")
     return out
+
+
+# Model v2 (issue 19): each configuration over its seeds, beside today's transformer and the published numbers.
+# (label, dataset, run names: the first is seed 42, the others its seed-1/2 twins)
+V2_GROUPS = [
+    ("LRU stateful, whole histories (v2)", "lastfm", "lastfm-stateful-dropout0.5-attributes"),
+    ("transformer, newest 50 events (today)", "lastfm", CHOSEN_LASTFM),
+    ("LRU stateful, whole histories (v2)", "ml-latest-small", "ml-latest-small-stateful-dropout0.5"),
+    ("transformer, newest 50 events (today)", "ml-latest-small", "ml-latest-small-newestpos"),
+    ("LRU stateful, whole histories (v2)", "sim", "sim-stateful-attributes"),
+    ("transformer, newest 50 events (today)", "sim", "sim-default-attributes"),
+]
+PUBLISHED_BEST = {
+    ("lastfm", "full"): ("WEARec (history 200)", 0.0972, 0.0556),
+    ("lastfm", "sampled"): ("S3-Rec re-run with pre-training", 0.6083, 0.3577),
+    ("ml-latest-small", "full"): ("LlamaRec (LRURec + 7B LLM re-ranking)", 0.1524, 0.0759),
+}
+
+
+def mean_se(values: list[float]) -> str:
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return f"{mean:.4f} (1 seed)"
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return f"{mean:.4f} ± {(var / n) ** 0.5:.4f}"
+
+
+def v2_section(runs) -> list[str]:
+    by_name = {n: m for n, _, m in runs}
+    pipelines = {}
+    for f in sorted((HERE / "results").glob("pipeline-*.json")):
+        r = json.loads(f.read_text())
+        pipelines[r["modelVersion"]] = r
+    out = ["## Model v2: the stateful kind against today's transformer (test; mean ± standard error over seeds)", "",
+           "| dataset, protocol | model | seeds | HR@10 | NDCG@10 | through the pipeline (seed 42 model), HR@10 / NDCG@10 | "
+           "best published, HR@10 / NDCG@10 |", "|---|---|---|---:|---:|---|---|"]
+    for label, ds, base in V2_GROUPS:
+        names = [n for n in by_name if n == base or n.startswith(base + "-seed")]
+        if not names:
+            continue
+        for kind in ("full", "sampled"):
+            rs = [ours(by_name[n]["results"]["test"]).get(kind) for n in names]
+            if not all(rs):
+                continue
+            seeds = ", ".join(str(by_name[n]["config"]["seed"]) for n in names)
+            version = by_name[base].get("export", {}).get("model_version")
+            pipe = pipelines.get(version, {}).get(kind)
+            through = (f"{pipe['pipeline']['HR@10']:.4f} / {pipe['pipeline']['NDCG@10']:.4f} "
+                       f"({pipe['rankChanges']} rank changes)" if pipe else "—")
+            pub = PUBLISHED_BEST.get((ds, kind))
+            out.append(f"| {ds}, {kind} | {label} | {seeds} | {mean_se([r['HR@10'] for r in rs])} | "
+                       f"{mean_se([r['NDCG@10'] for r in rs])} | {through} | "
+                       f"{f'{pub[0]}: {pub[1]:.4f} / {pub[2]:.4f}' if pub else '—'} |")
+    return out + ["", "Commands: the `command` of each run in the sections below. The transformer's simulator row is",
+                  "models/default (one seed, as train-default.sh makes it).", ""]
 
 
 def pipeline_section() -> list[str]:
@@ -170,7 +231,7 @@ def main() -> int:
         if not sel:
             continue
         for kind in ("sampled", "full"):
-            if not any(kind in m["results"]["test"]["SASRec-style (this model)"] for _, _, m in sel):
+            if not any(kind in ours(m["results"]["test"]) for _, _, m in sel):
                 continue
             out += [f"## {ds} — {kind} ranking (test)", "", "| model | " + " | ".join(COLS) + " |",
                     "|---|" + "---:|" * len(COLS)]
@@ -179,13 +240,13 @@ def main() -> int:
             baselines_done = False
             for n, d, m in sel:
                 res = m["results"]["test"]
-                out.append(row(f"**this model** — {d}", res["SASRec-style (this model)"][kind]))
+                out.append(row(f"**this model** — {d}", ours(res)[kind]))
                 if not baselines_done:
                     for b in ("popularity", "last-item kNN"):
                         out.append(row(f"{b} (same split, same run)", res[b][kind]))
                     baselines_done = "sim" not in ds
             out.append("")
-    out += pipeline_section() + ablation_section()
+    out += v2_section(runs) + pipeline_section() + ablation_section()
     out += ["## Runs in detail", ""]
     for n, d, m in runs:
         out += [f"<!-- {n} -->", render(HERE / "results" / f"{n}.json", "test"), ""]

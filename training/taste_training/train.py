@@ -169,10 +169,21 @@ def user_embeddings(model, wins: list[dict], q: int, batch_size: int = 256) -> n
     model.eval()
     names = inputs_of(model)
     # users of similar length together, so whole histories are not padded to the longest one
-    order = np.argsort([len(w["item_ids"]) for w in wins], kind="stable")
+    lens = np.array([len(w["item_ids"]) for w in wins])
+    # windowed: input order, as before (its metrics stay bit for bit); stateful: by length
+    order = np.argsort(lens, kind="stable") if model.kind == "stateful" else np.arange(len(wins))
+    max_positions = 32768 if model.kind == "stateful" else len(wins) * int(lens.max(initial=1))
     out = np.zeros((len(wins), model.cfg.dim), dtype=np.float32)
-    for i in range(0, len(wins), batch_size):
-        sel = order[i:i + batch_size]
+    # at most batch_size users, and for whole histories at most 32k padded positions, per batch
+    groups, cur = [], []
+    for j in order:
+        if cur and (len(cur) >= batch_size or (len(cur) + 1) * lens[j] > max_positions):
+            groups.append(cur)
+            cur = []
+        cur.append(j)
+    if cur:
+        groups.append(cur)
+    for sel in groups:
         b = dt.collate([wins[j] for j in sel], q)
         x = [torch.from_numpy(b[k]) for k in names]
         out[sel] = (model.hidden(*x)[:, -1] if model.kind == "stateful" else model(*x)).numpy()
