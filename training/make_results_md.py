@@ -55,6 +55,17 @@ RUNS = [
     ("sim-seed1-with-searches", "simulator seed 1, with search events, 25 min budget (the first models/default)"),
     ("sim-default-attributes", "simulator seed 1, with search events and item attributes (genre, artist), 22 epochs: "
      "`bash training/train-default.sh`, exported as models/default"),
+    ("lastfm-stateful-dropout0.3-attributes-noexport", "LastFM, **stateful LRU** (v2), whole histories, item attributes, "
+     "dropout 0.3, label smoothing 0.1 (configuration search, not exported)"),
+    ("lastfm-stateful-dropout0.5-attributes-noexport", "LastFM, **stateful LRU** (v2), the same with dropout 0.5 "
+     "(configuration search; the better validation NDCG@10, so the chosen one)"),
+    ("lastfm-stateful-dropout0.5-attributes", "LastFM, **stateful LRU** (v2), the chosen configuration, seed 42, exported"),
+    ("lastfm-stateful-dropout0.5-attributes-seed1", "the same stateful configuration, seed 1"),
+    ("lastfm-stateful-dropout0.5-attributes-seed2", "the same stateful configuration, seed 2"),
+    ("ml-latest-small-stateful-dropout0.5", "ml-latest-small, **stateful LRU** (v2), whole histories, dropout 0.5, label "
+     "smoothing 0.1 (25 min budget)"),
+    ("sim-stateful-attributes", "simulator seed 1, **stateful LRU** (v2), whole histories, item attributes, dropout 0.3 "
+     "(20 min budget): models/stateful"),
 ]
 COLS = ["HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR"]
 

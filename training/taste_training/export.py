@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="model kind of an --untrained export (a checkpoint says its own)")
     ap.add_argument("--state-size", type=int, default=64, help="stateful: complex state channels per layer")
     ap.add_argument("--tail-events", type=int, default=8, help="stateful: events kept to re-apply late ones")
-    ap.add_argument("--max-step-events", type=int, default=256, help="stateful: most events per step call")
+    ap.add_argument("--max-step-events", type=int, default=64, help="stateful: most events per step call")
     a = ap.parse_args(argv)
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))

@@ -46,7 +46,7 @@ class StatefulConfig:
     max_phase: float = math.pi / 4
     # the longest run of events one step call may carry (the step graph's direct form costs K^2 per
     # channel); callers split longer runs into several steps, which give the same state
-    max_step_events: int = 256
+    max_step_events: int = 64
     # the events the updater keeps in the stored tail to re-apply late events exactly
     tail_events: int = 8
 
