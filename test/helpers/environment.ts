@@ -4,7 +4,11 @@ import { fileURLToPath } from 'node:url';
 /** Where the real services are; scripts/test.sh starts them and exports these. */
 export const KAFKA_BROKERS = (process.env.TASTE_KAFKA_BROKERS ?? '127.0.0.1:39092').split(',');
 export const REDIS_URL = process.env.TASTE_REDIS_URL ?? 'redis://127.0.0.1:36379';
-export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../../models/default', import.meta.url));
+/**
+ * The model the suites run. TASTE_TEST_MODEL_DIR runs the reliability suite with another one (e.g.
+ * models/stateful); the default-model tests (parity, e2e, pipeline evaluation) expect models/default.
+ */
+export const DEFAULT_MODEL_DIR = process.env.TASTE_TEST_MODEL_DIR ?? fileURLToPath(new URL('../../../models/default', import.meta.url));
 
 /** A name no other test uses, so test files can run in parallel against the same services. */
 export function unique(prefix: string): string {

@@ -37,7 +37,13 @@ export async function scenarioContext(redisUrl = REDIS_URL, brokers?: string[]):
     bundle,
     pool,
     redis,
-    store: new FeatureStore({ redis, modelVersion: bundle.metadata.modelVersion, queryTokens: bundle.metadata.queryTokens, keyPrefix }),
+    store: new FeatureStore({
+      redis,
+      modelVersion: bundle.metadata.modelVersion,
+      queryTokens: bundle.metadata.queryTokens,
+      keyPrefix,
+      ...(bundle.metadata.stateful ? { stateDim: bundle.metadata.stateful.stateDim } : {}),
+    }),
     close: async () => {
       await pool.close();
       redis.disconnect();

@@ -8,6 +8,7 @@ import { consumerGroupLag, createProducer, ensureTopics, type Kafka } from '../.
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
 import type { FeatureStore } from '../../featurestore/feature-store.js';
 import { mergeWindow, type WindowEvent } from '../../model/features.js';
+import { DEFAULT_MODEL_DIR } from '../helpers/environment.js';
 import type { InferencePool } from '../../model/inference-pool.js';
 import type { ModelBundle } from '../../model/model-bundle.js';
 import { encodePlayEvent, encodeSearchEvent } from '../../proto/event-codec.js';
@@ -343,6 +344,7 @@ export function consumerArgs(topics: StreamTopics, groupId: string, keyPrefix: s
     '--dead-letter-topic', topics.deadLetter,
     '--group-id', groupId,
     '--key-prefix', keyPrefix,
+    '--model', DEFAULT_MODEL_DIR,
     ...extra,
   ];
 }

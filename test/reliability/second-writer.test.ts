@@ -1,5 +1,6 @@
 import test from 'ava';
 import { EventFeaturizer, EventTypes } from '../../consumers/event-featurizer.js';
+import { advancerFor } from '../../updater/advance.js';
 import { Updater, type SourcedEvent } from '../../updater/updater.js';
 import { KAFKA_BROKERS, REDIS_URL } from '../helpers/environment.js';
 import { scenarioContext } from './context.js';
@@ -38,7 +39,7 @@ test('a second writer replaying the same events beside the stream: each event ap
   // updater and model session, racing the stream user by user.
   const { metadata, vocabulary } = ctx.bundle;
   const featurizer = new EventFeaturizer({ vocabulary, queryTokens: metadata.queryTokens, queryBuckets: metadata.queryBuckets });
-  const updater = new Updater({ store: ctx.store, embedder: ctx.pool, maxSeqLen: metadata.maxSeqLen });
+  const updater = new Updater({ store: ctx.store, advancer: advancerFor(metadata, { embedder: ctx.pool, stepper: ctx.pool }) });
   const records = await readAll(ctx.kafka, [ctx.topics.play, ctx.topics.search]);
   let replayed = 0;
   let conflicts = 0;
