@@ -8,6 +8,7 @@ import { consumerGroupLag, createProducer, ensureTopics, type Kafka } from '../.
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
 import type { FeatureStore } from '../../featurestore/feature-store.js';
 import { mergeWindow, type WindowEvent } from '../../model/features.js';
+import { StatefulAdvancer } from '../../updater/advance.js';
 import { DEFAULT_MODEL_DIR } from '../helpers/environment.js';
 import type { InferencePool } from '../../model/inference-pool.js';
 import type { ModelBundle } from '../../model/model-bundle.js';
@@ -133,6 +134,8 @@ function poisonRecord(kind: (typeof POISON_KINDS)[number], userId: string, event
 export interface Expectation {
   window: WindowEvent[];
   applied: number;
+  /** Every valid event of the user, in event order (what a stateful model's state covers). */
+  events: WindowEvent[];
 }
 
 /**
@@ -162,7 +165,11 @@ export async function groundTruth(
   const users = new Map<string, Expectation>();
   let valid = 0;
   for (const [userId, events] of byUser) {
-    users.set(userId, { window: mergeWindow([], events, bundle.metadata.maxSeqLen), applied: events.length });
+    users.set(userId, {
+      window: mergeWindow([], events, bundle.metadata.maxSeqLen),
+      applied: events.length,
+      events: mergeWindow([], events, Number.POSITIVE_INFINITY),
+    });
     valid += events.length;
   }
   return { users, valid, invalid };
@@ -232,7 +239,7 @@ export async function verify(store: FeatureStore, truth: Map<string, Expectation
     const chunk = userIds.slice(start, start + 200);
     const states = await store.loadStates(chunk);
     const stored = await store.readEmbeddings(chunk);
-    const expectedEmbeddings = await pool.embed(chunk.map((userId) => truth.get(userId)!.window));
+    const expectedEmbeddings = await expectedEmbeddingsOf(pool, chunk.map((userId) => truth.get(userId)!));
     chunk.forEach((userId, index) => {
       const expected = truth.get(userId)!;
       const state = states.get(userId)!;
@@ -249,6 +256,20 @@ export async function verify(store: FeatureStore, truth: Map<string, Expectation
     });
   }
   return verdict;
+}
+
+/**
+ * Windowed: the model over the expected window. Stateful: one pass over all the user's events in
+ * event order from the zero state (exact when no event arrived later than the tail allows; the
+ * suite's scenarios produce each user's events in order on one topic).
+ */
+async function expectedEmbeddingsOf(pool: InferencePool, expectations: readonly Expectation[]): Promise<Float32Array[]> {
+  const { metadata } = pool.bundle;
+  if (!metadata.stateful) return pool.embed(expectations.map((e) => e.window));
+  const advancer = new StatefulAdvancer(pool, metadata.stateful);
+  const empty = { version: 0, window: [], highWater: new Map(), appliedTotal: 0 };
+  const advanced = await advancer.advance(expectations.map((e) => ({ state: empty, fresh: e.events })));
+  return advanced.map((a) => a.embedding ?? new Float32Array(0));
 }
 
 function canonical(window: readonly WindowEvent[]): string {
