@@ -1,4 +1,5 @@
 import type { ValueInfo } from './contract.js';
+import type { StepBatch } from './features.js';
 
 /** Messages between the inference pool (main thread) and its workers. */
 
@@ -26,21 +27,8 @@ export interface InferenceRequest {
   ageBuckets: BigInt64Array;
 }
 
-/** A stateful model's step run (StepBatch of model/features.ts). */
-export interface StepRequest {
-  type: 'step';
-  id: number;
-  batchSize: number;
-  timeSteps: number;
-  queryTokens: number;
-  stateDim: number;
-  state: Float32Array;
-  checkpointAt: BigInt64Array;
-  itemIds: BigInt64Array;
-  eventKinds: BigInt64Array;
-  queryTokenIds: BigInt64Array;
-  gapBuckets: BigInt64Array;
-}
+/** A stateful model's step run. */
+export type StepRequest = { type: 'step'; id: number } & StepBatch;
 
 export type WorkerRequest = InferenceRequest | StepRequest;
 
