@@ -62,6 +62,10 @@ RUNS = [
     ("lastfm-stateful-dropout0.5-attributes", "LastFM, **stateful LRU** (v2), the chosen configuration, seed 42, exported"),
     ("lastfm-stateful-dropout0.5-attributes-seed1", "the same stateful configuration, seed 1"),
     ("lastfm-stateful-dropout0.5-attributes-seed2", "the same stateful configuration, seed 2"),
+    ("lastfm-stateful-dropout0.5-attributes-history50-noexport", "ablation: the chosen stateful configuration trained and "
+     "evaluated on the newest 50 events only (`--max-history 50`), seed 42, 12 min budget"),
+    ("lastfm-stateful-dropout0.5-attributes-rmin0.9-noexport", "ablation: the chosen stateful configuration with "
+     "eigenvalue moduli initialised in [0.9, 0.99] (`--r-min 0.9`), seed 42, 12 min budget"),
     ("ml-latest-small-stateful-dropout0.5", "ml-latest-small, **stateful LRU** (v2), whole histories, dropout 0.5, label "
      "smoothing 0.1 (25 min budget)"),
     ("sim-stateful-attributes", "simulator seed 1, **stateful LRU** (v2), whole histories, item attributes, dropout 0.3 "
