@@ -68,6 +68,9 @@ RUNS = [
      "eigenvalue moduli initialised in [0.9, 0.99] (`--r-min 0.9`), seed 42, 12 min budget"),
     ("ml-latest-small-stateful-dropout0.5", "ml-latest-small, **stateful LRU** (v2), whole histories, dropout 0.5, label "
      "smoothing 0.1 (25 min budget)"),
+    ("ml-latest-small-stateful-dropout0.5-seed1", "the same stateful configuration, seed 1, with a 20 min budget "
+     "(seed 42 had 25; both stopped by the budget)"),
+    ("sim-stateful-attributes-seed1", "the same stateful simulator configuration, seed 1, 18 min budget (seed 42 had 20)"),
     ("sim-stateful-attributes", "simulator seed 1, **stateful LRU** (v2), whole histories, item attributes, dropout 0.3 "
      "(20 min budget): models/stateful"),
 ]
