@@ -12,13 +12,16 @@ from .export import INPUT_NAMES, OUTPUT_NAME
 
 
 class OnnxEncoder:
-    def __init__(self, onnx_path: str | os.PathLike, threads: int | None = None):
+    def __init__(self, onnx_path: str | os.PathLike, threads: int | None = None, session=None):
+        """A new CPU session for onnx_path, or `session` (an open one) as it is."""
         import onnxruntime as ort
 
-        so = ort.SessionOptions()
-        if threads is not None:
-            so.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+        if session is None:
+            so = ort.SessionOptions()
+            if threads is not None:
+                so.intra_op_num_threads = threads
+            session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+        self.session = session
         self.meta: dict[str, str] = self.session.get_modelmeta().custom_metadata_map
 
     def embed(self, batch: dict[str, np.ndarray]) -> np.ndarray:

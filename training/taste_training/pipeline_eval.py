@@ -77,7 +77,7 @@ def build(args) -> dict:
     if stateful:
         from .stateful_export import OnnxStepEncoder
 
-        enc = OnnxStepEncoder(model_dir / "model.onnx", args.threads)
+        enc = OnnxStepEncoder(model_dir / "model.onnx", session=enc.session)  # the session already open
     # the stateful kind reads whole histories (L = 0), as the pipeline keeps them in its state
     L = 0 if stateful else int(enc.meta["taste.max_seq_len"])
     q = int(enc.meta["taste.query_tokens"])

@@ -17,6 +17,7 @@ import torch
 from . import data as dt
 from . import features as fx
 from .export import OPSET, random_batch
+from .onnx_encoder import OnnxEncoder
 from .stateful import StatefulEncoder
 
 STEP_INPUTS = ["state", "item_ids", "event_kinds", "query_tokens", "gap_buckets", "checkpoint_at"]
@@ -90,18 +91,12 @@ def export_step_onnx(model: StatefulEncoder, path: str | os.PathLike, metadata: 
     onnx.save(m, str(path))
 
 
-class OnnxStepEncoder:
+class OnnxStepEncoder(OnnxEncoder):
     """A stateful model directory under onnxruntime: whole histories as a run of steps of at most
     `chunk` events each, the state carried from step to step, as the pipeline advances a user."""
 
-    def __init__(self, onnx_path: str | os.PathLike, threads: int | None = None):
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        if threads is not None:
-            so.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-        self.meta: dict[str, str] = self.session.get_modelmeta().custom_metadata_map
+    def __init__(self, onnx_path: str | os.PathLike, threads: int | None = None, session=None):
+        super().__init__(onnx_path, threads, session)
         self.state_dim = int(self.meta["taste.state_dim"])
         self.max_step = int(self.meta["taste.max_step_events"])
 
