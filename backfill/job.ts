@@ -41,6 +41,8 @@ export interface BackfillJobOptions
   /** @default 1 */
   inferenceWorkers?: number;
   intraOpThreads?: number;
+  /** Longest one inference run may take. @default 30000 */
+  inferenceTimeoutMs?: number;
   /** Files: event times kept, [since, until). Kafka: the record-timestamp range whose offsets are read. */
   sinceMs?: number | undefined;
   untilMs?: number | undefined;
@@ -171,6 +173,7 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
         executionProvider: options.executionProvider ?? 'cpu',
         workers: options.inferenceWorkers ?? 1,
         ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
+        ...(options.inferenceTimeoutMs ? { taskTimeoutMs: options.inferenceTimeoutMs } : {}),
       });
       closers.push(() => pool.close());
       embedder = new LengthGroupedEmbedder(options.instrumentEmbedder ? options.instrumentEmbedder(pool) : pool);

@@ -94,6 +94,7 @@ export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv)
     executionProvider: values['execution-provider'] as ExecutionProvider,
     inferenceWorkers: values['inference-workers'],
     ...(values['intra-op-threads'] > 0 ? { intraOpThreads: values['intra-op-threads'] } : {}),
+    inferenceTimeoutMs: values['inference-timeout-ms'],
     sinceMs,
     untilMs,
     users,

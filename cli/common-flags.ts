@@ -24,6 +24,7 @@ export const modelFlags = {
   'execution-provider': { type: 'string', env: 'TASTE_EXECUTION_PROVIDER', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], description: 'ONNX Runtime execution provider' },
   'inference-workers': { type: 'integer', env: 'TASTE_INFERENCE_WORKERS', default: 1, min: 1, description: 'worker threads, one model session each' },
   'intra-op-threads': { type: 'integer', env: 'TASTE_INTRA_OP_THREADS', default: 0, description: 'threads per session (0: (cores - 1) / workers, at least 1)' },
+  'inference-timeout-ms': { type: 'integer', env: 'TASTE_INFERENCE_TIMEOUT_MS', default: 30000, min: 1, description: 'longest one inference run may take before it is failed (retryably) and its worker replaced' },
 } as const satisfies FlagSpecs;
 
 export const metricsFlags = {

@@ -49,6 +49,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     executionProvider: values['execution-provider'] as ExecutionProvider,
     inferenceWorkers: values['inference-workers'],
     ...(values['intra-op-threads'] > 0 ? { intraOpThreads: values['intra-op-threads'] } : {}),
+    inferenceTimeoutMs: values['inference-timeout-ms'],
     topicPartitions: values['topic-partitions'],
     createTopics: values['create-topics'],
     partitionsConsumedConcurrently: values['partitions-concurrently'],
@@ -56,9 +57,9 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     sessionTimeoutMs: values['session-timeout-ms'],
     minEventTimeMs,
     metrics,
+    // Ready while this member is in its group with an inference worker up.
+    onReadinessChange: (ready) => metricsServer?.setReady(ready),
   });
-  // Ready once this member holds partitions with the model loaded (start-up loaded it).
-  void job.consumer.joined.then(() => metricsServer?.setReady(true));
   if (metricsServer) logger.info('metrics', { url: `http://0.0.0.0:${metricsServer.port}/metrics` });
   const progress = setInterval(() => logger.info('progress', { ...job.consumer.stats }), 10_000);
   progress.unref();

@@ -71,6 +71,7 @@ export async function runDemoCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
     executionProvider: values['execution-provider'] as ExecutionProvider,
     inferenceWorkers: values['inference-workers'],
     ...(values['intra-op-threads'] > 0 ? { intraOpThreads: values['intra-op-threads'] } : {}),
+    inferenceTimeoutMs: values['inference-timeout-ms'],
     topicPartitions: values['topic-partitions'],
     metrics,
   });

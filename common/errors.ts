@@ -7,6 +7,10 @@ export const ErrorCodes = {
   MODEL_CONTRACT: 'TASTE_MODEL_CONTRACT',
   MODEL_LOAD: 'TASTE_MODEL_LOAD',
   INFERENCE_FAILED: 'TASTE_INFERENCE_FAILED',
+  /** No run finished within the pool's task timeout. */
+  INFERENCE_TIMEOUT: 'TASTE_INFERENCE_TIMEOUT',
+  /** No inference worker is running (all died; replacements are being started). */
+  INFERENCE_UNAVAILABLE: 'TASTE_INFERENCE_UNAVAILABLE',
   POOL_CLOSED: 'TASTE_POOL_CLOSED',
   STORE_UNAVAILABLE: 'TASTE_STORE_UNAVAILABLE',
   STORE_CORRUPT: 'TASTE_STORE_CORRUPT',

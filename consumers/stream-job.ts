@@ -2,7 +2,8 @@ import type { Logger } from '../common/logger.js';
 import type { PipelineMetrics } from '../metrics/pipeline-metrics.js';
 import { FeatureStore, type RedisClient } from '../featurestore/feature-store.js';
 import { createRedisClient, type RedisConnectionOptions, waitForRedis } from '../featurestore/redis-client.js';
-import { InferencePool } from '../model/inference-pool.js';
+import { describeError } from '../common/errors.js';
+import { InferencePool, type InferencePoolEvent, type InferencePoolOptions } from '../model/inference-pool.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
 import { advancerFor, type Stepper } from '../updater/advance.js';
@@ -28,6 +29,15 @@ export interface StreamJobOptions {
   inferenceWorkers?: number;
   /** Threads per inference session. @default cores / workers */
   intraOpThreads?: number;
+  /** Longest one inference run may take. @default 30000 */
+  inferenceTimeoutMs?: number;
+  /**
+   * Called when the member turns ready (joined its group, inference workers up) or not ready
+   * (no inference worker left: its partitions cannot move until one is back). Wire it to /readyz.
+   */
+  onReadinessChange?: (ready: boolean) => void;
+  /** Test seam: how inference worker threads start (see InferencePoolOptions.createWorker). */
+  createInferenceWorker?: InferencePoolOptions['createWorker'];
   /** Create missing topics at start (off where topics are managed elsewhere, e.g. Strimzi). @default true */
   createTopics?: boolean;
   /** Partitions for topics this job has to create; existing topics are left alone. @default 4 */
@@ -60,12 +70,30 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
   const { logger } = options;
   const bundle = await loadModelBundle(options.modelDir);
   const { metadata } = bundle;
+  let joined = false;
+  let inferenceUp = false;
+  let ready = false;
+  const reportReadiness = () => {
+    if (ready === (joined && inferenceUp)) return;
+    ready = !ready;
+    options.onReadinessChange?.(ready);
+  };
   const pool = await InferencePool.start({
     bundle,
     executionProvider: options.executionProvider ?? 'cpu',
     workers: options.inferenceWorkers ?? 1,
     ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
+    ...(options.inferenceTimeoutMs ? { taskTimeoutMs: options.inferenceTimeoutMs } : {}),
+    ...(options.createInferenceWorker ? { createWorker: options.createInferenceWorker } : {}),
+    onEvent: (event) => {
+      observePool(event, logger, options.metrics);
+      if (event.type === 'health') {
+        inferenceUp = event.healthy;
+        reportReadiness();
+      }
+    },
   });
+  options.metrics?.inferenceWorkers.set(pool.workers);
   const redis = createRedisClient({ connectionName: 'taste-consumer', ...options.redis });
   const stopAll = async () => {
     await pool.close();
@@ -108,6 +136,10 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
       ...(options.onApplied ? { onApplied: options.onApplied } : {}),
     });
+    void consumer.joined.then(() => {
+      joined = true;
+      reportReadiness();
+    });
     await consumer.start();
     logger.info('stream job started', {
       model: metadata.modelVersion,
@@ -121,6 +153,8 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       consumer,
       redis,
       stop: async () => {
+        joined = false;
+        reportReadiness();
         await consumer.stop();
         await stopAll();
       },
@@ -167,4 +201,35 @@ export function observeStore(metrics: PipelineMetrics) {
     metrics.redisSeconds.observe({ operation }, seconds);
     if (!ok) metrics.redisErrors.inc({ operation });
   };
+}
+
+/** Logs and counts what happens to the inference workers. */
+function observePool(event: InferencePoolEvent, logger: Logger, metrics: PipelineMetrics | undefined): void {
+  switch (event.type) {
+    case 'worker-exited':
+      logger.warn('inference worker lost; starting a replacement', { workersLeft: event.workersLeft });
+      metrics?.inferenceWorkerFailures.inc({ reason: 'exited' });
+      metrics?.inferenceWorkers.set(event.workersLeft);
+      return;
+    case 'respawn-failed':
+      logger.error('inference worker replacement failed to start; trying again', {
+        attempt: event.attempt,
+        retryInMs: event.retryInMs,
+        code: event.error.code,
+        error: describeError(event.error),
+      });
+      metrics?.inferenceWorkerFailures.inc({ reason: 'respawn_failed' });
+      return;
+    case 'task-timed-out':
+      logger.error('inference run timed out; its worker is being replaced', { timeoutMs: event.timeoutMs });
+      metrics?.inferenceWorkerFailures.inc({ reason: 'timed_out' });
+      return;
+    case 'worker-replaced':
+      logger.info('inference worker replaced', { workers: event.workers });
+      metrics?.inferenceWorkers.set(event.workers);
+      return;
+    case 'health':
+      if (!event.healthy) logger.error('no inference worker is running; not ready until one starts');
+      return;
+  }
 }

@@ -16,6 +16,8 @@ export class PipelineMetrics {
   readonly eventsDeadLettered = new Counter({ name: 'taste_events_dead_lettered_total', help: 'Records sent to the dead-letter topic', labelNames: ['topic', 'reason'] as const, registers: [this.registry] });
   readonly stepRecords = new Histogram({ name: 'taste_step_records', help: 'Records per applied step', buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000], registers: [this.registry] });
   readonly stepUsers = new Histogram({ name: 'taste_step_users', help: 'Users (one inference each) per applied step', buckets: [1, 5, 10, 25, 50, 100, 250, 500], registers: [this.registry] });
+  readonly inferenceWorkers = new Gauge({ name: 'taste_inference_workers', help: 'Inference workers ready to run (0: inference is down, the member is not ready)', registers: [this.registry] });
+  readonly inferenceWorkerFailures = new Counter({ name: 'taste_inference_worker_failures_total', help: 'Inference workers lost (exited, timed_out) and replacements that failed to start (respawn_failed)', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly inferenceSeconds = new Histogram({ name: 'taste_inference_seconds', help: 'Model time per call (all users of a step)', buckets: LATENCY_BUCKETS, registers: [this.registry] });
   readonly freshnessSeconds = new Histogram({ name: 'taste_freshness_seconds', help: 'Event time of the newest applied event to embedding written', buckets: FRESHNESS_BUCKETS, registers: [this.registry] });
   readonly redisSeconds = new Histogram({ name: 'taste_redis_seconds', help: 'Feature store operations', labelNames: ['operation'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { ErrorCodes, TasteError } from '../common/errors.js';
+import { sleep } from '../common/retry.js';
 import { validateModelSignature } from './contract.js';
 import { ModelKinds } from './contract.js';
 import { buildSequenceBatch, buildStepBatch, type StepInput, type WindowEvent } from './features.js';
@@ -24,9 +25,35 @@ export interface InferencePoolOptions {
   allowSpinning?: boolean;
   /** Most users in one `run`; larger requests are split. @default 256 */
   maxBatchSize?: number;
+  /**
+   * Longest one run may take, queueing included. A run past it is rejected (retryable) and its
+   * worker replaced: ONNX Runtime cannot cancel a run, so the stuck worker gets no more work and
+   * is ended once its run returns.
+   * @default 30000
+   */
+  taskTimeoutMs?: number;
+  /** First wait before starting a replacement worker again after one failed to start; doubles up to 30 s. @default 250 */
+  respawnDelayMs?: number;
+  /** What happens to the workers (logs, metrics, readiness). */
+  onEvent?: (event: InferencePoolEvent) => void;
+  /** How a worker thread starts. Tests wrap it to hold on to, and kill, the real workers. @default new Worker(url, options) */
+  createWorker?: (url: URL, options: WorkerOptions) => Worker;
 }
 
-export const defaultInferencePoolOptions = { executionProvider: 'cpu', workers: 1, maxBatchSize: 256 } as const;
+export const defaultInferencePoolOptions = { executionProvider: 'cpu', workers: 1, maxBatchSize: 256, taskTimeoutMs: 30_000, respawnDelayMs: 250 } as const;
+
+const MAX_RESPAWN_DELAY_MS = 30_000;
+
+/**
+ * What the pool reports. `health` turns false when no worker is left to run inference and true
+ * once one is back; while false, `embed` and `step` fail fast with TASTE_INFERENCE_UNAVAILABLE.
+ */
+export type InferencePoolEvent =
+  | { type: 'worker-exited'; workersLeft: number }
+  | { type: 'worker-replaced'; workers: number }
+  | { type: 'respawn-failed'; error: TasteError; attempt: number; retryInMs: number }
+  | { type: 'task-timed-out'; timeoutMs: number }
+  | { type: 'health'; healthy: boolean };
 
 /** What a stateful step gives back per user. */
 export interface StepResult {
@@ -44,27 +71,52 @@ interface Task {
   transfer: ArrayBuffer[];
   resolve: (result: RunResult) => void;
   reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
 }
 
 interface Slot {
   worker: Worker;
   task: Task | undefined;
+  /** Native work in the worker (loading the model, or a run) that must end before the thread may be terminated. */
+  busy: Busy | undefined;
+  /** Timed out: gets no more work, and is ended once its run returns. */
+  abandoned: boolean;
 }
+
+interface Busy {
+  done: Promise<void>;
+  end: () => void;
+}
+
+// Terminating a worker thread while ONNX Runtime works in it can abort the whole process
+// (onnxruntime-node throws from a native callback into a torn-down environment). So a worker is
+// only terminated when idle: `close` waits this long for runs and loads to end first.
+const CLOSE_GRACE_MS = 10_000;
 
 const WORKER_URL = new URL('./inference-worker.js', import.meta.url);
 
 /**
  * A fixed set of worker threads, each holding one ONNX Runtime session. Callers await `embed`;
  * queued work is bounded by the number of callers awaiting, never buffered on their behalf.
+ * A worker that dies is replaced, with backoff while replacements fail; no run waits longer
+ * than `taskTimeoutMs`, and with no worker left every caller gets a coded, retryable error.
  */
 export class InferencePool {
-  readonly #options: Required<Omit<InferencePoolOptions, 'bundle'>> & { bundle: ModelBundle };
+  readonly #options: Required<Omit<InferencePoolOptions, 'bundle' | 'onEvent'>> & Pick<InferencePoolOptions, 'onEvent'> & { bundle: ModelBundle };
   readonly #slots: Slot[] = [];
   /** Every worker started, ready or not, so `close` can end them all. */
   readonly #workers = new Set<Worker>();
   readonly #queue: Task[] = [];
+  /** Replacements owed: workers that died and have not been replaced yet. */
+  #missing = 0;
+  #respawning = false;
+  #healthy = false;
   #nextId = 0;
   #closed = false;
+  /** Workers with native work in flight, which `close` waits for before terminating them. */
+  readonly #busy = new Map<Worker, Busy>();
+  /** Cuts a respawn backoff short when the pool closes. */
+  readonly #closing = new AbortController();
 
   private constructor(options: InferencePoolOptions) {
     const workers = options.workers ?? defaultInferencePoolOptions.workers;
@@ -79,6 +131,14 @@ export class InferencePool {
     if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
       throw new TasteError(ErrorCodes.CONFIG_INVALID, `maxBatchSize must be a positive integer, got ${maxBatchSize}`);
     }
+    const taskTimeoutMs = options.taskTimeoutMs ?? defaultInferencePoolOptions.taskTimeoutMs;
+    if (!Number.isInteger(taskTimeoutMs) || taskTimeoutMs < 1) {
+      throw new TasteError(ErrorCodes.CONFIG_INVALID, `taskTimeoutMs must be a positive integer, got ${taskTimeoutMs}`);
+    }
+    const respawnDelayMs = options.respawnDelayMs ?? defaultInferencePoolOptions.respawnDelayMs;
+    if (!Number.isInteger(respawnDelayMs) || respawnDelayMs < 0) {
+      throw new TasteError(ErrorCodes.CONFIG_INVALID, `respawnDelayMs must be a non-negative integer, got ${respawnDelayMs}`);
+    }
     this.#options = {
       bundle: options.bundle,
       executionProvider,
@@ -86,6 +146,10 @@ export class InferencePool {
       intraOpThreads: options.intraOpThreads ?? Math.max(1, Math.floor((availableParallelism() - 1) / workers)),
       allowSpinning: options.allowSpinning ?? false,
       maxBatchSize,
+      taskTimeoutMs,
+      respawnDelayMs,
+      onEvent: options.onEvent,
+      createWorker: options.createWorker ?? ((url, workerOptions) => new Worker(url, workerOptions)),
     };
   }
 
@@ -98,7 +162,18 @@ export class InferencePool {
       await pool.close();
       throw error;
     }
+    pool.#setHealthy(true);
     return pool;
+  }
+
+  /** Whether a worker is there to run inference (false once closed). */
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  /** Workers ready to run. */
+  get workers(): number {
+    return this.#slots.length;
   }
 
   get bundle(): ModelBundle {
@@ -157,18 +232,56 @@ export class InferencePool {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const task of this.#queue.splice(0)) task.reject(poolClosed());
+    this.#closing.abort();
+    this.#healthy = false; // no event: closing is not an outage
+    this.#rejectQueued(poolClosed());
     this.#slots.length = 0;
+    const busy = [...this.#busy.values()].map((entry) => entry.done);
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(busy), new Promise((resolve) => (grace = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+    clearTimeout(grace);
     await Promise.all([...this.#workers].map((worker) => worker.terminate()));
     this.#workers.clear();
   }
 
   #run(request: WorkerRequest, transfer: ArrayBuffer[]): Promise<RunResult> {
     if (this.#closed) return Promise.reject(poolClosed());
+    // Without a worker the run could only wait: fail fast, and let the caller's retry find the pool healed.
+    if (!this.#healthy) return Promise.reject(poolUnavailable('no inference worker is running (replacements are being started)'));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ request, transfer, resolve, reject });
+      const timeoutMs = this.#options.taskTimeoutMs;
+      const task: Task = {
+        request,
+        transfer,
+        resolve: (result) => {
+          clearTimeout(task.timer);
+          resolve(result);
+        },
+        reject: (error) => {
+          clearTimeout(task.timer);
+          reject(error);
+        },
+        timer: setTimeout(() => this.#timeOut(task), timeoutMs),
+      };
+      this.#queue.push(task);
       this.#dispatch();
     });
+  }
+
+  #timeOut(task: Task): void {
+    const timeoutMs = this.#options.taskTimeoutMs;
+    const queued = this.#queue.indexOf(task);
+    if (queued >= 0) this.#queue.splice(queued, 1);
+    const slot = this.#slots.find((candidate) => candidate.task === task);
+    if (slot) {
+      // The run cannot be cancelled: this worker gets no more work and a replacement starts now.
+      slot.task = undefined;
+      slot.abandoned = true;
+      this.#slots.splice(this.#slots.indexOf(slot), 1);
+      this.#lost();
+    }
+    this.#options.onEvent?.({ type: 'task-timed-out', timeoutMs });
+    task.reject(new TasteError(ErrorCodes.INFERENCE_TIMEOUT, `inference did not finish within ${timeoutMs} ms`, { canRetry: true }));
   }
 
   #dispatch(): void {
@@ -177,25 +290,97 @@ export class InferencePool {
       const task = this.#queue.shift();
       if (!task) return;
       slot.task = task;
+      this.#markBusy(slot);
       slot.worker.postMessage(task.request, task.transfer);
+    }
+  }
+
+  #rejectQueued(error: TasteError): void {
+    for (const task of this.#queue.splice(0)) task.reject(error);
+  }
+
+  #markBusy(slot: Slot): void {
+    let end = () => {};
+    const done = new Promise<void>((resolve) => (end = resolve));
+    slot.busy = { done, end };
+    this.#busy.set(slot.worker, slot.busy);
+  }
+
+  #markIdle(slot: Slot): void {
+    slot.busy?.end();
+    slot.busy = undefined;
+    this.#busy.delete(slot.worker);
+  }
+
+  /** A worker is gone (dead or abandoned): report it, and start its replacement. */
+  #lost(): void {
+    this.#options.onEvent?.({ type: 'worker-exited', workersLeft: this.#slots.length });
+    if (this.#slots.length === 0) this.#setHealthy(false);
+    this.#missing++;
+    void this.#replaceMissing();
+  }
+
+  #setHealthy(healthy: boolean): void {
+    if (healthy === this.#healthy) return;
+    this.#healthy = healthy;
+    this.#options.onEvent?.({ type: 'health', healthy });
+  }
+
+  /** Starts the replacements owed, one at a time, waiting longer after each failure, until the pool is whole or closed. */
+  async #replaceMissing(): Promise<void> {
+    if (this.#respawning) return;
+    this.#respawning = true;
+    let delay = this.#options.respawnDelayMs;
+    let attempt = 0;
+    try {
+      while (this.#missing > 0 && !this.#closed) {
+        attempt++;
+        try {
+          await this.#spawn();
+          this.#missing--;
+          this.#options.onEvent?.({ type: 'worker-replaced', workers: this.#slots.length });
+          attempt = 0;
+          delay = this.#options.respawnDelayMs;
+          this.#setHealthy(true);
+        } catch (cause) {
+          if (this.#closed) return;
+          const error = cause instanceof TasteError ? cause : poolUnavailable(`a replacement inference worker failed to start`, cause);
+          // Nobody is left to run what waits: tell the callers now rather than let them hang.
+          if (this.#slots.length === 0) this.#rejectQueued(poolUnavailable(`no inference worker is running: ${error.message}`, error));
+          this.#options.onEvent?.({ type: 'respawn-failed', error, attempt, retryInMs: delay });
+          await sleep(delay, this.#closing.signal);
+          delay = Math.min(Math.max(1, delay * 2), MAX_RESPAWN_DELAY_MS);
+        }
+      }
+    } finally {
+      this.#respawning = false;
     }
   }
 
   #spawn(): Promise<void> {
     const { bundle, executionProvider, intraOpThreads, allowSpinning } = this.#options;
     const init: WorkerInit = { modelPath: bundle.onnxPath, executionProvider, intraOpThreads, allowSpinning };
-    const worker = new Worker(WORKER_URL, { workerData: init });
-    const slot: Slot = { worker, task: undefined };
+    const worker = this.#options.createWorker(WORKER_URL, { workerData: init });
+    const slot: Slot = { worker, task: undefined, busy: undefined, abandoned: false };
     this.#workers.add(worker);
+    this.#markBusy(slot); // loading the model
     return new Promise((resolve, reject) => {
       let ready = false;
+      const fail = (error: unknown) => {
+        // A worker that will never run is ended (its load is over), not left holding a thread.
+        this.#markIdle(slot);
+        void worker.terminate();
+        reject(error);
+      };
       worker.on('message', (message: WorkerMessage) => {
         switch (message.type) {
           case 'ready':
+            if (this.#closed) return fail(poolClosed());
+            this.#markIdle(slot);
             try {
               validateModelSignature(message.inputs, message.outputs, bundle.metadata, bundle.onnxPath);
             } catch (error) {
-              reject(error);
+              fail(error);
               return;
             }
             ready = true;
@@ -204,15 +389,20 @@ export class InferencePool {
             this.#dispatch();
             return;
           case 'load-failed':
-            reject(
+            fail(
               new TasteError(
                 ErrorCodes.MODEL_LOAD,
-                `ONNX Runtime could not load ${bundle.onnxPath} with the ${executionProvider} provider: ${message.message}`,
+                `ONNX Runtime could not load ${init.modelPath} with the ${executionProvider} provider: ${message.message}`,
               ),
             );
             return;
           case 'result':
           case 'failed': {
+            this.#markIdle(slot);
+            if (slot.abandoned) {
+              void worker.terminate(); // idle now, so it can be ended safely
+              return;
+            }
             const task = slot.task;
             slot.task = undefined;
             if (task && message.type === 'result') task.resolve({ embeddings: message.embeddings, checkpoints: message.checkpoints });
@@ -231,12 +421,18 @@ export class InferencePool {
       });
       worker.on('exit', () => {
         this.#workers.delete(worker);
+        this.#markIdle(slot);
+        if (!ready) {
+          reject(new TasteError(ErrorCodes.MODEL_LOAD, 'inference worker exited before its model was loaded'));
+          return;
+        }
         const index = this.#slots.indexOf(slot);
         if (index >= 0) this.#slots.splice(index, 1);
         slot.task?.reject(new TasteError(ErrorCodes.INFERENCE_FAILED, 'inference worker exited', { canRetry: true }));
         slot.task = undefined;
-        // A crashed worker is replaced so the pool keeps its size; a closing pool lets it go.
-        if (ready && !this.#closed) this.#spawn().catch(() => undefined);
+        // A dead worker is replaced so the pool keeps its size (an abandoned one already was); a closing pool lets it go.
+        if (this.#closed || slot.abandoned) return;
+        this.#lost();
       });
     });
   }
@@ -248,4 +444,8 @@ function wrongKind(method: string, kind: string): TasteError {
 
 function poolClosed(): TasteError {
   return new TasteError(ErrorCodes.POOL_CLOSED, 'the inference pool is closed');
+}
+
+function poolUnavailable(message: string, cause?: unknown): TasteError {
+  return new TasteError(ErrorCodes.INFERENCE_UNAVAILABLE, message, { cause, canRetry: true });
 }

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { KAFKA_BROKERS, REDIS_URL, unique } from '../helpers/environment.js';
 
@@ -93,4 +94,42 @@ test('consume stops cleanly on SIGTERM', async (t) => {
   t.is(run.code, 0, run.stderr.slice(-500));
   t.regex(run.stderr, /"msg":"stopped"/);
   t.true(Date.now() - signalled < 25_000, 'within the grace period');
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+test('consume wires its own readiness: /readyz answers 200 once the member has joined, and /metrics shows its inference workers', async (t) => {
+  const id = unique('cli');
+  const metricsPort = await freePort();
+  let url: string | undefined;
+  let readyStatus: number | undefined;
+  let metricsText = '';
+  const run = await taste(
+    ['consume', '--metrics-port', String(metricsPort), '--plays-topic', `${id}.plays`, '--searches-topic', `${id}.searches`, '--dead-letter-topic', `${id}.dlq`, '--group-id', id, '--key-prefix', id, '--intra-op-threads', '1'],
+    { TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_REDIS_URL: REDIS_URL },
+    (stderr, kill) => {
+      if (stderr.includes('"msg":"metrics"') && !url) {
+        url = `http://127.0.0.1:${metricsPort}`;
+        void (async () => {
+          const deadline = Date.now() + 30_000;
+          while (readyStatus !== 200 && Date.now() < deadline) {
+            readyStatus = (await fetch(`${url}/readyz`)).status;
+            if (readyStatus !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          metricsText = await (await fetch(`${url}/metrics`)).text();
+          kill('SIGTERM');
+        })();
+      }
+    },
+  );
+  t.truthy(url, `the metrics server started: ${run.stderr.slice(-500)}`);
+  t.is(readyStatus, 200);
+  t.regex(metricsText, /taste_inference_workers 1/);
+  t.is(run.code, 0, run.stderr.slice(-500));
 });
