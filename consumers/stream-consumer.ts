@@ -128,6 +128,7 @@ export class StreamConsumer {
     metrics.stepRecords.observe(records);
     metrics.stepUsers.observe(summary.writes);
     metrics.writeConflicts.inc(summary.conflicts);
+    metrics.corruptStates.inc(summary.corruptStates.length);
     for (const ms of summary.freshnessMs) metrics.freshnessSeconds.observe(ms / 1000);
     metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, lag));
   }

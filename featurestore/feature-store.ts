@@ -35,11 +35,14 @@ export interface UserState {
   /** Stateful models: the checkpoint before the window; undefined when the user has none yet. */
   checkpoint?: Checkpoint;
   /**
-   * The stored window or offsets could not be decoded (written by a foreign or broken writer).
-   * The state then starts over from the events that follow, under the same version, instead of
-   * failing every batch that touches this user (which would stall the partition forever).
+   * Some stored field (version, window, offsets, counter, checkpoint) could not be decoded: written
+   * by a foreign or broken writer. The state then starts over from the events that follow, still
+   * under compare-and-set, instead of failing every batch that touches this user (which would
+   * stall the partition forever).
    */
   corrupt?: true;
+  /** The stored version, byte for byte, when it is not a version: the next write must replace exactly it. */
+  corruptVersion?: Buffer;
 }
 
 export interface StoredEmbedding {
@@ -53,6 +56,8 @@ export interface StateUpdate {
   userId: string;
   /** The version read before computing this update; the write happens only if it still holds. */
   expectedVersion: number;
+  /** Instead of expectedVersion: the unparsable version read (UserState.corruptVersion); the write makes it 1. */
+  replacesCorruptVersion?: Buffer;
   window: readonly WindowEvent[];
   highWater: HighWaterMarks;
   embedding: Float32Array;
@@ -83,15 +88,21 @@ export type StoreOperation = 'load-state' | 'write-state' | 'read-embeddings';
 
 // Compare-and-set of the whole user state in one step: the write lands only if nobody wrote since
 // we read, so a redelivered or concurrent batch can never apply an event twice or go backwards.
+// An expected version that is not a whole number is a corrupt one being replaced: it becomes 1.
 const WRITE_STATE_SCRIPT = `
 local current = redis.call('HGET', KEYS[1], '${StateFields.version}') or '0'
 if current ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], '${StateFields.version}', tostring(tonumber(ARGV[1]) + 1), unpack(ARGV, 2))
+local version = tonumber(ARGV[1])
+if version == nil or version < 0 or version ~= math.floor(version) or not string.match(ARGV[1], '^%d+$') then version = 0 end
+redis.call('HSET', KEYS[1], '${StateFields.version}', string.format('%d', version + 1), unpack(ARGV, 2))
 return 1
 `;
 
+/** A stored version or count: a whole number as this store writes it. */
+const COUNT_PATTERN = /^(0|[1-9][0-9]{0,15})$/;
+
 type ScriptedRedis = RedisClient & {
-  tasteWriteState(key: string, expectedVersion: string, ...fieldsAndValues: (string | Buffer)[]): Promise<number>;
+  tasteWriteState(key: string, expectedVersion: string | Buffer, ...fieldsAndValues: (string | Buffer)[]): Promise<number>;
 };
 
 export class FeatureStore {
@@ -140,21 +151,25 @@ export class FeatureStore {
     const states = new Map<string, UserState>();
     userIds.forEach((userId, index) => {
       const [version, window, highWater, appliedTotal, checkpointState, checkpointEventMs] = rows[index] ?? [];
-      const base = {
-        version: version ? Number(version.toString()) : 0,
-        appliedTotal: appliedTotal ? Number(appliedTotal.toString()) : 0,
-      };
+      const parsedVersion = version ? parseCount(version) : 0;
+      if (parsedVersion === undefined) {
+        states.set(userId, { version: 0, corruptVersion: version!, appliedTotal: 0, window: [], highWater: new Map(), corrupt: true });
+        return;
+      }
       try {
+        const total = appliedTotal ? parseCount(appliedTotal) : 0;
+        if (total === undefined) throw new TasteError(ErrorCodes.STORE_CORRUPT, `stored event count "${appliedTotal}" is not a count`);
         const checkpoint = checkpointState ? this.#decodeCheckpoint(checkpointState, checkpointEventMs) : undefined;
         states.set(userId, {
-          ...base,
+          version: parsedVersion,
+          appliedTotal: total,
           window: window ? decodeWindow(window) : [],
           highWater: highWater ? decodeHighWater(highWater.toString()) : new Map(),
           ...(checkpoint ? { checkpoint } : {}),
         });
       } catch (error) {
         if (!(error instanceof TasteError) || error.code !== ErrorCodes.STORE_CORRUPT) throw error;
-        states.set(userId, { ...base, window: [], highWater: new Map(), corrupt: true });
+        states.set(userId, { version: parsedVersion, appliedTotal: 0, window: [], highWater: new Map(), corrupt: true });
       }
     });
     return states;
@@ -167,7 +182,7 @@ export class FeatureStore {
         updates.map((update) =>
           this.#redis.tasteWriteState(
             this.key(update.userId),
-            String(update.expectedVersion),
+            update.replacesCorruptVersion ?? String(update.expectedVersion),
             StateFields.window,
             encodeWindow(update.window, this.queryTokens),
             StateFields.highWater,
@@ -244,6 +259,12 @@ export class FeatureStore {
       });
     }
   }
+}
+
+/** A whole number as this store writes it (decimal digits, no sign), or undefined. */
+function parseCount(bytes: Buffer): number | undefined {
+  const text = bytes.toString('latin1');
+  return COUNT_PATTERN.test(text) ? Number(text) : undefined;
 }
 
 /** The checkpoint's fields; its time is written empty while it has applied no event (HSET keeps no gaps). */

@@ -149,6 +149,7 @@ export class Updater {
         update: {
           userId,
           expectedVersion: state.version,
+          ...(state.corruptVersion ? { replacesCorruptVersion: state.corruptVersion } : {}),
           window: [],
           highWater,
           embedding: new Float32Array(0),
