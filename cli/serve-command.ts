@@ -48,7 +48,15 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
   const redis = createRedisClient(redisOptions(values, 'taste-serving'));
   const stores = [...new Set(versions)].map(
     (modelVersion) =>
-      new FeatureStore({ redis, modelVersion, queryTokens: bundle.metadata.queryTokens, keyPrefix: values['key-prefix'], observe: observeStore(metrics) }),
+      new FeatureStore({
+        redis,
+        modelVersion,
+        queryTokens: bundle.metadata.queryTokens,
+        // Other versions' models are not loaded here, so only the loaded one's length is checked.
+        ...(modelVersion === bundle.metadata.modelVersion ? { embeddingDim: bundle.metadata.embeddingDim } : {}),
+        keyPrefix: values['key-prefix'],
+        observe: observeStore(metrics),
+      }),
   );
   const server = await startServingServer({
     service: {

@@ -52,6 +52,12 @@ export interface StoredEmbedding {
   eventsInWindow: number;
 }
 
+/** One user's embedding as read for serving: there, absent, or stored in a form no reader can use. */
+export type EmbeddingRead =
+  | { status: 'found'; embedding: StoredEmbedding }
+  | { status: 'missing' }
+  | { status: 'corrupt'; reason: string };
+
 export interface StateUpdate {
   userId: string;
   /** The version read before computing this update; the write happens only if it still holds. */
@@ -78,6 +84,8 @@ export interface FeatureStoreOptions {
   queryTokens: number;
   /** Floats in a stateful model's state; unset for windowed models (no checkpoint is read). */
   stateDim?: number;
+  /** Floats in an embedding; when set, a stored embedding of another length reads as corrupt. */
+  embeddingDim?: number;
   /** First part of every key. @default 'taste' */
   keyPrefix?: string;
   /** Called after every Redis round (metrics): which operation, how long, whether it worked. */
@@ -112,6 +120,7 @@ export class FeatureStore {
   readonly modelVersion: string;
   readonly queryTokens: number;
   readonly stateDim: number | undefined;
+  readonly embeddingDim: number | undefined;
 
   constructor(options: FeatureStoreOptions) {
     if (!Number.isInteger(options.queryTokens) || options.queryTokens < 0 || options.queryTokens > 255) {
@@ -122,6 +131,7 @@ export class FeatureStore {
     this.modelVersion = options.modelVersion;
     this.queryTokens = options.queryTokens;
     this.stateDim = options.stateDim;
+    this.embeddingDim = options.embeddingDim;
     const redis = options.redis as ScriptedRedis;
     if (typeof redis.tasteWriteState !== 'function') {
       redis.defineCommand('tasteWriteState', { numberOfKeys: 1, lua: WRITE_STATE_SCRIPT });
@@ -205,8 +215,16 @@ export class FeatureStore {
     return results.map((result) => (result === 1 ? WriteOutcomes.WRITTEN : WriteOutcomes.CONFLICT));
   }
 
-  /** Embeddings for serving; `undefined` where the user has none for this model version. */
+  /** Embeddings, `undefined` where the user has none for this model version; a corrupt one throws STORE_CORRUPT. */
   async readEmbeddings(userIds: readonly string[]): Promise<(StoredEmbedding | undefined)[]> {
+    return (await this.readEmbeddingResults(userIds)).map((read, index) => {
+      if (read.status === 'corrupt') throw new TasteError(ErrorCodes.STORE_CORRUPT, `user ${userIds[index]}: ${read.reason}`);
+      return read.status === 'found' ? read.embedding : undefined;
+    });
+  }
+
+  /** Embeddings for serving, one result per user: a corrupt record costs only its own user. */
+  async readEmbeddingResults(userIds: readonly string[]): Promise<EmbeddingRead[]> {
     const rows = await this.#guard('read-embeddings', () =>
       Promise.all(
         userIds.map((userId) =>
@@ -220,16 +238,22 @@ export class FeatureStore {
         ),
       ),
     );
-    return rows.map(([embedding, updated, last, count]) =>
-      embedding
-        ? {
-            vector: decodeVector(embedding),
-            updatedMs: Number(updated?.toString() ?? 0),
-            lastEventMs: Number(last?.toString() ?? 0),
-            eventsInWindow: Number(count?.toString() ?? 0),
-          }
-        : undefined,
-    );
+    return rows.map(([embedding, updated, last, count]): EmbeddingRead => {
+      if (!embedding) return { status: 'missing' };
+      if (embedding.length === 0 || embedding.length % 4 !== 0) return { status: 'corrupt', reason: `embedding of ${embedding.length} bytes is not float32` };
+      const vector = decodeVector(embedding);
+      if (this.embeddingDim !== undefined && vector.length !== this.embeddingDim) {
+        return { status: 'corrupt', reason: `embedding has ${vector.length} floats, the model's ${this.embeddingDim}` };
+      }
+      if (!vector.every(Number.isFinite)) return { status: 'corrupt', reason: 'embedding holds a value that is not finite' };
+      const updatedMs = updated ? parseCount(updated) : 0;
+      const lastEventMs = last ? parseCount(last) : 0;
+      const eventsInWindow = count ? parseCount(count) : 0;
+      if (updatedMs === undefined || lastEventMs === undefined || eventsInWindow === undefined) {
+        return { status: 'corrupt', reason: `embedding metadata does not parse (upd ${updated}, last ${last}, n ${count})` };
+      }
+      return { status: 'found', embedding: { vector, updatedMs, lastEventMs, eventsInWindow } };
+    });
   }
 
   #decodeCheckpoint(state: Buffer, eventMs: Buffer | null | undefined): Checkpoint {

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
-import type { FeatureStore, StoredEmbedding } from '../featurestore/feature-store.js';
+import type { EmbeddingRead, FeatureStore, StoredEmbedding } from '../featurestore/feature-store.js';
 import { isValidUserId, USER_ID_PATTERN } from '../featurestore/keys.js';
 import type { BatchGetUserEmbeddingsRequest__Output } from '../proto/generated/taste/v1/BatchGetUserEmbeddingsRequest.js';
 import type { GetUserEmbeddingRequest__Output } from '../proto/generated/taste/v1/GetUserEmbeddingRequest.js';
@@ -22,7 +22,7 @@ export interface EmbeddingServiceHandlers extends grpc.UntypedServiceImplementat
 }
 
 /** What serving needs from a feature store: reads only, so a test or a cache can stand in. */
-export type EmbeddingReader = Pick<FeatureStore, 'modelVersion' | 'readEmbeddings'>;
+export type EmbeddingReader = Pick<FeatureStore, 'modelVersion' | 'readEmbeddingResults'>;
 
 export interface EmbeddingServiceOptions {
   /**
@@ -143,7 +143,9 @@ export class EmbeddingService {
     const store = this.#storeFor(request.modelVersion);
     const { userId } = request;
     if (!isValidUserId(userId)) throw new StatusError(grpc.status.INVALID_ARGUMENT, invalidUserMessage(userId));
-    const [stored] = await this.#read(store, [userId]);
+    const [read] = await this.#read(store, [userId]);
+    if (read?.status === 'corrupt') throw new StatusError(grpc.status.DATA_LOSS, corruptMessage(this.#logger, store, userId, read.reason));
+    const stored = read?.status === 'found' ? read.embedding : undefined;
     if (!stored) {
       throw new StatusError(
         grpc.status.NOT_FOUND,
@@ -168,20 +170,20 @@ export class EmbeddingService {
     // Invalid ids never reach Redis; duplicates are read once and answered at each position.
     const toRead = [...new Set(userIds.filter(isValidUserId))];
     const stored = toRead.length === 0 ? [] : await this.#read(store, toRead);
-    const found = new Map<string, StoredEmbedding>();
-    toRead.forEach((userId, index) => {
-      const embedding = stored[index];
-      if (embedding) found.set(userId, embedding);
-    });
+    const reads = new Map<string, EmbeddingRead>();
+    toRead.forEach((userId, index) => reads.set(userId, stored[index] ?? { status: 'missing' }));
     const results = userIds.map((userId): ServedUserEmbeddingResult => {
       if (!isValidUserId(userId)) {
         return { userId, error: { code: grpc.status.INVALID_ARGUMENT, message: invalidUserMessage(userId) } };
       }
-      const embedding = found.get(userId);
-      if (!embedding) {
+      const read = reads.get(userId);
+      if (read?.status === 'corrupt') {
+        return { userId, error: { code: grpc.status.DATA_LOSS, message: corruptMessage(this.#logger, store, userId, read.reason) } };
+      }
+      if (read?.status !== 'found') {
         return { userId, error: { code: grpc.status.NOT_FOUND, message: 'no embedding for this user and model version' } };
       }
-      return { userId, embedding: toUserEmbedding(userId, store.modelVersion, embedding) };
+      return { userId, embedding: toUserEmbedding(userId, store.modelVersion, read.embedding) };
     });
     return { results, modelVersion: store.modelVersion };
   }
@@ -205,8 +207,8 @@ export class EmbeddingService {
     return store;
   }
 
-  async #read(store: EmbeddingReader, userIds: string[]): Promise<(StoredEmbedding | undefined)[]> {
-    const stored = await store.readEmbeddings(userIds);
+  async #read(store: EmbeddingReader, userIds: string[]): Promise<EmbeddingRead[]> {
+    const stored = await store.readEmbeddingResults(userIds);
     if (this.#storeDown) {
       this.#storeDown = false;
       this.#logger.info('feature store answers again');
@@ -287,6 +289,12 @@ function toUserEmbedding(userId: string, modelVersion: string, stored: StoredEmb
     lastEventTimeMs: stored.lastEventMs,
     eventsInWindow: stored.eventsInWindow,
   };
+}
+
+/** Logs a corrupt stored embedding (the operator must see it) and says what the caller gets. */
+function corruptMessage(logger: Logger, store: EmbeddingReader, userId: string, reason: string): string {
+  logger.error('stored embedding is corrupt; answering DATA_LOSS for this user', { userId, modelVersion: store.modelVersion, reason });
+  return 'the stored embedding for this user is corrupt (logged); it is rewritten by the user\'s next event';
 }
 
 function invalidUserMessage(userId: string): string {

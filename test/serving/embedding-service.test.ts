@@ -82,7 +82,7 @@ test.before(async (t) => {
   const downStore = new FeatureStore({ redis: downRedis, modelVersion: 'm1', queryTokens: 4, keyPrefix: prefix });
   const down = { ...(await serve({ redis: downRedis, service: { stores: [downStore] } })), redis: downRedis };
 
-  const never: EmbeddingReader = { modelVersion: 'slow', readEmbeddings: () => new Promise(() => {}) };
+  const never: EmbeddingReader = { modelVersion: 'slow', readEmbeddingResults: () => new Promise(() => {}) };
   const slow = await serve({ redis, service: { stores: [never] } });
 
   t.context = { redis, prefix, main, down, slow };
@@ -184,6 +184,32 @@ test('a batch answers each user in request order: found, missing, invalid, dupli
   t.regex(response.results[1]?.error?.message ?? '', /no embedding/);
 });
 
+test('a corrupt stored embedding is DATA_LOSS for that user only; the rest of the batch is answered', async (t) => {
+  const { redis, prefix } = t.context;
+  const store = new FeatureStore({ redis, modelVersion: 'm1', queryTokens: 4, keyPrefix: prefix });
+  // What a foreign or broken writer might leave: a torn vector, a non-float value, bad metadata.
+  const damage: [user: string, field: string, value: Buffer | string][] = [
+    ['torn', 'emb', Buffer.from([1, 2, 3])],
+    ['nan', 'emb', Buffer.from(new Float32Array([Number.NaN, 0, 0, 0]).buffer)],
+    ['badupd', 'upd', 'yesterday'],
+    ['badcount', 'n', '-1'],
+  ];
+  for (const [user, field, value] of damage) {
+    await redis.hset(store.key(user), 'emb', Buffer.from(vectorM1.buffer), 'upd', String(UPDATED_MS), 'last', '1', 'n', '1');
+    await redis.hset(store.key(user), field, value);
+  }
+  const userIds = ['alice', ...damage.map(([user]) => user), 'bob@example.com'];
+  const response = await batchGetUserEmbeddings(t.context.main.client, { userIds });
+  t.deepEqual(
+    response.results.map((result) => [result.userId, result.result, result.error?.code ?? 0]),
+    [['alice', 'embedding', 0], ...damage.map(([user]) => [user, 'error', grpc.status.DATA_LOSS]), ['bob@example.com', 'embedding', 0]],
+  );
+  t.deepEqual(response.results[0]?.embedding?.vector, Array.from(vectorM1));
+  t.regex(response.results[1]?.error?.message ?? '', /stored embedding for this user is corrupt/);
+  const single = await rpcError(t, getUserEmbedding(t.context.main.client, { userId: 'torn' }));
+  t.is(single.code, grpc.status.DATA_LOSS);
+});
+
 test('a batch at the limit is served; one over it or an empty one is INVALID_ARGUMENT', async (t) => {
   const ids = (n: number) => Array.from({ length: n }, (_, i) => `user-${i}`);
   const full = await batchGetUserEmbeddings(t.context.main.client, { userIds: ids(MAX_BATCH) });
@@ -229,7 +255,7 @@ test('a store that never answers gives DEADLINE_EXCEEDED at the deadline, not a 
 });
 
 test('the handler itself ends a call whose deadline passes (no reliance on the transport)', async (t) => {
-  const never: EmbeddingReader = { modelVersion: 'v', readEmbeddings: () => new Promise(() => {}) };
+  const never: EmbeddingReader = { modelVersion: 'v', readEmbeddingResults: () => new Promise(() => {}) };
   const service = new EmbeddingService({ stores: [never] });
   const call = { request: { userId: 'alice', modelVersion: '' }, getDeadline: () => Date.now() + 50 };
   const started = Date.now();
@@ -274,7 +300,7 @@ test('reflection lists the embedding and health services (v1 and v1alpha)', asyn
 });
 
 test('bad configuration fails at construction with the fix in the message', async (t) => {
-  const store = (modelVersion: string): EmbeddingReader => ({ modelVersion, readEmbeddings: async () => [] });
+  const store = (modelVersion: string): EmbeddingReader => ({ modelVersion, readEmbeddingResults: async () => [] });
   t.throws(() => new EmbeddingService({ stores: [] }), { instanceOf: TasteError, message: /stores is empty/ });
   t.throws(() => new EmbeddingService({ stores: [store('a'), store('b')] }), {
     message: /defaultModelVersion is required with several stores: set it to one of a, b/,
