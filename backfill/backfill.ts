@@ -176,7 +176,7 @@ export async function runBackfill(options: BackfillOptions): Promise<BackfillSum
         options.onInvalid?.({
           where: `user ${rejected.userId}`,
           reason: rejected.reason,
-          detail: `${rejected.events.length} events not applied: the model's output was not finite`,
+          detail: `${rejected.events.length} events not applied: ${rejected.detail}`,
         });
       }
     });

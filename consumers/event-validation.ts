@@ -1,3 +1,4 @@
+import { UpdateRejections } from '../updater/updater.js';
 import type { PlayEvent__Output } from '../proto/generated/taste/v1/PlayEvent.js';
 import type { SearchEvent__Output } from '../proto/generated/taste/v1/SearchEvent.js';
 import { isValidUserId } from '../featurestore/keys.js';
@@ -14,7 +15,7 @@ export const RejectReasons = {
   UNKNOWN_ENUM: 'UNKNOWN_ENUM',
   EVENT_TIME_OUT_OF_RANGE: 'EVENT_TIME_OUT_OF_RANGE',
   EMPTY_SEARCH: 'EMPTY_SEARCH',
-  MODEL_OUTPUT_NOT_FINITE: 'MODEL_OUTPUT_NOT_FINITE',
+  ...UpdateRejections,
 } as const;
 export type RejectReason = (typeof RejectReasons)[keyof typeof RejectReasons];
 

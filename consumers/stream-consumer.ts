@@ -7,7 +7,6 @@ import { withRetry } from '../common/retry.js';
 import type { SourcedEvent, Updater, UpdateSummary } from '../updater/updater.js';
 import { type DeadLetter, DeadLetterWriter } from './dead-letter.js';
 import { type EventFeaturizer, type EventType, EventTypes } from './event-featurizer.js';
-import { RejectReasons } from './event-validation.js';
 
 export interface StreamTopics {
   play: string;
@@ -186,7 +185,7 @@ export class StreamConsumer {
             key: message.key,
             value: message.value,
             timestamp: message.timestamp,
-            rejection: { reason: RejectReasons.MODEL_OUTPUT_NOT_FINITE, detail: rejected.reason },
+            rejection: { reason: rejected.reason, detail: rejected.detail },
           });
         }
       }

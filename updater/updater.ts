@@ -1,8 +1,8 @@
-import { ErrorCodes, TasteError } from '../common/errors.js';
+import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
 import { type FeatureStore, type StateUpdate, type UserState, WriteOutcomes } from '../featurestore/feature-store.js';
 import { type HighWaterMarks, sourceKey } from '../featurestore/codec.js';
 import type { WindowEvent } from '../model/features.js';
-import { type Embedder, type SequenceAdvancer, WindowedAdvancer } from './advance.js';
+import { type AdvanceInput, type Advanced, type Embedder, type SequenceAdvancer, WindowedAdvancer } from './advance.js';
 
 export type { Embedder } from './advance.js';
 
@@ -32,10 +32,21 @@ export interface UpdaterOptions {
   updatedMsOf?: (window: readonly WindowEvent[]) => number;
 }
 
+/** Why a user's fresh events were refused; each is a dead-letter reason too. */
+export const UpdateRejections = {
+  /** The model gave NaN or infinity for this user. */
+  MODEL_OUTPUT_NOT_FINITE: 'MODEL_OUTPUT_NOT_FINITE',
+  /** Inference failed for this user alone, for a reason retrying cannot fix (the detail names it). */
+  UPDATE_FAILED: 'UPDATE_FAILED',
+} as const;
+export type UpdateRejection = (typeof UpdateRejections)[keyof typeof UpdateRejections];
+
 export interface RejectedUser {
   userId: string;
+  /** The events refused: only those not applied before (redelivered duplicates are not refused again). */
   events: SourcedEvent[];
-  reason: string;
+  reason: UpdateRejection;
+  detail: string;
 }
 
 export interface UpdateSummary {
@@ -44,7 +55,7 @@ export interface UpdateSummary {
   duplicates: number;
   writes: number;
   conflicts: number;
-  /** Users whose update was refused (e.g. the model returned NaN); their events were not applied. */
+  /** Users whose update was refused (the model returned NaN, or failed for them alone); their fresh events were not applied. */
   rejected: RejectedUser[];
   /** For each written user, the newest event time applied (for freshness metrics). */
   newestEventMs: number;
@@ -115,6 +126,39 @@ export class Updater {
     return summary;
   }
 
+  /**
+   * Advances every user, or, when that fails for a reason retrying cannot fix, finds the users it
+   * fails for by halving the batch, so one user's bad input costs that user's events, not the
+   * partition's progress. A failure that every user of a batch shares (a broken model, a closed
+   * pool) is not any user's fault: it is thrown, and the batch is retried as a whole.
+   */
+  async #advanceIsolating(inputs: AdvanceInput[]): Promise<(Advanced | Error)[]> {
+    try {
+      return await this.#advancer.advance(inputs);
+    } catch (error) {
+      if (!isolatable(error)) throw error;
+      if (inputs.length === 1) return [error as Error];
+      const results = await this.#isolate(inputs);
+      if (results.every((result) => result instanceof Error)) throw error;
+      return results;
+    }
+  }
+
+  /** Two or more inputs whose batch failed: each half is tried, and a failing half is split again. */
+  async #isolate(inputs: AdvanceInput[]): Promise<(Advanced | Error)[]> {
+    const middle = Math.ceil(inputs.length / 2);
+    const halves: (Advanced | Error)[][] = [];
+    for (const half of [inputs.slice(0, middle), inputs.slice(middle)]) {
+      try {
+        halves.push(await this.#advancer.advance(half));
+      } catch (error) {
+        if (!isolatable(error)) throw error;
+        halves.push(half.length === 1 ? [error as Error] : await this.#isolate(half));
+      }
+    }
+    return halves.flat();
+  }
+
   /** One read-compute-write round; returns the users whose write lost a race. */
   async #attempt(userIds: string[], byUser: Map<string, SourcedEvent[]>, summary: UpdateSummary): Promise<string[]> {
     const states = await this.#store.loadStates(userIds);
@@ -122,10 +166,10 @@ export class Updater {
       update: StateUpdate;
       state: UserState;
       fresh: WindowEvent[];
+      freshSourced: SourcedEvent[];
       applied: number;
       duplicates: number;
       newestFreshMs: number;
-      events: SourcedEvent[];
     }[] = [];
     for (const userId of userIds) {
       const state = states.get(userId)!;
@@ -134,12 +178,15 @@ export class Updater {
       const incoming = byUser.get(userId)!.sort(bySourceThenOffset);
       const highWater: HighWaterMarks = new Map(state.highWater);
       const fresh: WindowEvent[] = [];
-      for (const { topic, event } of incoming) {
+      const freshSourced: SourcedEvent[] = [];
+      for (const sourced of incoming) {
+        const { topic, event } = sourced;
         const source = sourceKey(topic, event.partition);
         const applied = highWater.get(source) ?? -1;
         if (event.offset <= applied) continue;
         highWater.set(source, event.offset);
         fresh.push(event);
+        freshSourced.push(sourced);
       }
       if (fresh.length === 0) {
         summary.duplicates += incoming.length;
@@ -158,21 +205,30 @@ export class Updater {
         },
         state,
         fresh,
+        freshSourced,
         applied: fresh.length,
         duplicates: incoming.length - fresh.length,
         newestFreshMs: Math.max(...fresh.map((event) => event.eventTimeMs)),
-        events: incoming,
       });
     }
     if (planned.length === 0) return [];
 
-    const advanced = await this.#advancer.advance(planned.map(({ state, fresh }) => ({ state, fresh })));
+    const advanced = await this.#advanceIsolating(planned.map(({ state, fresh }) => ({ state, fresh })));
     const writable: typeof planned = [];
     planned.forEach((plan, index) => {
       const result = advanced[index];
+      const reject = (reason: UpdateRejection, detail: string) => {
+        summary.rejected.push({ userId: plan.update.userId, events: plan.freshSourced, reason, detail });
+        // Rejected users are done for this batch: their duplicates count as such.
+        summary.duplicates += plan.duplicates;
+      };
+      if (result instanceof Error) {
+        reject(UpdateRejections.UPDATE_FAILED, describeFailure(result));
+        return;
+      }
       const embedding = result?.embedding;
       if (!result || !embedding || !embedding.every(Number.isFinite) || !(result.checkpoint?.state.every(Number.isFinite) ?? true)) {
-        summary.rejected.push({ userId: plan.update.userId, events: plan.events, reason: 'MODEL_OUTPUT_NOT_FINITE' });
+        reject(UpdateRejections.MODEL_OUTPUT_NOT_FINITE, 'the model output NaN or infinity for this user');
         return;
       }
       plan.update.window = result.window;
@@ -200,6 +256,15 @@ export class Updater {
     });
     return conflicted;
   }
+}
+
+/** Input-dependent failures: the ones a user's own events or state can cause. */
+function isolatable(error: unknown): boolean {
+  return error instanceof TasteError && !error.canRetry && error.code === ErrorCodes.INFERENCE_FAILED;
+}
+
+function describeFailure(error: Error): string {
+  return `${error instanceof TasteError ? `${error.code}: ` : ''}${describeError(error)}`;
 }
 
 function bySourceThenOffset(a: SourcedEvent, b: SourcedEvent): number {

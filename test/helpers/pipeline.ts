@@ -6,7 +6,8 @@ import type { StreamTopics } from '../../consumers/stream-consumer.js';
 import { encodePlayEvent, encodeSearchEvent } from '../../proto/event-codec.js';
 import type { PlayEvent, PlayEvent__Output } from '../../proto/generated/taste/v1/PlayEvent.js';
 import type { SearchEvent, SearchEvent__Output } from '../../proto/generated/taste/v1/SearchEvent.js';
-import { DEFAULT_MODEL_DIR, KAFKA_BROKERS, REDIS_URL, unique } from './environment.js';
+import { DeadLetterHeaders } from '../../consumers/dead-letter.js';
+import { DEFAULT_MODEL_DIR, eventually, KAFKA_BROKERS, REDIS_URL, unique } from './environment.js';
 
 export const testLogger = createLogger((process.env.TASTE_TEST_LOG_LEVEL as LogLevel | undefined) ?? 'silent');
 
@@ -86,4 +87,38 @@ export async function sendPlays(producer: Producer, topic: string, events: reado
 
 export async function sendSearches(producer: Producer, topic: string, events: readonly SearchEvent[]): Promise<void> {
   await producer.send({ topic, acks: -1, messages: events.map((event) => ({ key: event.userId ?? null, value: encodeSearchEvent(event) })) });
+}
+
+export interface ReadDeadLetter {
+  reason: string;
+  detail: string;
+  topic: string;
+  offset: string;
+  key: string;
+}
+
+/** Reads the dead-letter topic from the start until `count` records are there (with their headers). */
+export async function readDeadLetters(kafka: Kafka, topic: string, count: number, timeoutMs = 30_000): Promise<ReadDeadLetter[]> {
+  const consumer = kafka.consumer({ groupId: unique('dlq-reader') });
+  const letters: ReadDeadLetter[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const header = (name: string) => message.headers?.[name]?.toString() ?? '';
+        letters.push({
+          reason: header(DeadLetterHeaders.reason),
+          detail: header(DeadLetterHeaders.detail),
+          topic: header(DeadLetterHeaders.topic),
+          offset: header(DeadLetterHeaders.offset),
+          key: message.key?.toString() ?? '',
+        });
+      },
+    });
+    await eventually(async () => (letters.length >= count ? true : undefined), `${count} dead letters on ${topic}`, timeoutMs);
+  } finally {
+    await consumer.disconnect();
+  }
+  return letters;
 }
