@@ -157,6 +157,7 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
       redis,
       modelVersion: metadata.modelVersion,
       queryTokens: metadata.queryTokens,
+      queryBuckets: metadata.queryBuckets,
       keyPrefix,
       ...(metadata.stateful ? { stateDim: metadata.stateful.stateDim } : {}),
     };

@@ -105,6 +105,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       redis,
       modelVersion: metadata.modelVersion,
       queryTokens: metadata.queryTokens,
+      queryBuckets: metadata.queryBuckets,
       ...(metadata.stateful ? { stateDim: metadata.stateful.stateDim } : {}),
       keyPrefix: options.keyPrefix ?? 'taste',
       ...(options.metrics ? { observe: observeStore(options.metrics) } : {}),

@@ -9,6 +9,8 @@ import {
   encodeVector,
   encodeWindow,
   type HighWaterMarks,
+  MAX_NARROW_QUERY_BUCKETS,
+  tokenBytesFor,
 } from './codec.js';
 import { StateFields, userKey } from './keys.js';
 
@@ -82,6 +84,8 @@ export interface FeatureStoreOptions {
   modelVersion: string;
   /** Query tokens per event (the model's Q). */
   queryTokens: number;
+  /** The model's query buckets: over 65,536, token ids are stored as u32 (codec.ts, format 3). @default 65536 */
+  queryBuckets?: number;
   /** Floats in a stateful model's state; unset for windowed models (no checkpoint is read). */
   stateDim?: number;
   /** Floats in an embedding; when set, a stored embedding of another length reads as corrupt. */
@@ -119,6 +123,7 @@ export class FeatureStore {
   readonly #observe: FeatureStoreOptions['observe'];
   readonly modelVersion: string;
   readonly queryTokens: number;
+  readonly tokenBytes: 2 | 4;
   readonly stateDim: number | undefined;
   readonly embeddingDim: number | undefined;
 
@@ -130,6 +135,7 @@ export class FeatureStore {
     this.#observe = options.observe;
     this.modelVersion = options.modelVersion;
     this.queryTokens = options.queryTokens;
+    this.tokenBytes = tokenBytesFor(options.queryBuckets ?? MAX_NARROW_QUERY_BUCKETS);
     this.stateDim = options.stateDim;
     this.embeddingDim = options.embeddingDim;
     const redis = options.redis as ScriptedRedis;
@@ -194,7 +200,7 @@ export class FeatureStore {
             this.key(update.userId),
             update.replacesCorruptVersion ?? String(update.expectedVersion),
             StateFields.window,
-            encodeWindow(update.window, this.queryTokens),
+            encodeWindow(update.window, this.queryTokens, this.tokenBytes),
             StateFields.highWater,
             encodeHighWater(update.highWater),
             StateFields.embedding,

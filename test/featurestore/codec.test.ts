@@ -63,3 +63,19 @@ test('vectors are raw little-endian float32', (t) => {
   t.is(bytes.readFloatLE(4), -1);
   t.deepEqual(decodeVector(bytes), vector);
 });
+
+test('a value a field cannot hold is refused, never wrapped: a u16 token, 65,536 events, a partition past 65,535', (t) => {
+  const search = (token: number, partition = 0): WindowEvent => ({ eventTimeMs: 1, stream: Streams.SEARCH, partition, offset: 1, itemId: 2, kind: EventKinds.SEARCH, queryTokens: [token] });
+  t.is(decodeWindow(encodeWindow([search(65_535)], 8))[0]!.queryTokens[0], 65_535);
+  t.throws(() => encodeWindow([search(65_536)], 8), { instanceOf: TasteError, message: /query token 65536 needs a store for more than 65536 query buckets/ });
+  t.throws(() => encodeWindow(Array.from({ length: 65_536 }, () => search(1)), 8), { message: /65536 events is over the 65535/ });
+  t.throws(() => encodeWindow([search(1, 70_000)], 8), { message: /partition 70000/ });
+});
+
+test('with 4-byte tokens (models of more than 65,536 query buckets) every id up to 2^24 round-trips', (t) => {
+  const tokens = [0, 65_535, 65_536, 1_000_003, (1 << 24) - 1];
+  const window: WindowEvent[] = [{ eventTimeMs: 5, stream: Streams.SEARCH, partition: 3, offset: 9, itemId: 2, kind: EventKinds.SEARCH, queryTokens: tokens }];
+  const encoded = encodeWindow(window, 8, 4);
+  t.is(encoded.length, 4 + 25 + 4 * tokens.length);
+  t.deepEqual(decodeWindow(encoded), window);
+});

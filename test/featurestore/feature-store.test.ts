@@ -118,3 +118,12 @@ test(`[${target.name}] a state no reader can decode starts over instead of faili
   t.deepEqual(await t.context.store.writeStates([update(user, 1, [3])]), ['written']);
   t.falsy((await t.context.store.loadStates([user])).get(user)!.corrupt);
 });
+
+test(`[${target.name}] query token ids past 65,535 come back unchanged for a model of 2^24 query buckets`, async (t) => {
+  const store = new FeatureStore({ redis: t.context.redis, modelVersion: 'wide', queryTokens: 8, queryBuckets: 1 << 24, keyPrefix: t.context.prefix });
+  const user = unique('user');
+  const tokens = [3, 65_536, 70_001, (1 << 24) - 1];
+  const search: WindowEvent = { eventTimeMs: 1_764_000_000_000, stream: Streams.SEARCH, partition: 0, offset: 1, itemId: 2, kind: EventKinds.SEARCH, queryTokens: tokens };
+  t.deepEqual(await store.writeStates([{ ...update(user, 0, [1]), window: [search] }]), ['written']);
+  t.deepEqual((await store.loadStates([user])).get(user)!.window[0]!.queryTokens, tokens);
+});
