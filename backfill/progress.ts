@@ -78,7 +78,7 @@ export function formatSummary(summary: BackfillSummary, dryRun: boolean): string
   }[summary.stoppedBy];
   const lines = [
     `backfill ${status}`,
-    `  records read   ${summary.records}${summary.resumed ? ' (all runs of this checkpoint)' : ''}`,
+    `  records read   ${summary.records}${summary.resumed ? ` (all runs of this checkpoint; ${summary.runRecords} in this run)` : ''}`,
     `  events         ${summary.events} valid; ${verb} ${summary.applied}, duplicates skipped ${summary.duplicates}`,
     `  invalid        ${summary.invalid} (skipped)`,
     `  filtered       ${summary.filtered} (--user, --since/--until, blank lines)`,

@@ -64,7 +64,7 @@ export async function produceStream(kafka: Kafka, topics: StreamTopics, spec: St
   await producer.connect();
   let records = 0;
   let poison = 0;
-  let plays: { key: string | null; value: Buffer }[] = [];
+  let plays: { key: string | null; value: Buffer; headers?: Record<string, string> }[] = [];
   let searches: { key: string | null; value: Buffer }[] = [];
   const flush = async () => {
     const topicMessages = [];
@@ -93,7 +93,7 @@ export async function produceStream(kafka: Kafka, topics: StreamTopics, spec: St
     else searches.push({ key: simulated.event.userId, value: encodeSearchEvent(simulated.event) });
     records++;
     if (spec.poisonEvery && i % spec.poisonEvery === spec.poisonEvery - 1) {
-      plays.push(poisonRecord(POISON_KINDS[poison % POISON_KINDS.length]!, simulated.event.userId, simulated.event.eventTimeMs));
+      plays.push({ ...poisonRecord(POISON_KINDS[poison % POISON_KINDS.length]!, simulated.event.userId, simulated.event.eventTimeMs), headers: { [POISON_HEADER]: '1' } });
       poison++;
       records++;
     }
@@ -109,6 +109,9 @@ export async function produceStream(kafka: Kafka, topics: StreamTopics, spec: St
   await producer.disconnect();
   return { records, poison };
 }
+
+/** Marks the poison records the harness writes, so a test can find them without the code under test (the consumer ignores headers). */
+export const POISON_HEADER = 'taste-test-poison';
 
 function poisonRecord(kind: (typeof POISON_KINDS)[number], userId: string, eventTimeMs: number): { key: string | null; value: Buffer } {
   const valid = { userId, itemUri: 'taste:track:1', itemKind: 'ITEM_KIND_TRACK', eventTimeMs, msPlayed: 1000, itemDurationMs: 2000, context: 'PLAY_CONTEXT_HOME', endReason: 'END_REASON_COMPLETED' } as const;

@@ -1,4 +1,6 @@
 import test from 'ava';
+import { randomInt } from 'node:crypto';
+import { Random } from '../../simulator/random.js';
 import { KAFKA_BROKERS, REDIS_URL } from '../helpers/environment.js';
 import { scenarioContext } from './context.js';
 import {
@@ -17,6 +19,20 @@ import {
 
 const EVENTS = LONG ? 100_000 : 15_000;
 const CYCLES = LONG ? 20 : 5;
+/** The kill moments' seed: logged every run; TASTE_KILL_SEED=<seed> replays a failure's moments. */
+const KILL_SEED = process.env.TASTE_KILL_SEED === undefined ? randomInt(2 ** 31) : Number(process.env.TASTE_KILL_SEED);
+
+/** Milliseconds after each start at which that consumer is killed: 200-1700, from the seed alone. */
+function killMoments(seed: number, cycles: number): number[] {
+  const random = new Random(seed);
+  return Array.from({ length: cycles }, () => 200 + Math.floor(random.float() * 1500));
+}
+
+test('the kill moments come from the seed alone, so a failing run can be replayed', (t) => {
+  t.deepEqual(killMoments(12345, 5), killMoments(12345, 5));
+  t.notDeepEqual(killMoments(12345, 5), killMoments(54321, 5));
+  for (const moment of killMoments(KILL_SEED, 50)) t.true(moment >= 200 && moment < 1700);
+});
 
 test(`kill -9 of a consumer ${CYCLES} times: nothing lost, nothing applied twice`, async (t) => {
   t.timeout(LONG ? 30 * 60_000 : 4 * 60_000);
@@ -30,11 +46,13 @@ test(`kill -9 of a consumer ${CYCLES} times: nothing lost, nothing applied twice
   watcher.start();
   const env = { TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_REDIS_URL: REDIS_URL };
   const args = consumerArgs(topics, ctx.groupId, ctx.keyPrefix, ['--session-timeout-ms', '6000', '--chunk-size', '200']);
-  for (let cycle = 0; cycle < CYCLES; cycle++) {
+  t.log(`kill moments: seed ${KILL_SEED} (replay with TASTE_KILL_SEED=${KILL_SEED})`);
+  const moments = killMoments(KILL_SEED, CYCLES);
+  for (const moment of moments) {
     const consumer = new ConsumerProcess(args, env);
     await consumer.waitStarted();
     // Kill at a random moment of its work: mid-step, between the Redis write and the commit, or idle.
-    await sleep(200 + Math.random() * 1500);
+    await sleep(moment);
     consumer.kill('SIGKILL');
     await consumer.exited;
   }
@@ -54,6 +72,7 @@ test(`kill -9 of a consumer ${CYCLES} times: nothing lost, nothing applied twice
   report({ scenario: 'kill -9', events: sent.records, faults: `${CYCLES} x SIGKILL`, verdict, regressions: watcher.regressions.length, recoveryMs });
   t.is(exit.code, 0, last.stderr.slice(-1000));
   t.is(lag, 0, 'consumer group lag');
+  if (verdict.lost > 0 || verdict.doubleApplied > 0) t.log(`failed with kill seed ${KILL_SEED}: TASTE_KILL_SEED=${KILL_SEED} replays these kill moments`);
   t.is(verdict.lost, 0);
   t.is(verdict.doubleApplied, 0);
   t.is(verdict.appliedEvents, truth.valid);

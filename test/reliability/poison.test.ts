@@ -1,9 +1,9 @@
 import test from 'ava';
 import { DeadLetterHeaders } from '../../consumers/dead-letter.js';
-import { consumerGroupLag, ensureTopics } from '../../consumers/kafka.js';
-import { KAFKA_BROKERS, REDIS_URL } from '../helpers/environment.js';
+import { ensureTopics } from '../../consumers/kafka.js';
+import { eventually, KAFKA_BROKERS, REDIS_URL } from '../helpers/environment.js';
 import { scenarioContext } from './context.js';
-import { ConsumerProcess, consumerArgs, groundTruth, produceStream, readAll, report, sleep, verify, waitForLagZero } from './harness.js';
+import { ConsumerProcess, consumerArgs, groundTruth, POISON_HEADER, produceStream, readAll, report, sleep, verify, waitForLagZero } from './harness.js';
 
 test('poison input goes to the dead-letter topic with its coordinates; while that topic is unwritable nothing is committed past it', async (t) => {
   t.timeout(4 * 60_000);
@@ -13,26 +13,50 @@ test('poison input goes to the dead-letter topic with its coordinates; while tha
   const sent = await produceStream(ctx.kafka, topics, { events: 3000, users: 100, seed: 17, poisonEvery: 20, partitions: 2 });
   const truth = await groundTruth(ctx.kafka, topics, ctx.bundle);
   t.is(truth.invalid, sent.poison);
+  // Where each partition's first poison record is, read from the records themselves.
+  const firstPoison = new Map<number, number>();
+  for (const record of await readAll(ctx.kafka, [topics.play])) {
+    if (record.headers[POISON_HEADER] !== '1') continue;
+    const offset = Number(record.offset);
+    if (offset < (firstPoison.get(record.partition) ?? Number.POSITIVE_INFINITY)) firstPoison.set(record.partition, offset);
+  }
+  t.is(firstPoison.size, 2, 'both partitions hold poison');
 
   // The dead-letter topic disappears before the consumer starts (the consumer is told not to
   // create it): every poison record's step fails, so the group cannot commit past the first one.
   const admin = ctx.kafka.admin();
   await admin.connect();
   await admin.deleteTopics({ topics: [topics.deadLetter] });
-  const consumer = new ConsumerProcess(consumerArgs(topics, ctx.groupId, ctx.keyPrefix, ['--chunk-size', '100']), {
+  // One record per step: a commit then stops exactly before the record whose step failed.
+  const consumer = new ConsumerProcess(consumerArgs(topics, ctx.groupId, ctx.keyPrefix, ['--chunk-size', '1']), {
     TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','),
     TASTE_REDIS_URL: REDIS_URL,
     TASTE_CREATE_TOPICS: 'false',
   });
   t.true(await consumer.waitStarted(), consumer.stderr.slice(-2000));
-  await sleep(8000);
-  const stuckLag = await consumerGroupLag(ctx.kafka, ctx.groupId, [topics.play]);
-  t.true(stuckLag > 0, 'offsets past the undeliverable dead letters stay uncommitted');
+  const committed = async () => {
+    const [offsets] = await admin.fetchOffsets({ groupId: ctx.groupId, topics: [topics.play] });
+    return new Map(offsets!.partitions.map(({ partition, offset }) => [partition, Number(offset)]));
+  };
+  // Kafka reports -1 for a partition with no commit yet, i.e. a poison record at offset 0.
+  const expected = [...firstPoison].map(([partition, offset]) => [partition, offset === 0 ? -1 : offset] as const).sort(([a], [b]) => a - b);
+  const atPoison = async () => {
+    const now = await committed();
+    return expected.every(([partition, offset]) => now.get(partition) === offset) ? now : undefined;
+  };
+  const began = Date.now();
+  await eventually(atPoison, 'each partition committed up to its first poison record', 60_000, 200);
+  t.log(`stuck at the first poison records after ${Date.now() - began} ms`);
+  await sleep(5000);
+  t.deepEqual([...(await committed())].sort(([a], [b]) => a - b), expected, 'and not one record past it while the dead letter cannot be written');
   t.is(consumer.child.exitCode, null, 'no crash loop: the consumer keeps retrying');
 
-  await admin.disconnect();
   await ensureTopics(ctx.kafka, [{ topic: topics.deadLetter, partitions: 1 }]);
   const recovery = await waitForLagZero(ctx.kafka, ctx.groupId, [topics.play, topics.search], 180_000);
+  const ends = new Map((await admin.fetchTopicOffsets(topics.play)).map(({ partition, high }) => [partition, Number(high)]));
+  const sorted = (offsets: Map<number, number>) => [...offsets].sort(([a], [b]) => a - b);
+  t.deepEqual(sorted(await committed()), sorted(ends), 'once it can be written, every partition commits past its poison to the end');
+  await admin.disconnect();
   consumer.kill('SIGTERM');
   await consumer.exited;
 
