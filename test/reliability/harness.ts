@@ -2,14 +2,15 @@ import type { ExecutionContext } from 'ava';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EventFeaturizer, EventTypes } from '../../consumers/event-featurizer.js';
 import { consumerGroupLag, createProducer, ensureTopics, type Kafka } from '../../consumers/kafka.js';
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
 import type { FeatureStore } from '../../featurestore/feature-store.js';
-import { mergeWindow, type WindowEvent } from '../../model/features.js';
+import type { WindowEvent } from '../../model/features.js';
 import { StatefulAdvancer } from '../../updater/advance.js';
 import { DEFAULT_MODEL_DIR } from '../helpers/environment.js';
+import { oracleModel, oracleTruth } from './oracle.js';
 import type { InferencePool } from '../../model/inference-pool.js';
 import type { ModelBundle } from '../../model/model-bundle.js';
 import { encodePlayEvent, encodeSearchEvent } from '../../proto/event-codec.js';
@@ -142,40 +143,19 @@ export interface Expectation {
 }
 
 /**
- * Ground truth: every record on the topics read back once, validated and featurized exactly as the
- * pipeline does, merged per user in order. `valid` + `invalid` = every record on the topics.
+ * Ground truth: every record on the topics read back once with its coordinates. The poison the
+ * harness wrote is known by its header; every other record is featurized and ordered by the
+ * independent oracle (oracle.ts), not by the pipeline's code. `valid` + `invalid` = every record.
  */
 export async function groundTruth(
   kafka: Kafka,
   topics: StreamTopics,
   bundle: ModelBundle,
 ): Promise<{ users: Map<string, Expectation>; valid: number; invalid: number }> {
-  const featurizer = new EventFeaturizer({ vocabulary: bundle.vocabulary, queryTokens: bundle.metadata.queryTokens, queryBuckets: bundle.metadata.queryBuckets });
   const records = await readAll(kafka, [topics.play, topics.search]);
-  const byUser = new Map<string, WindowEvent[]>();
-  let invalid = 0;
-  for (const record of records) {
-    const type = record.topic === topics.play ? EventTypes.PLAY : EventTypes.SEARCH;
-    const result = featurizer.featurize(type, record, Date.now());
-    if (!result.ok) {
-      invalid++;
-      continue;
-    }
-    const list = byUser.get(result.event.userId) ?? [];
-    list.push(result.event.event);
-    byUser.set(result.event.userId, list);
-  }
-  const users = new Map<string, Expectation>();
-  let valid = 0;
-  for (const [userId, events] of byUser) {
-    users.set(userId, {
-      window: mergeWindow([], events, bundle.metadata.maxSeqLen),
-      applied: events.length,
-      events: mergeWindow([], events, Number.POSITIVE_INFINITY),
-    });
-    valid += events.length;
-  }
-  return { users, valid, invalid };
+  const valid = records.filter((record) => record.headers[POISON_HEADER] !== '1');
+  const users = oracleTruth(valid, topics, oracleModel(dirname(bundle.onnxPath), bundle.metadata));
+  return { users, valid: valid.length, invalid: records.length - valid.length };
 }
 
 interface ReadRecord {
