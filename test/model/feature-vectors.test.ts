@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   buildSequenceBatch,
-  compareWindowEvents,
   EventKinds,
   fnv1a32,
+  mergeWindow,
   playEventKind,
   type Stream,
   timeBucket,
@@ -82,7 +82,7 @@ for (const testCase of vectors.cases) {
             : EventKinds.SEARCH,
         queryTokens: event.type === 'search' ? tokenizeQuery(event.query ?? '', q, buckets) : [],
       }));
-      return window.sort(compareWindowEvents).slice(-maxSeqLen);
+      return mergeWindow([], window, maxSeqLen);
     });
     const batch = buildSequenceBatch(windows, q);
     const rows = (array: BigInt64Array, width: number) =>

@@ -195,28 +195,55 @@ def test_bad_vocab_rejected():
         fx.Vocab(["<pad>", "<unk>", "x", "x"])
 
 
-# ----------------------------------------------------------------------------- JavaScript semantics
+# ----------------------------------------------------------------------------- the JavaScript implementation
+# The pipeline's own featurization (dist/model/features.js, built by `npm run build`) run on inputs
+# Python draws here, and compared with taste_training.features: the TypeScript tests check the
+# vectors Python wrote, and this checks Python against the code that serves, on inputs neither chose.
+FEATURES_JS = ROOT / "dist" / "model" / "features.js"
 NODE_SCRIPT = r"""
-const fs = require('fs');
-const v = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-function fnv(s) { let h = 0x811c9dc5 >>> 0; for (const b of new TextEncoder().encode(s)) { h ^= b; h = Math.imul(h, 0x01000193) >>> 0; } return h >>> 0; }
-const out = v.queries.map(q => {
-  const norm = q.query.normalize('NFKC').toLowerCase();
-  const toks = norm.match(/[\p{L}\p{N}]+/gu) || [];
-  return { normalized: norm, tokens: toks,
-           token_ids: toks.slice(0, q.query_tokens).map(t => 1 + (fnv(t) % (q.query_buckets - 1))) };
-});
-const f = v.fnv1a32.map(x => fnv(x.input));
-process.stdout.write(JSON.stringify({ queries: out, fnv: f }));
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+const f = await import(pathToFileURL(process.argv[2]).href);
+const inputs = JSON.parse(readFileSync(process.argv[3], 'utf8'));
+process.stdout.write(JSON.stringify({
+  fnv: inputs.fnv.map((hex) => f.fnv1a32(Buffer.from(hex, 'hex'))),
+  buckets: inputs.buckets.map((delta) => f.timeBucket(delta)),
+  kinds: inputs.kinds.map(([reason, ms, duration]) => f.playEventKind(reason, ms, duration)),
+  queries: inputs.queries.map(([query, q, b]) => f.tokenizeQuery(query, q, b)),
+}));
 """
+
+_ALPHABET = "abcXYZ019 -_.,!é ÉßİıǅＡ①²ﬁ한국語😀\u0301\u00a0\t"
+
+
+def _js_inputs(rng: random.Random) -> dict:
+    def text(n: int) -> str:
+        return "".join(rng.choice(_ALPHABET) for _ in range(n))
+
+    return {
+        "fnv": [text(rng.randrange(0, 12)).encode("utf-8").hex() for _ in range(300)],
+        "buckets": [rng.choice([0, -5, 999, 1000, 1999, 2000]) if i % 5 == 0 else rng.randrange(0, 2 ** 45) for i in range(300)],
+        "kinds": [
+            [rng.choice(["", "END_REASON_COMPLETED", "END_REASON_SKIPPED_FORWARD", "END_REASON_SKIPPED_BACKWARD", "END_REASON_ERROR"]),
+             rng.choice([0, 29_999, 30_000, rng.randrange(0, 600_000)]), rng.choice([0, 100_000, rng.randrange(0, 600_000)])]
+            for _ in range(300)
+        ],
+        "queries": [[text(rng.randrange(0, 40)), rng.choice([1, 3, 8]), rng.choice([2, 17, 4096, 1 << 24])] for _ in range(300)],
+    }
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-def test_vectors_agree_with_javascript_semantics(vectors, tmp_path):
-    script = tmp_path / "check.cjs"
+def test_python_and_the_pipelines_javascript_agree_on_random_inputs(tmp_path):
+    if not FEATURES_JS.exists():
+        pytest.fail(f"{FEATURES_JS} is missing: run `npm run build` first (npm test does)")
+    inputs = _js_inputs(random.Random(7))
+    (tmp_path / "inputs.json").write_text(json.dumps(inputs), encoding="utf-8")
+    script = tmp_path / "check.mjs"
     script.write_text(NODE_SCRIPT)
-    res = subprocess.run(["node", str(script), str(VECTORS)], capture_output=True, text=True, check=True)
+    res = subprocess.run(["node", str(script), str(FEATURES_JS), str(tmp_path / "inputs.json")], capture_output=True, text=True, check=True)
     js = json.loads(res.stdout)
-    assert js["fnv"] == [v["hash"] for v in vectors["fnv1a32"]]
-    for want, got in zip(vectors["queries"], js["queries"]):
-        assert got == {k: want[k] for k in ("normalized", "tokens", "token_ids")}, want["query"]
+    assert js["fnv"] == [fx.fnv1a32(bytes.fromhex(h)) for h in inputs["fnv"]]
+    assert js["buckets"] == [fx.time_bucket(d) for d in inputs["buckets"]]
+    assert js["kinds"] == [fx.play_kind(r or None, ms, dur) for r, ms, dur in inputs["kinds"]]
+    for (query, q, b), got in zip(inputs["queries"], js["queries"]):
+        assert got == fx.query_token_ids(query, q, b), repr(query)
