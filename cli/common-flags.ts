@@ -15,6 +15,7 @@ export const kafkaFlags = {
 
 export const redisFlags = {
   'redis-url': { type: 'string', env: 'TASTE_REDIS_URL', default: 'redis://127.0.0.1:36379', description: 'Redis URL (rediss:// for TLS; comma-separated nodes with --redis-cluster)' },
+  'redis-tls-ca': { type: 'string', env: 'TASTE_REDIS_TLS_CA', description: 'PEM file of the CA that signed Redis\'s TLS certificate (rediss://; default: the system\'s CAs)' },
   'redis-cluster': { type: 'boolean', env: 'TASTE_REDIS_CLUSTER', default: false, description: 'treat --redis-url as Redis Cluster seed nodes' },
   'key-prefix': { type: 'string', env: 'TASTE_KEY_PREFIX', default: 'taste', description: 'first part of every Redis key' },
 } as const satisfies FlagSpecs;

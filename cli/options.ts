@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { KafkaConnectionOptions } from '../consumers/kafka.js';
 import type { StreamTopics } from '../consumers/stream-consumer.js';
 import type { RedisConnectionOptions } from '../featurestore/redis-client.js';
@@ -40,7 +41,16 @@ export function parseTime(text: string, flag: string): number {
 }
 
 export function redisOptions(values: FlagValues<typeof redisFlags>, connectionName: string): RedisConnectionOptions {
-  return { url: values['redis-url'], cluster: values['redis-cluster'], connectionName };
+  const caFile = values['redis-tls-ca'];
+  let tlsCa: string | undefined;
+  if (caFile) {
+    try {
+      tlsCa = readFileSync(caFile, 'utf8');
+    } catch (cause) {
+      throw new UsageError(`--redis-tls-ca ${caFile} cannot be read: ${(cause as Error).message}`);
+    }
+  }
+  return { url: values['redis-url'], cluster: values['redis-cluster'], connectionName, ...(tlsCa ? { tlsCa } : {}) };
 }
 
 /**

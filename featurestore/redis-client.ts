@@ -11,6 +11,8 @@ export interface RedisConnectionOptions {
   commandTimeoutMs?: number;
   /** Name shown by CLIENT LIST. */
   connectionName?: string;
+  /** PEM of the CA that signed the server's certificate (rediss://); default: Node's trusted CAs. */
+  tlsCa?: string;
 }
 
 /**
@@ -34,7 +36,8 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
   } catch (cause) {
     throw new TasteError(ErrorCodes.CONFIG_INVALID, `Redis URL "${options.url}" is not a valid redis:// URL`, { cause });
   }
-  if (!options.cluster) return new Redis(options.url, base);
+  const tls = parsed.protocol === 'rediss:' ? { tls: options.tlsCa ? { ca: options.tlsCa } : {} } : {};
+  if (!options.cluster) return new Redis(options.url, { ...base, ...tls });
   const nodes = options.url.split(',').map((entry) => {
     const url = new URL(entry.includes('://') ? entry : `redis://${entry}`);
     return { host: url.hostname, port: Number(url.port || 6379) };
@@ -46,7 +49,7 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
       ...base,
       ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
       ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
-      ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+      ...tls,
     },
   });
 }

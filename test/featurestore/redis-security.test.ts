@@ -1,0 +1,97 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ErrorCodes, TasteError } from '../../common/errors.js';
+import { FeatureStore, type StateUpdate } from '../../featurestore/feature-store.js';
+import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
+import { EventKinds, Streams } from '../../model/features.js';
+import { generateCertificates } from '../helpers/certificates.js';
+import { unique } from '../helpers/environment.js';
+import { freePort, portAnswers, sleep } from '../reliability/harness.js';
+
+// Real redis-server processes with real TLS and real ACLs; only the certificates are made up.
+
+async function startRedis(t: { teardown(fn: () => void): void }, args: string[], port: number): Promise<void> {
+  const server = spawn('redis-server', [...args, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  t.teardown(() => server.kill('SIGKILL'));
+  const deadline = Date.now() + 10_000;
+  while (!(await portAnswers(port))) {
+    if (Date.now() > deadline) throw new Error(`redis-server ${args.join(' ')} did not listen on ${port}`);
+    await sleep(50);
+  }
+}
+
+function update(userId: string): StateUpdate {
+  return {
+    userId,
+    expectedVersion: 0,
+    window: [{ eventTimeMs: 1_764_000_000_000, stream: Streams.PLAY, partition: 0, offset: 1, itemId: 2, kind: EventKinds.PLAY, queryTokens: [] }],
+    highWater: new Map([['plays:0', 1]]),
+    embedding: new Float32Array([0.6, 0.8]),
+    updatedMs: 1_764_000_000_500,
+    appliedTotal: 1,
+  };
+}
+
+test('rediss://: the store works over TLS with the CA given; without it, or in plain text, the error says why', async (t) => {
+  const certs = await generateCertificates();
+  t.teardown(() => rm(certs.dir, { recursive: true, force: true }));
+  const port = await freePort();
+  await startRedis(t, ['--port', '0', '--tls-port', String(port), '--tls-cert-file', certs.serverCert, '--tls-key-file', certs.serverKey, '--tls-ca-cert-file', certs.caCert, '--tls-auth-clients', 'no'], port);
+
+  const secure = createRedisClient({ url: `rediss://127.0.0.1:${port}`, tlsCa: certs.caPem });
+  t.teardown(() => secure.disconnect());
+  await waitForRedis(secure);
+  const store = new FeatureStore({ redis: secure, modelVersion: 'm1', queryTokens: 8 });
+  const user = unique('user');
+  t.deepEqual(await store.writeStates([update(user)]), ['written']);
+  t.is((await store.readEmbeddings([user]))[0]?.vector.length, 2);
+
+  const untrusted = createRedisClient({ url: `rediss://127.0.0.1:${port}`, commandTimeoutMs: 500 });
+  untrusted.on('error', () => undefined);
+  t.teardown(() => untrusted.disconnect());
+  const refused = await t.throwsAsync(waitForRedis(untrusted, 1500), { instanceOf: TasteError });
+  t.is(refused?.code, ErrorCodes.STORE_UNAVAILABLE);
+  t.regex(refused!.message, /self[- ]signed certificate|unable to verify|certificate/i);
+
+  const plain = createRedisClient({ url: `redis://127.0.0.1:${port}`, commandTimeoutMs: 500 });
+  plain.on('error', () => undefined);
+  t.teardown(() => plain.disconnect());
+  await t.throwsAsync(waitForRedis(plain, 1500), { instanceOf: TasteError });
+});
+
+// The least each component needs (docs/deploy.md repeats these lines for production).
+const CONSUMER_ACL = 'user taste-consumer on >consumer-pw ~taste:* resetchannels -@all +ping +info +client|setname +hmget +evalsha +eval +hget +hset';
+const SERVING_ACL = 'user taste-serving on >serving-pw ~taste:* resetchannels -@all +ping +info +client|setname +hmget';
+
+test('ACL users: the consumer runs with only the commands it uses; the serving user reads embeddings and cannot write', async (t) => {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'taste-acl-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const conf = join(dir, 'redis.conf');
+  await writeFile(conf, `port ${port}\nuser default off\n${CONSUMER_ACL}\n${SERVING_ACL}\n`);
+  await startRedis(t, [conf], port);
+
+  const consumer = createRedisClient({ url: `redis://taste-consumer:consumer-pw@127.0.0.1:${port}`, connectionName: 'taste-consumer' });
+  t.teardown(() => consumer.disconnect());
+  await waitForRedis(consumer);
+  const writer = new FeatureStore({ redis: consumer, modelVersion: 'm1', queryTokens: 8 });
+  const user = unique('user');
+  t.deepEqual(await writer.writeStates([update(user)]), ['written']);
+  t.is((await writer.loadStates([user])).get(user)!.version, 1);
+  t.deepEqual(await writer.writeStates([{ ...update(user), expectedVersion: 1, appliedTotal: 2 }]), ['written'], 'a second write (the script is cached by then) too');
+
+  const serving = createRedisClient({ url: `redis://taste-serving:serving-pw@127.0.0.1:${port}`, connectionName: 'taste-serving' });
+  t.teardown(() => serving.disconnect());
+  await waitForRedis(serving);
+  const reader = new FeatureStore({ redis: serving, modelVersion: 'm1', queryTokens: 8 });
+  t.deepEqual(Array.from((await reader.readEmbeddings([user]))[0]!.vector), [Math.fround(0.6), Math.fround(0.8)]);
+  const denied = await t.throwsAsync(reader.writeStates([{ ...update(unique('user')) }]));
+  t.regex(String(denied?.message), /NOPERM/);
+  await t.throwsAsync(serving.hset(reader.key(user), 'emb', 'x'), { message: /NOPERM/ });
+  await t.throwsAsync(serving.del(reader.key(user)), { message: /NOPERM/ });
+  // Keys outside the prefix are out of both users' reach.
+  await t.throwsAsync(consumer.hmget('other:key', 'x'), { message: /NOPERM/ });
+});
