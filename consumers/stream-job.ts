@@ -222,7 +222,7 @@ function observePool(event: InferencePoolEvent, logger: Logger, metrics: Pipelin
       metrics?.inferenceWorkerFailures.inc({ reason: 'respawn_failed' });
       return;
     case 'task-timed-out':
-      logger.error('inference run timed out; its worker is being replaced', { timeoutMs: event.timeoutMs });
+      logger.error(event.workerReplaced ? 'inference run timed out; its worker is being replaced' : 'inference run timed out waiting for a worker', { timeoutMs: event.timeoutMs });
       metrics?.inferenceWorkerFailures.inc({ reason: 'timed_out' });
       return;
     case 'worker-replaced':

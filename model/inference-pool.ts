@@ -52,7 +52,7 @@ export type InferencePoolEvent =
   | { type: 'worker-exited'; workersLeft: number }
   | { type: 'worker-replaced'; workers: number }
   | { type: 'respawn-failed'; error: TasteError; attempt: number; retryInMs: number }
-  | { type: 'task-timed-out'; timeoutMs: number }
+  | { type: 'task-timed-out'; timeoutMs: number; workerReplaced: boolean }
   | { type: 'health'; healthy: boolean };
 
 /** What a stateful step gives back per user. */
@@ -280,7 +280,7 @@ export class InferencePool {
       this.#slots.splice(this.#slots.indexOf(slot), 1);
       this.#lost();
     }
-    this.#options.onEvent?.({ type: 'task-timed-out', timeoutMs });
+    this.#options.onEvent?.({ type: 'task-timed-out', timeoutMs, workerReplaced: slot !== undefined });
     task.reject(new TasteError(ErrorCodes.INFERENCE_TIMEOUT, `inference did not finish within ${timeoutMs} ms`, { canRetry: true }));
   }
 

@@ -110,7 +110,7 @@ test('a run that hangs is rejected at the task timeout, a replacement takes over
 
   await eventually(async () => (started.length === 2 && pool.workers === 1 ? true : undefined), 'the replacement of the hung worker', 20_000, 20);
   t.is((await pool.embed(windows(2))).length, 2);
-  t.true(events.some((event) => event.type === 'task-timed-out' && event.timeoutMs === 500));
+  t.true(events.some((event) => event.type === 'task-timed-out' && event.timeoutMs === 500 && event.workerReplaced));
   await hungExits; // its run returned; the pool ended it rather than leave the thread behind
   t.is(pool.workers, 1);
 });
