@@ -4,6 +4,7 @@ import type { FlagSpecs } from './flags.js';
 export const kafkaFlags = {
   brokers: { type: 'string', env: 'TASTE_KAFKA_BROKERS', default: '127.0.0.1:39092', description: 'Kafka bootstrap servers, comma-separated' },
   'kafka-ssl': { type: 'boolean', env: 'TASTE_KAFKA_SSL', default: false, description: 'connect to Kafka over TLS' },
+  'kafka-tls-ca': { type: 'string', env: 'TASTE_KAFKA_TLS_CA', description: 'PEM file of the CA that signed the brokers\' TLS certificates (implies --kafka-ssl; default: the system\'s CAs)' },
   'kafka-sasl-mechanism': { type: 'string', env: 'TASTE_KAFKA_SASL_MECHANISM', choices: ['plain', 'scram-sha-256', 'scram-sha-512'], description: 'SASL mechanism' },
   'kafka-sasl-username': { type: 'string', env: 'TASTE_KAFKA_SASL_USERNAME', description: 'SASL user' },
   'kafka-sasl-password': { type: 'string', env: 'TASTE_KAFKA_SASL_PASSWORD', description: 'SASL password (prefer the env var)' },

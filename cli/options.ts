@@ -9,7 +9,9 @@ import type { kafkaFlags, redisFlags } from './common-flags.js';
 export function kafkaOptions(values: FlagValues<typeof kafkaFlags>, clientId: string): KafkaConnectionOptions {
   const brokers = values.brokers.split(',').map((broker) => broker.trim()).filter(Boolean);
   if (brokers.length === 0) throw new UsageError('--brokers needs at least one host:port');
-  const options: KafkaConnectionOptions = { brokers, clientId, ssl: values['kafka-ssl'] };
+  const caFile = values['kafka-tls-ca'];
+  const options: KafkaConnectionOptions = { brokers, clientId, ssl: values['kafka-ssl'] || Boolean(caFile) };
+  if (caFile) options.tlsCa = readPem(caFile, '--kafka-tls-ca');
   const mechanism = values['kafka-sasl-mechanism'];
   if (mechanism) {
     const username = values['kafka-sasl-username'];
@@ -40,16 +42,17 @@ export function parseTime(text: string, flag: string): number {
   throw new UsageError(`${flag} must be an ISO 8601 time (2025-01-31T00:00:00Z) or ms since the epoch, got "${text}"`);
 }
 
+function readPem(path: string, flag: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new UsageError(`${flag} ${path} cannot be read: ${(cause as Error).message}`);
+  }
+}
+
 export function redisOptions(values: FlagValues<typeof redisFlags>, connectionName: string): RedisConnectionOptions {
   const caFile = values['redis-tls-ca'];
-  let tlsCa: string | undefined;
-  if (caFile) {
-    try {
-      tlsCa = readFileSync(caFile, 'utf8');
-    } catch (cause) {
-      throw new UsageError(`--redis-tls-ca ${caFile} cannot be read: ${(cause as Error).message}`);
-    }
-  }
+  const tlsCa = caFile ? readPem(caFile, '--redis-tls-ca') : undefined;
   return { url: values['redis-url'], cluster: values['redis-cluster'], connectionName, ...(tlsCa ? { tlsCa } : {}) };
 }
 

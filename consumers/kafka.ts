@@ -12,6 +12,8 @@ export interface KafkaConnectionOptions {
   clientId?: string;
   /** TLS to the brokers. @default false */
   ssl?: boolean;
+  /** PEM of the CA that signed the brokers' certificates (implies TLS); default: Node's trusted CAs. */
+  tlsCa?: string;
   /** SASL PLAIN / SCRAM credentials. */
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
   /** @default 10000 */
@@ -22,7 +24,7 @@ export function createKafka(options: KafkaConnectionOptions, logger: Logger): Ka
   const config: KafkaConfig = {
     clientId: options.clientId ?? 'taste',
     brokers: options.brokers,
-    ssl: options.ssl ?? false,
+    ssl: options.tlsCa ? { ca: [options.tlsCa] } : (options.ssl ?? false),
     connectionTimeout: options.connectionTimeoutMs ?? 10_000,
     logLevel: logLevel.WARN,
     logCreator: () => (entry) => {
