@@ -66,6 +66,10 @@ RUNS = [
      "evaluated on the newest 50 events only (`--max-history 50`), seed 42, 12 min budget"),
     ("lastfm-stateful-dropout0.5-attributes-rmin0.9-noexport", "ablation: the chosen stateful configuration with "
      "eigenvalue moduli initialised in [0.9, 0.99] (`--r-min 0.9`), seed 42, 12 min budget"),
+    ("lastfm-stateful-dropout0.5-attributes-readout8-noexport", "ablation: the chosen stateful configuration with a "
+     "local attention read-out over the newest 8 events' outputs (`--readout-window 8`), seed 42"),
+    ("lastfm-stateful-dropout0.5-attributes-readout32-tail32-noexport", "ablation: the same read-out over the newest 32 "
+     "(`--readout-window 32 --tail-events 32`), seed 42"),
     ("ml-latest-small-stateful-dropout0.5", "ml-latest-small, **stateful LRU** (v2), whole histories, dropout 0.5, label "
      "smoothing 0.1 (25 min budget)"),
     ("ml-latest-small-stateful-dropout0.5-seed1", "the same stateful configuration, seed 1, with a 20 min budget "

@@ -49,6 +49,11 @@ class StatefulConfig:
     max_step_events: int = 64
     # the events the updater keeps in the stored tail to re-apply late events exactly
     tail_events: int = 8
+    # 0: the embedding reads the last position's output. w > 0: it first attends over the outputs of
+    # the newest w events (w <= tail_events + 1, so every step call holds them: the stored tail is
+    # re-applied in every call), a constant cost per event like the recurrence itself
+    readout_window: int = 0
+    readout_heads: int = 2
 
     @property
     def state_dim(self) -> int:
@@ -169,6 +174,33 @@ class LRUBlock(nn.Module):
         return x * mask, h_re, h_im
 
 
+class LocalReadout(nn.Module):
+    """Causal attention of every position over the outputs of its newest `window` events (itself
+    included), added to its own output. Padding (mask 0) is never attended to."""
+
+    def __init__(self, dim: int, heads: int, window: int, dropout: float):
+        super().__init__()
+        self.ln = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.heads, self.window = heads, window
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, mask):
+        b, t, d = x.shape
+        h, dh = self.heads, d // self.heads
+        q, k, v = self.qkv(self.ln(x)).reshape(b, t, 3, h, dh).permute(2, 0, 3, 1, 4)  # each [B,H,T,dh]
+        scores = q @ k.transpose(-1, -2) / math.sqrt(dh)  # [B,H,T,T]
+        i = torch.arange(t).unsqueeze(1)
+        j = torch.arange(t).unsqueeze(0)
+        allowed = (j <= i) & (j > i - self.window)  # [T,T]
+        allowed = allowed.unsqueeze(0) & (mask.squeeze(-1) > 0).unsqueeze(1)  # [B,T,T]: real keys only
+        scores = scores.masked_fill(~allowed.unsqueeze(1), -1e9)
+        attn = torch.softmax(scores, dim=-1)
+        y = (attn @ v).transpose(1, 2).reshape(b, t, d)
+        return (x + self.drop(self.out(y))) * mask
+
+
 class StatefulEncoder(ItemTable, nn.Module):
     """Inputs per event: item_ids, event_kinds, query_tokens [.,.,Q], gap_buckets (time since the
     user's previous event, whichever call it came in). State: [B, layers * 2 * state_size]."""
@@ -185,6 +217,9 @@ class StatefulEncoder(ItemTable, nn.Module):
         self.gap_emb = nn.Embedding(fx.NUM_BUCKETS, d, padding_idx=0)
         self.emb_drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(LRUBlock(cfg) for _ in range(cfg.layers))
+        if cfg.readout_window > cfg.tail_events + 1:
+            raise ValueError(f"readout_window {cfg.readout_window} needs tail_events >= {cfg.readout_window - 1}")
+        self.readout = LocalReadout(d, cfg.readout_heads, cfg.readout_window, cfg.dropout) if cfg.readout_window > 0 else None
         self.ln_f = nn.LayerNorm(d)
         self.proj = nn.Linear(d, d)
         self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
@@ -225,6 +260,8 @@ class StatefulEncoder(ItemTable, nn.Module):
         for i, blk in enumerate(self.blocks):
             x, h_re, h_im = blk(x, mask, st[:, i, 0], st[:, i, 1], levels)
             states.append((h_re, h_im))
+        if self.readout is not None:
+            x = self.readout(x, mask)
         return x, states
 
     def read_out(self, x):

@@ -231,6 +231,10 @@ def export_model_dir(model: StatefulEncoder, uris: list[str], out_dir: str | os.
     from .export import write_items
 
     cfg = model.cfg
+    if cfg.readout_window > 0:
+        # The export checks step without the stored tail, which such a read-out needs; and it measured
+        # no better (training/RESULTS.md): an experiment, not an exportable model.
+        raise ValueError("readout_window > 0 is a training experiment: its export is not supported")
     if len(uris) != cfg.num_items:
         raise ValueError(f"vocabulary has {len(uris)} entries, model has {cfg.num_items} items")
     out = Path(out_dir)

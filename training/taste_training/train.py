@@ -224,7 +224,8 @@ def train(args) -> dict:
         cfg = StatefulConfig(num_items=seq.num_items, dim=args.dim, layers=args.layers, state_size=args.state_size,
                              query_tokens=q, query_buckets=args.query_buckets, dropout=args.dropout,
                              ffn_mult=args.ffn_mult, r_min=args.r_min, r_max=args.r_max, max_phase=args.max_phase,
-                             tail_events=args.tail_events)
+                             tail_events=args.tail_events, readout_window=args.readout_window,
+                             readout_heads=args.readout_heads)
     else:
         cfg = ModelConfig(num_items=seq.num_items, dim=args.dim, layers=args.layers, heads=args.heads, max_seq_len=L,
                           query_tokens=q, query_buckets=args.query_buckets, dropout=args.dropout,
@@ -404,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--r-min", type=float, default=0.5, help="stateful: smallest initial |eigenvalue|")
     ap.add_argument("--r-max", type=float, default=0.99, help="stateful: largest initial |eigenvalue|")
     ap.add_argument("--max-phase", type=float, default=math.pi / 4, help="stateful: largest initial eigenvalue phase")
+    ap.add_argument("--readout-window", type=int, default=0,
+                    help="stateful: attend over the newest W events' outputs before the read-out (0: last output only)")
+    ap.add_argument("--readout-heads", type=int, default=2, help="stateful: heads of that attention")
     ap.add_argument("--tail-events", type=int, default=8,
                     help="stateful: events the updater keeps to re-apply late events exactly (model metadata)")
     ap.add_argument("--max-history", type=int, default=0,

@@ -72,6 +72,29 @@ def test_steps_of_any_size_equal_one_pass():
             assert torch.allclose(emb, one_pass, atol=1e-5), size
 
 
+def test_with_a_local_read_out_steps_that_re_apply_the_tail_equal_one_pass():
+    # the experimental read-out attends over the newest events' outputs: steps as the pipeline makes
+    # them (checkpoint + stored tail + new events) must still give the one-pass embedding
+    model = tiny_model(readout_window=5)
+    tail_events = model.cfg.tail_events
+    rng = np.random.default_rng(5)
+    hist = random_batch(rng, 1, 40, 60, 4, 64, lengths=[40])
+    x = [torch.from_numpy(hist[k]) for k in sx.EVENT_INPUTS]
+    with torch.no_grad():
+        one_pass = model.hidden(*x)[:, -1]
+        for size in (1, 3, 7):
+            checkpoint, start = model.zero_state(1), 0  # the checkpoint has applied events [0, start)
+            for end in range(size, 40 + size, size):
+                end = min(end, 40)
+                part = [v[:, start:end] for v in x]
+                settled = max(0, end - tail_events - start)
+                checkpoint, emb = model(checkpoint, *part, torch.tensor([settled]))
+                start += settled
+            assert torch.allclose(emb, one_pass, atol=1e-5), size
+    with pytest.raises(ValueError, match="readout_window"):
+        StatefulEncoder(StatefulConfig(num_items=60, tail_events=3, readout_window=5))
+
+
 def test_a_later_event_never_changes_the_output_after_an_earlier_one():
     # no retroactive features: the vector after event i is the same whatever follows it
     model = tiny_model()
