@@ -223,7 +223,7 @@ function observePool(event: InferencePoolEvent, logger: Logger, metrics: Pipelin
       return;
     case 'task-timed-out':
       logger.error(event.workerReplaced ? 'inference run timed out; its worker is being replaced' : 'inference run timed out waiting for a worker', { timeoutMs: event.timeoutMs });
-      metrics?.inferenceWorkerFailures.inc({ reason: 'timed_out' });
+      metrics?.inferenceWorkerFailures.inc({ reason: event.workerReplaced ? 'timed_out' : 'timed_out_queued' });
       return;
     case 'worker-replaced':
       logger.info('inference worker replaced', { workers: event.workers });

@@ -70,6 +70,12 @@ RUNS = [
      "local attention read-out over the newest 8 events' outputs (`--readout-window 8`), seed 42"),
     ("lastfm-stateful-dropout0.5-attributes-readout32-tail32-noexport", "ablation: the same read-out over the newest 32 "
      "(`--readout-window 32 --tail-events 32`), seed 42"),
+    ("lastfm-stateful-dropout0.5-attributes-dim128-noexport", "ablation: the chosen stateful configuration with "
+     "D=128 (`--dim 128`), seed 42"),
+    ("lastfm-stateful-dropout0.5-attributes-state128-noexport", "ablation: the chosen stateful configuration with "
+     "128 complex channels per layer (`--state-size 128`), seed 42"),
+    ("lastfm-stateful-dropout0.5-attributes-state128-seed1-noexport", "the same with 128 channels, seed 1"),
+    ("lastfm-stateful-dropout0.5-attributes-state128-seed2-noexport", "the same with 128 channels, seed 2"),
     ("ml-latest-small-stateful-dropout0.5", "ml-latest-small, **stateful LRU** (v2), whole histories, dropout 0.5, label "
      "smoothing 0.1 (25 min budget)"),
     ("ml-latest-small-stateful-dropout0.5-seed1", "the same stateful configuration, seed 1, with a 20 min budget "
