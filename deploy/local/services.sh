@@ -218,6 +218,13 @@ ensure_redis_installed() {
   command -v redis-server >/dev/null 2>&1 || die "redis-server still not on PATH after apt-get install"
 }
 
+# The tests make throwaway TLS certificates with it (Redis over TLS); Debian images usually have it.
+ensure_openssl_installed() {
+  command -v openssl >/dev/null 2>&1 && return 0
+  log "openssl not found: installing it with apt-get (the TLS tests make their certificates with it)"
+  apt_install openssl || log "warning: could not install openssl; the Redis TLS test will fail"
+}
+
 ensure_kcat_installed() {
   command -v kcat >/dev/null 2>&1 && return 0
   # Tried and failed before: don't pay for apt-get on every start.
@@ -775,6 +782,7 @@ cmd_start() {
     kafka_jars_current || ensure_mvn
   fi
   ensure_kcat_installed
+  ensure_openssl_installed
   start_redis
   start_kafka
   log "both services answer (${SECONDS}s)"

@@ -16,6 +16,9 @@ export interface TestCertificates {
 
 /** A throwaway CA and a server certificate it signed for 127.0.0.1 and localhost (openssl). */
 export async function generateCertificates(): Promise<TestCertificates> {
+  await run('openssl', ['version']).catch((cause: Error) => {
+    throw new Error(`openssl is needed to make test certificates (deploy/local/services.sh start installs it): ${cause.message}`);
+  });
   const dir = await mkdtemp(join(tmpdir(), 'taste-tls-'));
   const path = (name: string) => join(dir, name);
   await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=taste test CA', '-keyout', path('ca.key'), '-out', path('ca.crt')]);
