@@ -80,6 +80,9 @@ RUNS = [
      "smoothing 0.1 (25 min budget)"),
     ("ml-latest-small-stateful-dropout0.5-seed1", "the same stateful configuration, seed 1, with a 20 min budget "
      "(seed 42 had 25; both stopped by the budget)"),
+    ("ml-latest-small-stateful-dropout0.5-state128-noexport", "ablation: the same with 128 complex channels per layer "
+     "(`--state-size 128`), seed 42, 20 min budget"),
+    ("ml-latest-small-stateful-dropout0.5-state128-seed1-noexport", "the same with 128 channels, seed 1, 20 min budget"),
     ("sim-stateful-attributes-seed1", "the same stateful simulator configuration, seed 1, 18 min budget (seed 42 had 20)"),
     ("sim-stateful-attributes", "simulator seed 1, **stateful LRU** (v2), whole histories, item attributes, dropout 0.3 "
      "(20 min budget): models/stateful"),
