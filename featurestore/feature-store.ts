@@ -104,8 +104,7 @@ export type StoreOperation = 'load-state' | 'write-state' | 'read-embeddings';
 const WRITE_STATE_SCRIPT = `
 local current = redis.call('HGET', KEYS[1], '${StateFields.version}') or '0'
 if current ~= ARGV[1] then return 0 end
-local version = tonumber(ARGV[1])
-if version == nil or version < 0 or version ~= math.floor(version) or not string.match(ARGV[1], '^%d+$') then version = 0 end
+local version = string.match(ARGV[1], '^%d+$') and tonumber(ARGV[1]) or 0
 redis.call('HSET', KEYS[1], '${StateFields.version}', string.format('%d', version + 1), unpack(ARGV, 2))
 return 1
 `;
@@ -246,8 +245,14 @@ export class FeatureStore {
     );
     return rows.map(([embedding, updated, last, count]): EmbeddingRead => {
       if (!embedding) return { status: 'missing' };
-      if (embedding.length === 0 || embedding.length % 4 !== 0) return { status: 'corrupt', reason: `embedding of ${embedding.length} bytes is not float32` };
-      const vector = decodeVector(embedding);
+      if (embedding.length === 0) return { status: 'corrupt', reason: 'embedding is empty' };
+      let vector: Float32Array;
+      try {
+        vector = decodeVector(embedding);
+      } catch (error) {
+        if (!(error instanceof TasteError) || error.code !== ErrorCodes.STORE_CORRUPT) throw error;
+        return { status: 'corrupt', reason: error.message };
+      }
       if (this.embeddingDim !== undefined && vector.length !== this.embeddingDim) {
         return { status: 'corrupt', reason: `embedding has ${vector.length} floats, the model's ${this.embeddingDim}` };
       }

@@ -133,30 +133,22 @@ export class Updater {
    * pool) is not any user's fault: it is thrown, and the batch is retried as a whole.
    */
   async #advanceIsolating(inputs: AdvanceInput[]): Promise<(Advanced | Error)[]> {
+    const results = await this.#advanceOrSplit(inputs);
+    const shared = inputs.length > 1 && results.every((result) => result instanceof Error);
+    if (shared) throw results[0];
+    return results;
+  }
+
+  /** One run; if it fails for a user-dependent reason, each half is run on its own, down to single users. */
+  async #advanceOrSplit(inputs: AdvanceInput[]): Promise<(Advanced | Error)[]> {
     try {
       return await this.#advancer.advance(inputs);
     } catch (error) {
       if (!isolatable(error)) throw error;
       if (inputs.length === 1) return [error as Error];
-      const results = await this.#isolate(inputs);
-      if (results.every((result) => result instanceof Error)) throw error;
-      return results;
+      const middle = Math.ceil(inputs.length / 2);
+      return [...(await this.#advanceOrSplit(inputs.slice(0, middle))), ...(await this.#advanceOrSplit(inputs.slice(middle)))];
     }
-  }
-
-  /** Two or more inputs whose batch failed: each half is tried, and a failing half is split again. */
-  async #isolate(inputs: AdvanceInput[]): Promise<(Advanced | Error)[]> {
-    const middle = Math.ceil(inputs.length / 2);
-    const halves: (Advanced | Error)[][] = [];
-    for (const half of [inputs.slice(0, middle), inputs.slice(middle)]) {
-      try {
-        halves.push(await this.#advancer.advance(half));
-      } catch (error) {
-        if (!isolatable(error)) throw error;
-        halves.push(half.length === 1 ? [error as Error] : await this.#isolate(half));
-      }
-    }
-    return halves.flat();
   }
 
   /** One read-compute-write round; returns the users whose write lost a race. */
@@ -165,8 +157,7 @@ export class Updater {
     const planned: {
       update: StateUpdate;
       state: UserState;
-      fresh: WindowEvent[];
-      freshSourced: SourcedEvent[];
+      fresh: SourcedEvent[];
       applied: number;
       duplicates: number;
       newestFreshMs: number;
@@ -177,16 +168,14 @@ export class Updater {
       // Offsets only mean "already applied" if we walk each source in offset order.
       const incoming = byUser.get(userId)!.sort(bySourceThenOffset);
       const highWater: HighWaterMarks = new Map(state.highWater);
-      const fresh: WindowEvent[] = [];
-      const freshSourced: SourcedEvent[] = [];
+      const fresh: SourcedEvent[] = [];
       for (const sourced of incoming) {
         const { topic, event } = sourced;
         const source = sourceKey(topic, event.partition);
         const applied = highWater.get(source) ?? -1;
         if (event.offset <= applied) continue;
         highWater.set(source, event.offset);
-        fresh.push(event);
-        freshSourced.push(sourced);
+        fresh.push(sourced);
       }
       if (fresh.length === 0) {
         summary.duplicates += incoming.length;
@@ -205,20 +194,19 @@ export class Updater {
         },
         state,
         fresh,
-        freshSourced,
         applied: fresh.length,
         duplicates: incoming.length - fresh.length,
-        newestFreshMs: Math.max(...fresh.map((event) => event.eventTimeMs)),
+        newestFreshMs: Math.max(...fresh.map(({ event }) => event.eventTimeMs)),
       });
     }
     if (planned.length === 0) return [];
 
-    const advanced = await this.#advanceIsolating(planned.map(({ state, fresh }) => ({ state, fresh })));
+    const advanced = await this.#advanceIsolating(planned.map(({ state, fresh }) => ({ state, fresh: fresh.map(({ event }) => event) })));
     const writable: typeof planned = [];
     planned.forEach((plan, index) => {
       const result = advanced[index];
       const reject = (reason: UpdateRejection, detail: string) => {
-        summary.rejected.push({ userId: plan.update.userId, events: plan.freshSourced, reason, detail });
+        summary.rejected.push({ userId: plan.update.userId, events: plan.fresh, reason, detail });
         // Rejected users are done for this batch: their duplicates count as such.
         summary.duplicates += plan.duplicates;
       };

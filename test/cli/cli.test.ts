@@ -1,8 +1,8 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { KAFKA_BROKERS, REDIS_URL, unique } from '../helpers/environment.js';
+import { freePort } from '../reliability/harness.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -95,14 +95,6 @@ test('consume stops cleanly on SIGTERM', async (t) => {
   t.regex(run.stderr, /"msg":"stopped"/);
   t.true(Date.now() - signalled < 25_000, 'within the grace period');
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 test('consume wires its own readiness: /readyz answers 200 once the member has joined, and /metrics shows its inference workers', async (t) => {
   const id = unique('cli');

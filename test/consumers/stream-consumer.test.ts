@@ -1,8 +1,7 @@
 import anyTest, { type TestFn } from 'ava';
-import { DeadLetterHeaders } from '../../consumers/dead-letter.js';
 import { ensureTopics } from '../../consumers/kafka.js';
 import { eventually, unique } from '../helpers/environment.js';
-import { play, search, sendPlays, sendSearches, type StreamJobContext, uniqueTopics, withStreamJobs } from '../helpers/pipeline.js';
+import { play, readDeadLetters, search, sendPlays, sendSearches, type StreamJobContext, uniqueTopics, withStreamJobs } from '../helpers/pipeline.js';
 
 const test = anyTest as TestFn<StreamJobContext>;
 const job = withStreamJobs(test);
@@ -100,18 +99,7 @@ test('a malformed message goes to the dead-letter topic and its partition keeps 
 
   await eventually(async () => ((await stream.store.readEmbeddings([user]))[0]?.eventsInWindow === 1 ? true : undefined), 'the valid event');
 
-  const consumer = t.context.kafka.consumer({ groupId: unique('dlq-reader') });
-  const letters: { reason: string; offset: string; topic: string }[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic: topics.deadLetter, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const header = (name: string) => message.headers?.[name]?.toString() ?? '';
-      letters.push({ reason: header(DeadLetterHeaders.reason), offset: header(DeadLetterHeaders.offset), topic: header(DeadLetterHeaders.topic) });
-    },
-  });
-  await eventually(async () => (letters.length >= 2 ? true : undefined), 'two dead letters');
-  await consumer.disconnect();
+  const letters = await readDeadLetters(t.context.kafka, topics.deadLetter, 2);
   t.deepEqual(
     letters.map((letter) => [letter.reason, letter.offset, letter.topic]),
     [
