@@ -2,6 +2,7 @@ import { createLogger, type LogLevel } from '../common/logger.js';
 import { startStreamJob } from '../consumers/stream-job.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { kafkaFlags, logFlags, metricsFlags, modelFlags, redisFlags } from './common-flags.js';
+import { streamJobObserver } from '../metrics/observers.js';
 import { PipelineMetrics } from '../metrics/pipeline-metrics.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
 import { formatHelp, parseFlags } from './flags.js';
@@ -56,7 +57,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     chunkSize: values['chunk-size'],
     sessionTimeoutMs: values['session-timeout-ms'],
     minEventTimeMs,
-    metrics,
+    observer: streamJobObserver(metrics),
     // Ready while this member is in its group with an inference worker up.
     onReadinessChange: (ready) => metricsServer?.setReady(ready),
   });

@@ -1,4 +1,3 @@
-import { status as grpcStatus } from '@grpc/grpc-js';
 import { createLogger, type LogLevel } from '../common/logger.js';
 import { EventProducer } from '../consumers/event-producer.js';
 import { createKafka, createProducer } from '../consumers/kafka.js';
@@ -12,6 +11,7 @@ import type { SimUser } from '../simulator/users.js';
 import { World } from '../simulator/world.js';
 import type { UserEmbedding__Output } from '../proto/generated/taste/v1/UserEmbedding.js';
 import { kafkaFlags, logFlags, metricsFlags, modelFlags, redisFlags } from './common-flags.js';
+import { servingObserver, streamJobObserver } from '../metrics/observers.js';
 import { PipelineMetrics } from '../metrics/pipeline-metrics.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
 import { formatHelp, parseFlags } from './flags.js';
@@ -73,17 +73,14 @@ export async function runDemoCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
     ...(values['intra-op-threads'] > 0 ? { intraOpThreads: values['intra-op-threads'] } : {}),
     inferenceTimeoutMs: values['inference-timeout-ms'],
     topicPartitions: values['topic-partitions'],
-    metrics,
+    observer: streamJobObserver(metrics),
   });
   const { metadata } = job.bundle;
   const server = await startServingServer({
     service: {
       stores: [job.store],
       defaultModelVersion: metadata.modelVersion,
-      onCall: (method, code, seconds) => {
-        metrics.grpcRequests.inc({ method, code: grpcStatus[code] ?? String(code) });
-        metrics.grpcSeconds.observe({ method }, seconds);
-      },
+      observer: servingObserver(metrics),
     },
     redis: job.redis,
     host: '127.0.0.1',

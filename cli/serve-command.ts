@@ -1,11 +1,10 @@
-import { status } from '@grpc/grpc-js';
 import { createLogger, type LogLevel } from '../common/logger.js';
 import { FeatureStore } from '../featurestore/feature-store.js';
 import { createRedisClient } from '../featurestore/redis-client.js';
 import { loadModelBundle } from '../model/model-bundle.js';
 import { startServingServer } from '../serving/server.js';
 import { logFlags, metricsFlags, redisFlags } from './common-flags.js';
-import { observeStore } from '../consumers/stream-job.js';
+import { servingObserver, storeObserver } from '../metrics/observers.js';
 import { PipelineMetrics } from '../metrics/pipeline-metrics.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
 import { formatHelp, parseFlags, UsageError } from './flags.js';
@@ -55,7 +54,7 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
         // Other versions' models are not loaded here, so only the loaded one's length is checked.
         ...(modelVersion === bundle.metadata.modelVersion ? { embeddingDim: bundle.metadata.embeddingDim } : {}),
         keyPrefix: values['key-prefix'],
-        observe: observeStore(metrics),
+        observer: storeObserver(metrics),
       }),
   );
   const server = await startServingServer({
@@ -64,10 +63,7 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
       defaultModelVersion: bundle.metadata.modelVersion,
       maxBatchSize: values['max-batch'],
       logger,
-      onCall: (method, code, seconds) => {
-        metrics.grpcRequests.inc({ method, code: grpcStatusName(code) });
-        metrics.grpcSeconds.observe({ method }, seconds);
-      },
+      observer: servingObserver(metrics),
     },
     redis,
     host: values.host,
@@ -93,8 +89,4 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
     await metricsServer?.close();
   });
   return 0;
-}
-
-function grpcStatusName(code: number): string {
-  return status[code] ?? String(code);
 }

@@ -2,7 +2,6 @@ import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { createProducer } from './kafka.js';
 import { describeError, isRetryable } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { PipelineMetrics } from '../metrics/pipeline-metrics.js';
 import { withRetry } from '../common/retry.js';
 import type { SourcedEvent, Updater, UpdateSummary } from '../updater/updater.js';
 import { type DeadLetter, DeadLetterWriter } from './dead-letter.js';
@@ -32,10 +31,29 @@ export interface StreamConsumerOptions {
   autoCommitIntervalMs?: number;
   /** Where a new consumer group starts. @default true */
   fromBeginning?: boolean;
-  /** Counters, histograms and lag gauges of the job. */
-  metrics?: PipelineMetrics;
+  /** Told about every committed step (metrics). */
+  observer?: StreamConsumerObserver;
   /** Called after each applied step (demo output). */
   onApplied?: (summary: UpdateSummary, messages: number) => void;
+}
+
+/** What the consumer reports; metrics/ turns it into Prometheus metrics. */
+export interface StreamConsumerObserver {
+  /** After each step is applied and its offsets resolved. */
+  onStep?(step: ConsumerStep): void;
+}
+
+/** One step: a chunk of one partition's batch, applied, with what was refused dead-lettered. */
+export interface ConsumerStep {
+  topic: string;
+  partition: number;
+  /** Records read in the step. */
+  records: number;
+  /** Records behind the end of the partition after the step (0 at the end). */
+  lag: number;
+  summary: UpdateSummary;
+  /** Records the step sent to the dead-letter topic: refused by the featurizer or the updater. */
+  deadLetters: readonly DeadLetter[];
 }
 
 export interface StreamConsumerStats {
@@ -117,98 +135,108 @@ export class StreamConsumer {
     await this.#producer.disconnect();
   }
 
-  #record(topic: string, partition: number, lag: number, records: number, summary: UpdateSummary, deadLetters: DeadLetter[]): void {
-    const metrics = this.#options.metrics;
-    if (!metrics) return;
-    metrics.eventsConsumed.inc({ topic }, records);
-    metrics.eventsApplied.inc({ topic }, summary.applied);
-    metrics.eventsSkipped.inc({ topic }, summary.duplicates);
-    for (const letter of deadLetters) metrics.eventsDeadLettered.inc({ topic, reason: letter.rejection.reason });
-    metrics.stepRecords.observe(records);
-    metrics.stepUsers.observe(summary.writes);
-    metrics.writeConflicts.inc(summary.conflicts);
-    metrics.corruptStates.inc(summary.corruptStates.length);
-    for (const ms of summary.freshnessMs) metrics.freshnessSeconds.observe(ms / 1000);
-    metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, lag));
-  }
-
   async #handleBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale } = payload;
+    const { batch, isRunning, isStale } = payload;
     const type = this.#typeByTopic.get(batch.topic);
     if (!type) return;
     const chunkSize = this.#options.chunkSize ?? 500;
     for (let start = 0; start < batch.messages.length; start += chunkSize) {
       if (!isRunning() || isStale() || this.#stopping.signal.aborted) return;
-      const chunk = batch.messages.slice(start, start + chunkSize);
-      const events: SourcedEvent[] = [];
-      const deadLetters: DeadLetter[] = [];
-      const now = Date.now();
-      for (const message of chunk) {
-        const raw = { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value };
-        const result = this.#options.featurizer.featurize(type, raw, now);
-        if (result.ok) events.push(result.event);
-        else deadLetters.push({ ...raw, timestamp: message.timestamp, rejection: result.rejection });
-      }
-
-      // Inference or a Redis outage can outlast the session timeout: keep heartbeating while the
-      // step runs, so a slow step is not mistaken for a dead member (kafkajs throttles the calls).
-      const beat = setInterval(() => heartbeat().catch(() => undefined), 1_000);
-      let summary: UpdateSummary;
-      try {
-        summary = await withRetry(() => this.#options.updater.apply(events), {
-          attempts: Number.POSITIVE_INFINITY,
-          maxDelayMs: 5_000,
-          signal: this.#stopping.signal,
-          shouldRetry: (error) => isRetryable(error) && isRunning() && !isStale(),
-          onRetry: async (error, attempt, delayMs) => {
-            this.#options.logger.warn('apply failed; retrying (offsets stay uncommitted)', {
-              topic: batch.topic,
-              partition: batch.partition,
-              attempt,
-              delayMs,
-              error: describeError(error),
-            });
-            await heartbeat().catch(() => undefined);
-          },
-        });
-      } finally {
-        clearInterval(beat);
-      }
-      for (const rejected of summary.rejected) {
-        for (const sourced of rejected.events) {
-          const message = chunk.find((candidate) => Number(candidate.offset) === sourced.event.offset);
-          if (!message) continue;
-          deadLetters.push({
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: message.offset,
-            key: message.key,
-            value: message.value,
-            timestamp: message.timestamp,
-            rejection: { reason: rejected.reason, detail: rejected.detail },
-          });
-        }
-      }
-      await this.#deadLetters.send(deadLetters);
-      if (summary.corruptStates.length > 0) {
-        this.#options.logger.warn('stored state could not be decoded; started over from these events', {
-          users: summary.corruptStates.slice(0, 10),
-          count: summary.corruptStates.length,
-        });
-      }
-
-      const last = chunk[chunk.length - 1]!;
-      resolveOffset(last.offset);
-      await heartbeat();
-      await commitOffsetsIfNecessary();
-
-      this.stats.messages += chunk.length;
-      this.stats.applied += summary.applied;
-      this.stats.duplicates += summary.duplicates;
-      this.stats.deadLettered += deadLetters.length;
-      this.stats.steps++;
-      this.#record(batch.topic, batch.partition, Number(batch.highWatermark) - 1 - Number(last.offset), chunk.length, summary, deadLetters);
-      this.#options.onApplied?.(summary, chunk.length);
+      await this.#step(type, batch.messages.slice(start, start + chunkSize), payload);
     }
   }
+
+  /** Featurize, apply, dead-letter what was refused, then resolve and commit the offsets. */
+  async #step(type: EventType, chunk: Message[], payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const { events, deadLetters } = this.#featurize(type, batch, chunk);
+    const summary = await this.#apply(events, payload);
+    deadLetters.push(...refusedByUpdater(summary, batch, chunk));
+    await this.#deadLetters.send(deadLetters);
+    if (summary.corruptStates.length > 0) {
+      this.#options.logger.warn('stored state could not be decoded; started over from these events', {
+        users: summary.corruptStates.slice(0, 10),
+        count: summary.corruptStates.length,
+      });
+    }
+
+    const last = chunk[chunk.length - 1]!;
+    payload.resolveOffset(last.offset);
+    await payload.heartbeat();
+    await payload.commitOffsetsIfNecessary();
+
+    this.stats.messages += chunk.length;
+    this.stats.applied += summary.applied;
+    this.stats.duplicates += summary.duplicates;
+    this.stats.deadLettered += deadLetters.length;
+    this.stats.steps++;
+    const lag = Math.max(0, Number(batch.highWatermark) - 1 - Number(last.offset));
+    this.#options.observer?.onStep?.({ topic: batch.topic, partition: batch.partition, records: chunk.length, lag, summary, deadLetters });
+    this.#options.onApplied?.(summary, chunk.length);
+  }
+
+  /** Decodes and validates each record: events to apply, and dead letters for the refused. */
+  #featurize(type: EventType, batch: Batch, chunk: Message[]): { events: SourcedEvent[]; deadLetters: DeadLetter[] } {
+    const events: SourcedEvent[] = [];
+    const deadLetters: DeadLetter[] = [];
+    const now = Date.now();
+    for (const message of chunk) {
+      const raw = { topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value };
+      const result = this.#options.featurizer.featurize(type, raw, now);
+      if (result.ok) events.push(result.event);
+      else deadLetters.push({ ...raw, timestamp: message.timestamp, rejection: result.rejection });
+    }
+    return { events, deadLetters };
+  }
+
+  /** Applies through the updater, retrying retryable failures for as long as this member owns the partition. */
+  async #apply(events: SourcedEvent[], { batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<UpdateSummary> {
+    // Inference or a Redis outage can outlast the session timeout: keep heartbeating while the
+    // step runs, so a slow step is not mistaken for a dead member (kafkajs throttles the calls).
+    const beat = setInterval(() => heartbeat().catch(() => undefined), 1_000);
+    try {
+      return await withRetry(() => this.#options.updater.apply(events), {
+        attempts: Number.POSITIVE_INFINITY,
+        maxDelayMs: 5_000,
+        signal: this.#stopping.signal,
+        shouldRetry: (error) => isRetryable(error) && isRunning() && !isStale(),
+        onRetry: async (error, attempt, delayMs) => {
+          this.#options.logger.warn('apply failed; retrying (offsets stay uncommitted)', {
+            topic: batch.topic,
+            partition: batch.partition,
+            attempt,
+            delayMs,
+            error: describeError(error),
+          });
+          await heartbeat().catch(() => undefined);
+        },
+      });
+    } finally {
+      clearInterval(beat);
+    }
+  }
+}
+
+type Batch = EachBatchPayload['batch'];
+type Message = Batch['messages'][number];
+
+/** Dead letters for the events the updater refused, each carrying its original record. */
+function refusedByUpdater(summary: UpdateSummary, batch: Batch, chunk: readonly Message[]): DeadLetter[] {
+  const deadLetters: DeadLetter[] = [];
+  for (const rejected of summary.rejected) {
+    for (const sourced of rejected.events) {
+      const message = chunk.find((candidate) => Number(candidate.offset) === sourced.event.offset);
+      if (!message) continue;
+      deadLetters.push({
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: message.offset,
+        key: message.key,
+        value: message.value,
+        timestamp: message.timestamp,
+        rejection: { reason: rejected.reason, detail: rejected.detail },
+      });
+    }
+  }
+  return deadLetters;
 }

@@ -1,9 +1,8 @@
 import type { Logger } from '../common/logger.js';
-import type { PipelineMetrics } from '../metrics/pipeline-metrics.js';
-import { FeatureStore, type RedisClient } from '../featurestore/feature-store.js';
+import { FeatureStore, type FeatureStoreObserver, type RedisClient } from '../featurestore/feature-store.js';
 import { createRedisClient, type RedisConnectionOptions, waitForRedis } from '../featurestore/redis-client.js';
 import { describeError } from '../common/errors.js';
-import { InferencePool, type InferencePoolEvent, type InferencePoolOptions } from '../model/inference-pool.js';
+import { InferencePool, type InferencePoolEvent, type InferencePoolObserver, type InferencePoolOptions } from '../model/inference-pool.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
 import { advancerFor, type Stepper } from '../updater/advance.js';
@@ -11,7 +10,7 @@ import { type Embedder, Updater, type UpdateSummary } from '../updater/updater.j
 import { EventFeaturizer } from './event-featurizer.js';
 import { defaultValidationLimits } from './event-validation.js';
 import { createKafka, ensureTopics, type KafkaConnectionOptions } from './kafka.js';
-import { StreamConsumer, type StreamTopics } from './stream-consumer.js';
+import { StreamConsumer, type StreamConsumerObserver, type StreamTopics } from './stream-consumer.js';
 
 export interface StreamJobOptions {
   modelDir: string;
@@ -51,10 +50,20 @@ export interface StreamJobOptions {
   /** Events older than this are refused (dead-lettered). @default 2005-01-01 */
   minEventTimeMs?: number;
   onApplied?: (summary: UpdateSummary, messages: number) => void;
-  /** Metrics of this job (Redis, inference, events, lag, freshness). */
-  metrics?: PipelineMetrics;
+  /** Told what the job's parts do (metrics of Redis, inference, events, lag, freshness). */
+  observer?: StreamJobObserver;
   /** Wraps the model, e.g. to inject faults in tests. */
   decorateEmbedder?: (embedder: Embedder) => Embedder;
+}
+
+/** What the stream job reports: its store's, pool's and consumer's observers, and its model time. */
+export interface StreamJobObserver {
+  store?: FeatureStoreObserver;
+  /** Told after the job has logged each event and updated its readiness. */
+  pool?: InferencePoolObserver;
+  consumer?: StreamConsumerObserver;
+  /** Model time of each updater call (all users of a step), `decorateEmbedder`'s wrapper included. */
+  onInference?(seconds: number): void;
 }
 
 export interface StreamJob {
@@ -67,7 +76,7 @@ export interface StreamJob {
 
 /** Everything the streaming job needs, wired and started: model, Redis, topics, consumer group. */
 export async function startStreamJob(options: StreamJobOptions): Promise<StreamJob> {
-  const { logger } = options;
+  const { logger, observer } = options;
   const bundle = await loadModelBundle(options.modelDir);
   const { metadata } = bundle;
   let joined = false;
@@ -85,15 +94,18 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
     ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
     ...(options.inferenceTimeoutMs ? { taskTimeoutMs: options.inferenceTimeoutMs } : {}),
     ...(options.createInferenceWorker ? { createWorker: options.createInferenceWorker } : {}),
-    onEvent: (event) => {
-      observePool(event, logger, options.metrics);
-      if (event.type === 'health') {
-        inferenceUp = event.healthy;
-        reportReadiness();
-      }
+    observer: {
+      onStarted: (workers) => observer?.pool?.onStarted?.(workers),
+      onEvent: (event) => {
+        logPoolEvent(event, logger);
+        observer?.pool?.onEvent?.(event);
+        if (event.type === 'health') {
+          inferenceUp = event.healthy;
+          reportReadiness();
+        }
+      },
     },
   });
-  options.metrics?.inferenceWorkers.set(pool.workers);
   const redis = createRedisClient({ connectionName: 'taste-consumer', ...options.redis });
   const stopAll = async () => {
     await pool.close();
@@ -108,7 +120,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       queryBuckets: metadata.queryBuckets,
       ...(metadata.stateful ? { stateDim: metadata.stateful.stateDim } : {}),
       keyPrefix: options.keyPrefix ?? 'taste',
-      ...(options.metrics ? { observe: observeStore(options.metrics) } : {}),
+      ...(observer?.store ? { observer: observer.store } : {}),
     });
     const kafka = createKafka(options.kafka, logger);
     const partitions = options.topicPartitions ?? 4;
@@ -124,7 +136,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       topics: options.topics,
       logger,
       updater: new Updater({ store, advancer: advancerFor(metadata, { embedder: embedderFor(pool, options), stepper: stepperFor(pool, options) }) }),
-      ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(observer?.consumer ? { observer: observer.consumer } : {}),
       featurizer: new EventFeaturizer({
         vocabulary: bundle.vocabulary,
         queryTokens: metadata.queryTokens,
@@ -168,49 +180,32 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
 
 function embedderFor(pool: InferencePool, options: StreamJobOptions): Embedder {
   const base = options.decorateEmbedder?.(pool) ?? pool;
-  const metrics = options.metrics;
-  if (!metrics) return base;
-  return {
-    embed: async (windows) => {
-      const stop = metrics.inferenceSeconds.startTimer();
-      try {
-        return await base.embed(windows);
-      } finally {
-        stop();
-      }
-    },
-  };
+  const onInference = options.observer?.onInference;
+  if (!onInference) return base;
+  return { embed: (windows) => timed(() => base.embed(windows), onInference) };
 }
 
 function stepperFor(pool: InferencePool, options: StreamJobOptions): Stepper {
-  const metrics = options.metrics;
-  if (!metrics) return pool;
-  return {
-    step: async (steps) => {
-      const stop = metrics.inferenceSeconds.startTimer();
-      try {
-        return await pool.step(steps);
-      } finally {
-        stop();
-      }
-    },
-  };
+  const onInference = options.observer?.onInference;
+  if (!onInference) return pool;
+  return { step: (steps) => timed(() => pool.step(steps), onInference) };
 }
 
-export function observeStore(metrics: PipelineMetrics) {
-  return (operation: string, seconds: number, ok: boolean) => {
-    metrics.redisSeconds.observe({ operation }, seconds);
-    if (!ok) metrics.redisErrors.inc({ operation });
-  };
+/** Runs `work` and reports how long it took, failed or not. */
+async function timed<T>(work: () => Promise<T>, report: (seconds: number) => void): Promise<T> {
+  const started = performance.now();
+  try {
+    return await work();
+  } finally {
+    report((performance.now() - started) / 1000);
+  }
 }
 
-/** Logs and counts what happens to the inference workers. */
-function observePool(event: InferencePoolEvent, logger: Logger, metrics: PipelineMetrics | undefined): void {
+/** Logs what happens to the inference workers. */
+function logPoolEvent(event: InferencePoolEvent, logger: Logger): void {
   switch (event.type) {
     case 'worker-exited':
       logger.warn('inference worker lost; starting a replacement', { workersLeft: event.workersLeft });
-      metrics?.inferenceWorkerFailures.inc({ reason: 'exited' });
-      metrics?.inferenceWorkers.set(event.workersLeft);
       return;
     case 'respawn-failed':
       logger.error('inference worker replacement failed to start; trying again', {
@@ -219,15 +214,12 @@ function observePool(event: InferencePoolEvent, logger: Logger, metrics: Pipelin
         code: event.error.code,
         error: describeError(event.error),
       });
-      metrics?.inferenceWorkerFailures.inc({ reason: 'respawn_failed' });
       return;
     case 'task-timed-out':
       logger.error(event.workerReplaced ? 'inference run timed out; its worker is being replaced' : 'inference run timed out waiting for a worker', { timeoutMs: event.timeoutMs });
-      metrics?.inferenceWorkerFailures.inc({ reason: event.workerReplaced ? 'timed_out' : 'timed_out_queued' });
       return;
     case 'worker-replaced':
       logger.info('inference worker replaced', { workers: event.workers });
-      metrics?.inferenceWorkers.set(event.workers);
       return;
     case 'health':
       if (!event.healthy) logger.error('no inference worker is running; not ready until one starts');

@@ -92,11 +92,17 @@ export interface FeatureStoreOptions {
   embeddingDim?: number;
   /** First part of every key. @default 'taste' */
   keyPrefix?: string;
-  /** Called after every Redis round (metrics): which operation, how long, whether it worked. */
-  observe?: (operation: StoreOperation, seconds: number, ok: boolean) => void;
+  /** Told about every Redis round (metrics). */
+  observer?: FeatureStoreObserver;
 }
 
 export type StoreOperation = 'load-state' | 'write-state' | 'read-embeddings';
+
+/** What the store reports; metrics/ turns it into Prometheus metrics. */
+export interface FeatureStoreObserver {
+  /** After every Redis round: which operation, how long, whether it worked. */
+  onOperation?(operation: StoreOperation, seconds: number, ok: boolean): void;
+}
 
 // Compare-and-set of the whole user state in one step: the write lands only if nobody wrote since
 // we read, so a redelivered or concurrent batch can never apply an event twice or go backwards.
@@ -119,7 +125,7 @@ type ScriptedRedis = RedisClient & {
 export class FeatureStore {
   readonly #redis: ScriptedRedis;
   readonly #prefix: string;
-  readonly #observe: FeatureStoreOptions['observe'];
+  readonly #observer: FeatureStoreObserver | undefined;
   readonly modelVersion: string;
   readonly queryTokens: number;
   readonly tokenBytes: 2 | 4;
@@ -131,7 +137,7 @@ export class FeatureStore {
       throw new TasteError(ErrorCodes.CONFIG_INVALID, `queryTokens must be an integer in 0..255, got ${options.queryTokens}`);
     }
     this.#prefix = options.keyPrefix ?? 'taste';
-    this.#observe = options.observe;
+    this.#observer = options.observer;
     this.modelVersion = options.modelVersion;
     this.queryTokens = options.queryTokens;
     this.tokenBytes = tokenBytesFor(options.queryBuckets ?? MAX_NARROW_QUERY_BUCKETS);
@@ -283,10 +289,10 @@ export class FeatureStore {
     const started = performance.now();
     try {
       const result = await run();
-      this.#observe?.(operation, (performance.now() - started) / 1000, true);
+      this.#observer?.onOperation?.(operation, (performance.now() - started) / 1000, true);
       return result;
     } catch (cause) {
-      this.#observe?.(operation, (performance.now() - started) / 1000, false);
+      this.#observer?.onOperation?.(operation, (performance.now() - started) / 1000, false);
       if (cause instanceof TasteError) throw cause;
       throw new TasteError(ErrorCodes.STORE_UNAVAILABLE, `Redis: ${operation} failed: ${(cause as Error).message}`, {
         cause,

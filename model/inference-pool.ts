@@ -34,8 +34,8 @@ export interface InferencePoolOptions {
   taskTimeoutMs?: number;
   /** First wait before starting a replacement worker again after one failed to start; doubles up to 30 s. @default 250 */
   respawnDelayMs?: number;
-  /** What happens to the workers (logs, metrics, readiness). */
-  onEvent?: (event: InferencePoolEvent) => void;
+  /** Told what happens to the workers (logs, metrics, readiness). */
+  observer?: InferencePoolObserver;
   /** How a worker thread starts. Tests wrap it to hold on to, and kill, the real workers. @default new Worker(url, options) */
   createWorker?: (url: URL, options: WorkerOptions) => Worker;
 }
@@ -54,6 +54,14 @@ export type InferencePoolEvent =
   | { type: 'respawn-failed'; error: TasteError; attempt: number; retryInMs: number }
   | { type: 'task-timed-out'; timeoutMs: number; workerReplaced: boolean }
   | { type: 'health'; healthy: boolean };
+
+/** What the pool reports; the stream job logs it and tracks readiness, metrics/ counts it. */
+export interface InferencePoolObserver {
+  /** Once `start` has its workers up: how many. */
+  onStarted?(workers: number): void;
+  /** Every change to the workers, as it happens. */
+  onEvent?(event: InferencePoolEvent): void;
+}
 
 /** What a stateful step gives back per user. */
 export interface StepResult {
@@ -102,7 +110,7 @@ const WORKER_URL = new URL('./inference-worker.js', import.meta.url);
  * than `taskTimeoutMs`, and with no worker left every caller gets a coded, retryable error.
  */
 export class InferencePool {
-  readonly #options: Required<Omit<InferencePoolOptions, 'bundle' | 'onEvent'>> & Pick<InferencePoolOptions, 'onEvent'> & { bundle: ModelBundle };
+  readonly #options: Required<Omit<InferencePoolOptions, 'bundle' | 'observer'>> & Pick<InferencePoolOptions, 'observer'> & { bundle: ModelBundle };
   readonly #slots: Slot[] = [];
   /** Every worker started, ready or not, so `close` can end them all. */
   readonly #workers = new Set<Worker>();
@@ -148,7 +156,7 @@ export class InferencePool {
       maxBatchSize,
       taskTimeoutMs,
       respawnDelayMs,
-      onEvent: options.onEvent,
+      observer: options.observer,
       createWorker: options.createWorker ?? ((url, workerOptions) => new Worker(url, workerOptions)),
     };
   }
@@ -163,6 +171,7 @@ export class InferencePool {
       throw error;
     }
     pool.#setHealthy(true);
+    pool.#options.observer?.onStarted?.(pool.workers);
     return pool;
   }
 
@@ -280,7 +289,7 @@ export class InferencePool {
       this.#slots.splice(this.#slots.indexOf(slot), 1);
       this.#lost();
     }
-    this.#options.onEvent?.({ type: 'task-timed-out', timeoutMs, workerReplaced: slot !== undefined });
+    this.#options.observer?.onEvent?.({ type: 'task-timed-out', timeoutMs, workerReplaced: slot !== undefined });
     task.reject(new TasteError(ErrorCodes.INFERENCE_TIMEOUT, `inference did not finish within ${timeoutMs} ms`, { canRetry: true }));
   }
 
@@ -314,7 +323,7 @@ export class InferencePool {
 
   /** A worker is gone (dead or abandoned): report it, and start its replacement. */
   #lost(): void {
-    this.#options.onEvent?.({ type: 'worker-exited', workersLeft: this.#slots.length });
+    this.#options.observer?.onEvent?.({ type: 'worker-exited', workersLeft: this.#slots.length });
     if (this.#slots.length === 0) this.#setHealthy(false);
     this.#missing++;
     void this.#replaceMissing();
@@ -323,7 +332,7 @@ export class InferencePool {
   #setHealthy(healthy: boolean): void {
     if (healthy === this.#healthy) return;
     this.#healthy = healthy;
-    this.#options.onEvent?.({ type: 'health', healthy });
+    this.#options.observer?.onEvent?.({ type: 'health', healthy });
   }
 
   /** Starts the replacements owed, one at a time, waiting longer after each failure, until the pool is whole or closed. */
@@ -338,7 +347,7 @@ export class InferencePool {
         try {
           await this.#spawn();
           this.#missing--;
-          this.#options.onEvent?.({ type: 'worker-replaced', workers: this.#slots.length });
+          this.#options.observer?.onEvent?.({ type: 'worker-replaced', workers: this.#slots.length });
           attempt = 0;
           delay = this.#options.respawnDelayMs;
           this.#setHealthy(true);
@@ -347,7 +356,7 @@ export class InferencePool {
           const error = cause instanceof TasteError ? cause : poolUnavailable(`a replacement inference worker failed to start`, cause);
           // Nobody is left to run what waits: tell the callers now rather than let them hang.
           if (this.#slots.length === 0) this.#rejectQueued(poolUnavailable(`no inference worker is running: ${error.message}`, error));
-          this.#options.onEvent?.({ type: 'respawn-failed', error, attempt, retryInMs: delay });
+          this.#options.observer?.onEvent?.({ type: 'respawn-failed', error, attempt, retryInMs: delay });
           await sleep(delay, this.#closing.signal);
           delay = Math.min(Math.max(1, delay * 2), MAX_RESPAWN_DELAY_MS);
         }

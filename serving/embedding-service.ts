@@ -39,8 +39,14 @@ export interface EmbeddingServiceOptions {
   maxBatchSize?: number;
   /** Errors and feature-store outages (once per outage, not per request). @default silentLogger */
   logger?: Logger;
-  /** Called once per call with its outcome (metrics). */
-  onCall?: (method: string, code: grpc.status, seconds: number) => void;
+  /** Told about every call's outcome (metrics). */
+  observer?: EmbeddingServiceObserver;
+}
+
+/** What the service reports; metrics/ turns it into Prometheus metrics. */
+export interface EmbeddingServiceObserver {
+  /** Once per call: the method, the status code it answered, how long it took. */
+  onCall?(method: string, code: grpc.status, seconds: number): void;
 }
 
 export const defaultEmbeddingServiceOptions = { maxBatchSize: 500 } as const;
@@ -73,7 +79,7 @@ export class EmbeddingService {
   readonly #defaultVersion: string;
   readonly #maxBatchSize: number;
   readonly #logger: Logger;
-  readonly #onCall: EmbeddingServiceOptions['onCall'];
+  readonly #observer: EmbeddingServiceObserver | undefined;
   #storeDown = false;
 
   constructor(options: EmbeddingServiceOptions) {
@@ -104,7 +110,7 @@ export class EmbeddingService {
     this.#defaultVersion = defaultVersion;
     this.#maxBatchSize = maxBatchSize;
     this.#logger = (options.logger ?? silentLogger).child({ component: 'embedding-service' });
-    this.#onCall = options.onCall;
+    this.#observer = options.observer;
   }
 
   get defaultModelVersion(): string {
@@ -228,11 +234,11 @@ export class EmbeddingService {
       response = await withinDeadline(call.getDeadline(), work);
     } catch (error) {
       const status = this.#toStatus(method, error);
-      this.#onCall?.(method, status.code ?? grpc.status.UNKNOWN, (performance.now() - started) / 1000);
+      this.#observer?.onCall?.(method, status.code ?? grpc.status.UNKNOWN, (performance.now() - started) / 1000);
       callback(status);
       return;
     }
-    this.#onCall?.(method, grpc.status.OK, (performance.now() - started) / 1000);
+    this.#observer?.onCall?.(method, grpc.status.OK, (performance.now() - started) / 1000);
     callback(null, response);
   }
 

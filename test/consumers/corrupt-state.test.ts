@@ -1,5 +1,6 @@
 import anyTest, { type TestFn } from 'ava';
 import { StateFields } from '../../featurestore/keys.js';
+import { streamJobObserver } from '../../metrics/observers.js';
 import { PipelineMetrics } from '../../metrics/pipeline-metrics.js';
 import { eventually, unique } from '../helpers/environment.js';
 import { play, sendPlays, type StreamJobContext, uniqueTopics, withStreamJobs } from '../helpers/pipeline.js';
@@ -21,7 +22,7 @@ const damage: [field: string, value: string][] = [
 test('a user whose stored state does not parse starts over (logged and counted) while the partition keeps flowing', async (t) => {
   const metrics = new PipelineMetrics({ defaultMetrics: false });
   const topics = uniqueTopics();
-  const stream = await job(t, { topics, metrics, topicPartitions: 1 });
+  const stream = await job(t, { topics, observer: streamJobObserver(metrics), topicPartitions: 1 });
   const redis = stream.redis;
   const users = damage.map(() => unique('user'));
   const healthy = unique('user');

@@ -1,5 +1,6 @@
 import anyTest, { type TestFn } from 'ava';
 import { startMetricsServer } from '../../metrics/metrics-server.js';
+import { streamJobObserver } from '../../metrics/observers.js';
 import { PipelineMetrics } from '../../metrics/pipeline-metrics.js';
 import { eventually, unique } from '../helpers/environment.js';
 import { workerRecorder } from '../helpers/inference-faults.js';
@@ -21,7 +22,7 @@ test('when inference dies and its first replacements fail, the member turns not 
   const topics = uniqueTopics();
   const stream = await job(t, {
     topics,
-    metrics,
+    observer: streamJobObserver(metrics),
     createInferenceWorker: createWorker,
     onReadinessChange: (ready) => {
       readiness.push(ready);

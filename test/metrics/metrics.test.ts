@@ -1,6 +1,7 @@
 import test from 'ava';
 import { createProducer } from '../../consumers/kafka.js';
 import { startMetricsServer } from '../../metrics/metrics-server.js';
+import { streamJobObserver } from '../../metrics/observers.js';
 import { PipelineMetrics } from '../../metrics/pipeline-metrics.js';
 import { eventually, unique } from '../helpers/environment.js';
 import { play, sendPlays, startTestJob, testKafka, uniqueTopics } from '../helpers/pipeline.js';
@@ -14,7 +15,7 @@ test('a running job exposes its counters, latencies, freshness and lag on /metri
   t.is((await fetch(`${base}/readyz`)).status, 503, 'not ready before the job says so');
 
   const topics = uniqueTopics();
-  const job = await startTestJob({ topics, metrics });
+  const job = await startTestJob({ topics, observer: streamJobObserver(metrics) });
   t.teardown(() => job.stop());
   await job.consumer.joined;
   server.setReady(true);

@@ -38,7 +38,7 @@ test('a worker that dies is replaced: the run it held fails retryably, health di
   const bundle = await loadModelBundle(DEFAULT_MODEL_DIR);
   const events: InferencePoolEvent[] = [];
   const { started, createWorker } = workerRecorder((start) => ({ onFirstRequest: start === 0 ? 'crash' : undefined }));
-  const pool = await InferencePool.start({ bundle, intraOpThreads: 1, respawnDelayMs: 50, createWorker, onEvent: (event) => events.push(event) });
+  const pool = await InferencePool.start({ bundle, intraOpThreads: 1, respawnDelayMs: 50, createWorker, observer: { onEvent: (event) => events.push(event) } });
   t.teardown(() => pool.close());
   t.true(pool.healthy);
   events.length = 0;
@@ -64,7 +64,7 @@ test('a replacement that fails to start: waiting runs are rejected with a coded 
   const { started, createWorker } = workerRecorder((start, init) =>
     start === 0 ? { onFirstRequest: 'crash' } : start === 1 || start === 2 ? { init: { ...init, modelPath: `${init.modelPath}.missing` } } : {},
   );
-  const pool = await InferencePool.start({ bundle, intraOpThreads: 1, respawnDelayMs: 100, createWorker, onEvent: (event) => events.push(event) });
+  const pool = await InferencePool.start({ bundle, intraOpThreads: 1, respawnDelayMs: 100, createWorker, observer: { onEvent: (event) => events.push(event) } });
   t.teardown(() => pool.close());
   events.length = 0;
 
@@ -98,7 +98,7 @@ test('a run that hangs is rejected at the task timeout, a replacement takes over
   const bundle = await loadModelBundle(DEFAULT_MODEL_DIR);
   const events: InferencePoolEvent[] = [];
   const { started, createWorker } = workerRecorder((start) => ({ onFirstRequest: start === 0 ? 'hang' : undefined }));
-  const pool = await InferencePool.start({ bundle, intraOpThreads: 1, taskTimeoutMs: 500, respawnDelayMs: 50, createWorker, onEvent: (event) => events.push(event) });
+  const pool = await InferencePool.start({ bundle, intraOpThreads: 1, taskTimeoutMs: 500, respawnDelayMs: 50, createWorker, observer: { onEvent: (event) => events.push(event) } });
   t.teardown(() => pool.close());
 
   const began = Date.now();

@@ -1,0 +1,182 @@
+import { status } from '@grpc/grpc-js';
+import test from 'ava';
+import type { ConsumerStep } from '../../consumers/stream-consumer.js';
+import { consumerObserver, poolObserver, servingObserver, storeObserver, streamJobObserver } from '../../metrics/observers.js';
+import { PipelineMetrics } from '../../metrics/pipeline-metrics.js';
+import type { UpdateSummary } from '../../updater/updater.js';
+
+// Each observer is fed hand-made reports; the expected exposition lines (name, labels, value) are
+// written out here by hand, as Prometheus, the alerts and the dashboards read them.
+
+async function exposition(metrics: PipelineMetrics): Promise<string[]> {
+  return (await metrics.registry.metrics()).split('\n');
+}
+
+function summary(overrides: Partial<UpdateSummary>): UpdateSummary {
+  return { users: 0, applied: 0, duplicates: 0, writes: 0, conflicts: 0, rejected: [], newestEventMs: 0, freshnessMs: [], corruptStates: [], ...overrides };
+}
+
+function step(overrides: Partial<ConsumerStep>): ConsumerStep {
+  return { topic: 'taste.plays.v1', partition: 3, records: 0, lag: 0, summary: summary({}), deadLetters: [], ...overrides };
+}
+
+const undecodable = {
+  topic: 'taste.plays.v1',
+  partition: 3,
+  offset: '41',
+  key: null,
+  value: Buffer.from('not protobuf'),
+  timestamp: '0',
+  rejection: { reason: 'UNDECODABLE', detail: 'not a PlayEvent' },
+} as const;
+
+test('the consumer observer counts records per topic, step sizes, conflicts, corrupt states, freshness, and sets the lag', async (t) => {
+  const metrics = new PipelineMetrics({ defaultMetrics: false });
+  const observer = consumerObserver(metrics);
+  observer.onStep?.(
+    step({
+      records: 7,
+      lag: 12,
+      summary: summary({ applied: 5, duplicates: 1, writes: 4, conflicts: 2, corruptStates: ['user-1'], freshnessMs: [1500, 250] }),
+      deadLetters: [undecodable],
+    }),
+  );
+  observer.onStep?.(step({ records: 3, lag: 0, summary: summary({ applied: 3, writes: 2 }) }));
+  observer.onStep?.(step({ topic: 'taste.searches.v1', partition: 0, records: 2, lag: 5, summary: summary({ applied: 2, writes: 1 }) }));
+
+  const lines = await exposition(metrics);
+  for (const line of [
+    'taste_events_consumed_total{topic="taste.plays.v1"} 10',
+    'taste_events_consumed_total{topic="taste.searches.v1"} 2',
+    'taste_events_applied_total{topic="taste.plays.v1"} 8',
+    'taste_events_skipped_total{topic="taste.plays.v1"} 1',
+    'taste_events_dead_lettered_total{topic="taste.plays.v1",reason="UNDECODABLE"} 1',
+    'taste_step_records_sum 12',
+    'taste_step_records_count 3',
+    'taste_step_users_sum 7',
+    'taste_write_conflicts_total 2',
+    'taste_corrupt_states_total 1',
+    'taste_freshness_seconds_sum 1.75',
+    'taste_freshness_seconds_count 2',
+    // A gauge: the last step's lag, not a sum.
+    'taste_consumer_lag{topic="taste.plays.v1",partition="3"} 0',
+    'taste_consumer_lag{topic="taste.searches.v1",partition="0"} 5',
+  ]) {
+    t.true(lines.includes(line), line);
+  }
+});
+
+test('the store observer times every Redis operation and counts the failed ones', async (t) => {
+  const metrics = new PipelineMetrics({ defaultMetrics: false });
+  const observer = storeObserver(metrics);
+  observer.onOperation?.('load-state', 0.002, true);
+  observer.onOperation?.('write-state', 0.25, false);
+  observer.onOperation?.('write-state', 0.5, true);
+
+  const lines = await exposition(metrics);
+  for (const line of [
+    'taste_redis_seconds_count{operation="load-state"} 1',
+    'taste_redis_seconds_sum{operation="load-state"} 0.002',
+    'taste_redis_seconds_count{operation="write-state"} 2',
+    'taste_redis_seconds_sum{operation="write-state"} 0.75',
+    'taste_redis_errors_total{operation="write-state"} 1',
+  ]) {
+    t.true(lines.includes(line), line);
+  }
+  t.false(
+    lines.some((line) => line.startsWith('taste_redis_errors_total{operation="load-state"}')),
+    'no failure counted for an operation that worked',
+  );
+});
+
+test('the pool observer follows the workers up and counts each loss by its cause', async (t) => {
+  const metrics = new PipelineMetrics({ defaultMetrics: false });
+  const observer = poolObserver(metrics);
+  observer.onStarted?.(2);
+  t.true((await exposition(metrics)).includes('taste_inference_workers 2'), 'the workers started');
+
+  observer.onEvent?.({ type: 'worker-exited', workersLeft: 1 });
+  t.true((await exposition(metrics)).includes('taste_inference_workers 1'), 'one lost');
+
+  observer.onEvent?.({ type: 'task-timed-out', timeoutMs: 500, workerReplaced: true });
+  observer.onEvent?.({ type: 'task-timed-out', timeoutMs: 500, workerReplaced: false });
+  observer.onEvent?.({ type: 'health', healthy: false });
+  observer.onEvent?.({ type: 'worker-replaced', workers: 2 });
+  const lines = await exposition(metrics);
+  for (const line of [
+    'taste_inference_workers 2',
+    'taste_inference_worker_failures_total{reason="exited"} 1',
+    'taste_inference_worker_failures_total{reason="timed_out"} 1',
+    'taste_inference_worker_failures_total{reason="timed_out_queued"} 1',
+  ]) {
+    t.true(lines.includes(line), line);
+  }
+  t.false(lines.some((line) => line.startsWith('taste_inference_worker_failures_total{reason="respawn_failed"}')));
+});
+
+test('the stream job observer wires the store, the pool, the consumer and the model time into one registry', async (t) => {
+  const metrics = new PipelineMetrics({ defaultMetrics: false });
+  const observer = streamJobObserver(metrics);
+  observer.onInference?.(0.5);
+  observer.onInference?.(0.25);
+  observer.store?.onOperation?.('load-state', 0.125, true);
+  observer.pool?.onStarted?.(3);
+  observer.consumer?.onStep?.(step({ records: 4, lag: 1 }));
+
+  const lines = await exposition(metrics);
+  for (const line of [
+    'taste_inference_seconds_sum 0.75',
+    'taste_inference_seconds_count 2',
+    'taste_redis_seconds_sum{operation="load-state"} 0.125',
+    'taste_inference_workers 3',
+    'taste_events_consumed_total{topic="taste.plays.v1"} 4',
+    'taste_consumer_lag{topic="taste.plays.v1",partition="3"} 1',
+  ]) {
+    t.true(lines.includes(line), line);
+  }
+});
+
+test('the serving observer counts calls by method and gRPC status name, and times them', async (t) => {
+  const metrics = new PipelineMetrics({ defaultMetrics: false });
+  const observer = servingObserver(metrics);
+  observer.onCall?.('GetUserEmbedding', status.OK, 0.0625);
+  observer.onCall?.('GetUserEmbedding', status.OK, 0.125);
+  observer.onCall?.('BatchGetUserEmbeddings', status.NOT_FOUND, 0.5);
+  observer.onCall?.('BatchGetUserEmbeddings', 99 as status, 0.25);
+
+  const lines = await exposition(metrics);
+  for (const line of [
+    'taste_grpc_requests_total{method="GetUserEmbedding",code="OK"} 2',
+    'taste_grpc_requests_total{method="BatchGetUserEmbeddings",code="NOT_FOUND"} 1',
+    // A code grpc-js has no name for is counted under its number.
+    'taste_grpc_requests_total{method="BatchGetUserEmbeddings",code="99"} 1',
+    'taste_grpc_seconds_count{method="GetUserEmbedding"} 2',
+    'taste_grpc_seconds_sum{method="GetUserEmbedding"} 0.1875',
+    'taste_grpc_seconds_sum{method="BatchGetUserEmbeddings"} 0.75',
+  ]) {
+    t.true(lines.includes(line), line);
+  }
+});
+
+test('the registry declares the metric families the alerts, dashboards and docs name, with their types', async (t) => {
+  const declared = (await exposition(new PipelineMetrics({ defaultMetrics: false }))).filter((line) => line.startsWith('# TYPE '));
+  t.deepEqual(declared.sort(), [
+    '# TYPE taste_consumer_lag gauge',
+    '# TYPE taste_corrupt_states_total counter',
+    '# TYPE taste_events_applied_total counter',
+    '# TYPE taste_events_consumed_total counter',
+    '# TYPE taste_events_dead_lettered_total counter',
+    '# TYPE taste_events_skipped_total counter',
+    '# TYPE taste_freshness_seconds histogram',
+    '# TYPE taste_grpc_requests_total counter',
+    '# TYPE taste_grpc_seconds histogram',
+    '# TYPE taste_inference_seconds histogram',
+    '# TYPE taste_inference_worker_failures_total counter',
+    '# TYPE taste_inference_workers gauge',
+    '# TYPE taste_redis_errors_total counter',
+    '# TYPE taste_redis_seconds histogram',
+    '# TYPE taste_step_records histogram',
+    '# TYPE taste_step_users histogram',
+    '# TYPE taste_write_conflicts_total counter',
+  ]);
+});
