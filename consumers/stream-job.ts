@@ -59,7 +59,7 @@ export interface StreamJobOptions {
 /** What the stream job reports: its store's, pool's and consumer's observers, and its model time. */
 export interface StreamJobObserver {
   store?: FeatureStoreObserver;
-  /** Told after the job has logged each event and updated its readiness. */
+  /** Told after the job has logged each event. */
   pool?: InferencePoolObserver;
   consumer?: StreamConsumerObserver;
   /** Model time of each updater call (all users of a step), `decorateEmbedder`'s wrapper included. */
