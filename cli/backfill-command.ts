@@ -18,7 +18,7 @@ const flags = {
   kafka: { type: 'boolean', env: 'TASTE_BACKFILL_KAFKA', default: false, description: 'read the play and search topics between --since and --until instead of files' },
   since: { type: 'string', env: 'TASTE_BACKFILL_SINCE', description: 'start (inclusive), ISO 8601 or ms since the epoch: event time for files, record time for --kafka' },
   until: { type: 'string', env: 'TASTE_BACKFILL_UNTIL', description: 'end (exclusive), like --since (--kafka: default the log end at start)' },
-  user: { type: 'string', description: 'only this user; repeatable, or a comma-separated list' },
+  user: { type: 'string', multiple: true, description: 'only this user; repeatable, or a comma-separated list' },
   'users-file': { type: 'string', env: 'TASTE_BACKFILL_USERS_FILE', description: 'only the users listed in this file, one per line' },
   'dry-run': { type: 'boolean', env: 'TASTE_BACKFILL_DRY_RUN', default: false, description: 'read, validate and featurize, count what would be applied against Redis; write nothing, no inference' },
   'batch-size': { type: 'integer', env: 'TASTE_BACKFILL_BATCH_SIZE', default: 256, min: 1, description: 'users per updater batch (one inference batch)' },
@@ -37,9 +37,6 @@ const flags = {
   ...logFlags,
 } as const satisfies FlagSpecs;
 
-/** Flags that may be given several times; node:util's parser keeps only the last of a string flag. */
-const REPEATABLE = new Set(['user']);
-
 export const backfillHelp = `${formatHelp(
   'taste backfill [options] <file|directory|glob>...\n       taste backfill --kafka [--since T] [--until T] [options]',
   [
@@ -56,8 +53,7 @@ Example:
   taste backfill --model models/next --checkpoint next.ckpt 'archive/2025-*/*.parquet' recent.jsonl`;
 
 export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { inputs, repeated, rest } = splitArguments(argv, flags);
-  const { values, help } = parseFlags(flags, rest, env);
+  const { values, help, positionals: inputs } = parseFlags(flags, argv, env, { positionals: true });
   if (help) {
     console.log(backfillHelp);
     return 0;
@@ -65,7 +61,7 @@ export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv)
   const sinceMs = values.since === undefined ? undefined : parseTime(values.since, '--since');
   const untilMs = values.until === undefined ? undefined : parseTime(values.until, '--until');
   if (sinceMs !== undefined && untilMs !== undefined && untilMs <= sinceMs) throw new UsageError('--until must be later than --since');
-  const users = await userFilter(repeated.get('user') ?? [], values['users-file']);
+  const users = await userFilter(values.user, values['users-file']);
   const updatedAt = parseUpdatedAt(values['updated-at']);
   const minEventTimeMs = parseTime(values['min-event-time'], '--min-event-time');
 
@@ -124,44 +120,6 @@ export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv)
   if (summary.stoppedBy === StopReasons.BAD_RECORD) return 1;
   if (summary.stoppedBy === StopReasons.SIGNAL) return 130;
   return 0;
-}
-
-/**
- * Pulls positional inputs and repeatable flags out of argv (the shared parser takes neither),
- * leaving the rest for `parseFlags`. Which flags take a value comes from the flag table.
- */
-function splitArguments(argv: readonly string[], specs: FlagSpecs): { inputs: string[]; repeated: Map<string, string[]>; rest: string[] } {
-  const inputs: string[] = [];
-  const repeated = new Map<string, string[]>();
-  const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--') {
-      inputs.push(...argv.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith('-') || arg === '-') {
-      inputs.push(arg);
-      continue;
-    }
-    const [name, inline] = arg.startsWith('--') ? splitOnce(arg.slice(2), '=') : [arg, undefined];
-    const spec = specs[name];
-    const takesValue = spec !== undefined && spec.type !== 'boolean';
-    if (REPEATABLE.has(name)) {
-      const value = inline ?? argv[++i];
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
-      repeated.set(name, [...(repeated.get(name) ?? []), value]);
-      continue;
-    }
-    rest.push(arg);
-    if (takesValue && inline === undefined && i + 1 < argv.length) rest.push(argv[++i]!);
-  }
-  return { inputs, repeated, rest };
-}
-
-function splitOnce(text: string, separator: string): [string, string | undefined] {
-  const at = text.indexOf(separator);
-  return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + 1)];
 }
 
 function parseUpdatedAt(text: string): UpdatedAt {

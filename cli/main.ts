@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { describeError, TasteError } from '../common/errors.js';
-import { runSimulateCommand } from '../simulator/cli.js';
 import { runConsumeCommand } from './consume-command.js';
 import { UsageError } from './flags.js';
 
@@ -13,7 +12,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   produce: { summary: 'stream simulated play and search events into Kafka', load: async () => (await import('./produce-command.js')).runProduceCommand },
   backfill: { summary: 'rebuild state and embeddings from JSONL/Parquet files or a Kafka time range', load: async () => (await import('./backfill-command.js')).runBackfillCommand },
   evaluate: { summary: 'replay a test split through the running pipeline and compare with the offline metrics', load: async () => (await import('./evaluate-command.js')).runEvaluateCommand },
-  simulate: { summary: 'write simulated events (JSONL), the catalogue and the true tastes to files', load: async () => (argv) => runSimulateCommand(argv) },
+  simulate: { summary: 'write simulated events (JSONL), the catalogue and the true tastes to files', load: async () => (await import('./simulate-command.js')).runSimulateCommand },
 };
 
 function usage(): string {

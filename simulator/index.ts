@@ -1,7 +1,7 @@
 // The simulator's public surface: a seeded synthetic listening world (catalogue, users with true
-// tastes, their play/search events), its file formats and the `taste simulate` command.
+// tastes, their play/search events) and its file formats. The `taste simulate` command that writes
+// them is cli/simulate-command.ts.
 export { createCatalogue, defaultCatalogueOptions, type Catalogue, type CatalogueItem, type CatalogueOptions } from './catalogue.js';
-export { runSimulateCommand, simulateUsage, type CommandIo } from './cli.js';
 export { JsonlLineError, SimulatorError, SimulatorErrorCodes } from './errors.js';
 export {
   eventToJson,

@@ -51,6 +51,9 @@ test('a bad flag or value exits 2 and names it', async (t) => {
   t.regex(badEnv.stderr, /TASTE_EXECUTION_PROVIDER must be one of cpu, webgpu, cuda/);
   const command = await taste(['frobnicate']);
   t.is(command.code, 2);
+  const simulate = await taste(['simulate', '--userz', '5']);
+  t.is(simulate.code, 2);
+  t.regex(simulate.stderr, /^taste simulate: Unknown option '--userz'.*\(see taste simulate --help\)$/m);
 });
 
 test('evaluate without an evaluation set, or with a bad one, says what it needs', async (t) => {
