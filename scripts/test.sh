@@ -7,6 +7,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/ensure-deps.sh
 
+if [ $# -eq 0 ]; then
+  # Seconds, so they run first: import cycles, and no folder importing a higher one (the order is
+  # written down once, in scripts/check-layers.mjs).
+  echo "[test] lint: cycles and layers"
+  npm run --silent lint:cycles
+  npm run --silent lint:layers
+fi
+
 services_were_up=true
 bash deploy/local/services.sh status >/dev/null 2>&1 || services_were_up=false
 bash deploy/local/services.sh start

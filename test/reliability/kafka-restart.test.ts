@@ -5,22 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { REDIS_URL } from '../helpers/environment.js';
-import { scenarioContext } from './context.js';
-import {
-  assertExactlyOnce,
-  ConsumerProcess,
-  consumerArgs,
-  freePort,
-  groundTruth,
-  LONG,
-  produceStream,
-  report,
-  simulatedUserIds,
-  sleep,
-  verify,
-  VersionWatcher,
-  waitForLagZero,
-} from './harness.js';
+import { freePort, LONG, sleep } from './harness.js';
+import { Scenario } from './scenario.js';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -49,18 +35,9 @@ test(`Kafka broker restarted (down ${DOWN_MS / 1000} s) during production and co
     await run('rm', ['-rf', servicesDir]);
   });
 
-  const brokers = [`127.0.0.1:${kafkaPort}`];
-  const ctx = await scenarioContext(REDIS_URL, brokers);
-  t.teardown(() => ctx.close());
-  const spec = { events: LONG ? 60_000 : 10_000, users: 300, seed: 18, poisonEvery: 300, ratePerSecond: LONG ? 500 : 700 };
-  const production = produceStream(ctx.kafka, ctx.topics, spec);
-  const watcher = new VersionWatcher(ctx.store, simulatedUserIds(spec).slice(0, 100));
-  watcher.start();
-  const consumer = new ConsumerProcess(consumerArgs(ctx.topics, ctx.groupId, ctx.keyPrefix), {
-    TASTE_KAFKA_BROKERS: brokers.join(','),
-    TASTE_REDIS_URL: REDIS_URL,
-  });
-  t.teardown(() => consumer.kill('SIGKILL'));
+  const s = await Scenario.start(t, { brokers: [`127.0.0.1:${kafkaPort}`], stream: { events: LONG ? 60_000 : 10_000, users: 300, seed: 18, poisonEvery: 300, ratePerSecond: LONG ? 500 : 700 } });
+  const watcher = s.watchVersions();
+  const consumer = s.consumer();
   t.true(await consumer.waitStarted(), consumer.stderr.slice(-2000));
   await sleep(3000);
 
@@ -69,16 +46,14 @@ test(`Kafka broker restarted (down ${DOWN_MS / 1000} s) during production and co
   await services('start');
   const restartedAt = Date.now();
 
-  const sent = await production;
-  const truth = await groundTruth(ctx.kafka, ctx.topics, ctx.bundle);
-  const recovery = await waitForLagZero(ctx.kafka, ctx.groupId, [ctx.topics.play, ctx.topics.search], 180_000);
+  await s.produced();
+  const recovery = await s.drained(180_000);
   t.is(consumer.child.exitCode, null, `the consumer survived the broker restart: ${consumer.stderr.slice(-1500)}`);
   consumer.kill('SIGTERM');
   await consumer.exited;
-  watcher.stop();
 
-  const verdict = await verify(ctx.store, truth.users, ctx.pool);
+  const verdict = await s.verify();
   const firstWrite = watcher.firstChangeSince(restartedAt);
-  report({ scenario: 'Kafka broker restart', events: sent.records, faults: `broker SIGKILL, down ${DOWN_MS / 1000} s`, verdict, regressions: watcher.regressions.length, recoveryMs: (firstWrite ?? Number.NaN) - restartedAt });
-  assertExactlyOnce(t, { lag: recovery.lag, verdict, regressions: watcher.regressions });
+  await s.report({ scenario: 'Kafka broker restart', faults: `broker SIGKILL, down ${DOWN_MS / 1000} s`, verdict, recoveryMs: (firstWrite ?? Number.NaN) - restartedAt });
+  s.assertExactlyOnce(recovery.lag, verdict);
 });

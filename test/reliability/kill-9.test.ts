@@ -1,21 +1,8 @@
 import test from 'ava';
 import { randomInt } from 'node:crypto';
 import { Random } from '../../simulator/random.js';
-import { KAFKA_BROKERS, REDIS_URL } from '../helpers/environment.js';
-import { scenarioContext } from './context.js';
-import {
-  ConsumerProcess,
-  consumerArgs,
-  groundTruth,
-  LONG,
-  produceStream,
-  report,
-  simulatedUserIds,
-  sleep,
-  verify,
-  VersionWatcher,
-  waitForLagZero,
-} from './harness.js';
+import { LONG, sleep } from './harness.js';
+import { Scenario } from './scenario.js';
 
 const EVENTS = LONG ? 100_000 : 15_000;
 const CYCLES = LONG ? 20 : 5;
@@ -36,20 +23,13 @@ test('the kill moments come from the seed alone, so a failing run can be replaye
 
 test(`kill -9 of a consumer ${CYCLES} times: nothing lost, nothing applied twice`, async (t) => {
   t.timeout(LONG ? 30 * 60_000 : 4 * 60_000);
-  const ctx = await scenarioContext();
-  t.teardown(() => ctx.close());
-  const { topics } = ctx;
-  const spec = { events: EVENTS, users: LONG ? 3000 : 300, seed: 11, poisonEvery: 250, ratePerSecond: Math.ceil(EVENTS / (CYCLES * 6)) };
-  // Production runs through the faults, as in real life; the ground truth is read once it is done.
-  const production = produceStream(ctx.kafka, topics, spec);
-  const watcher = new VersionWatcher(ctx.store, simulatedUserIds(spec).slice(0, 100));
-  watcher.start();
-  const env = { TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_REDIS_URL: REDIS_URL };
-  const args = consumerArgs(topics, ctx.groupId, ctx.keyPrefix, ['--session-timeout-ms', '6000', '--chunk-size', '200']);
+  const s = await Scenario.start(t, { stream: { events: EVENTS, users: LONG ? 3000 : 300, seed: 11, poisonEvery: 250, ratePerSecond: Math.ceil(EVENTS / (CYCLES * 6)) } });
+  const watcher = s.watchVersions();
+  const args = s.consumerArgs(['--session-timeout-ms', '6000', '--chunk-size', '200']);
   t.log(`kill moments: seed ${KILL_SEED} (replay with TASTE_KILL_SEED=${KILL_SEED})`);
   const moments = killMoments(KILL_SEED, CYCLES);
   for (const moment of moments) {
-    const consumer = new ConsumerProcess(args, env);
+    const consumer = s.consumer(args);
     await consumer.waitStarted();
     // Kill at a random moment of its work: mid-step, between the Redis write and the commit, or idle.
     await sleep(moment);
@@ -57,19 +37,17 @@ test(`kill -9 of a consumer ${CYCLES} times: nothing lost, nothing applied twice
     await consumer.exited;
   }
 
-  const sent = await production;
-  const truth = await groundTruth(ctx.kafka, topics, ctx.bundle);
+  const { sent, truth } = await s.produced();
   t.is(truth.valid + truth.invalid, sent.records);
 
-  const last = new ConsumerProcess(args, env);
-  const { lag, ms: recoveryMs } = await waitForLagZero(ctx.kafka, ctx.groupId, [topics.play, topics.search]);
+  const last = s.consumer(args);
+  const { lag, ms: recoveryMs } = await s.drained();
   await last.waitStarted();
   last.kill('SIGTERM');
   const exit = await last.exited;
-  watcher.stop();
 
-  const verdict = await verify(ctx.store, truth.users, ctx.pool);
-  report({ scenario: 'kill -9', events: sent.records, faults: `${CYCLES} x SIGKILL`, verdict, regressions: watcher.regressions.length, recoveryMs });
+  const verdict = await s.verify();
+  await s.report({ scenario: 'kill -9', faults: `${CYCLES} x SIGKILL`, verdict, recoveryMs });
   t.is(exit.code, 0, last.stderr.slice(-1000));
   t.is(lag, 0, 'consumer group lag');
   if (verdict.lost > 0 || verdict.doubleApplied > 0) t.log(`failed with kill seed ${KILL_SEED}: TASTE_KILL_SEED=${KILL_SEED} replays these kill moments`);

@@ -1,21 +1,19 @@
 import test from 'ava';
 import { DeadLetterHeaders } from '../../consumers/dead-letter.js';
 import { ensureTopics } from '../../consumers/kafka.js';
-import { eventually, KAFKA_BROKERS, REDIS_URL } from '../helpers/environment.js';
-import { scenarioContext } from './context.js';
-import { ConsumerProcess, consumerArgs, groundTruth, POISON_HEADER, produceStream, readAll, report, sleep, verify, waitForLagZero } from './harness.js';
+import { eventually } from '../helpers/environment.js';
+import { POISON_HEADER, readAll, sleep } from './harness.js';
+import { Scenario } from './scenario.js';
 
 test('poison input goes to the dead-letter topic with its coordinates; while that topic is unwritable nothing is committed past it', async (t) => {
   t.timeout(4 * 60_000);
-  const ctx = await scenarioContext();
-  t.teardown(() => ctx.close());
-  const { topics } = ctx;
-  const sent = await produceStream(ctx.kafka, topics, { events: 3000, users: 100, seed: 17, poisonEvery: 20, partitions: 2 });
-  const truth = await groundTruth(ctx.kafka, topics, ctx.bundle);
+  const s = await Scenario.start(t, { stream: { events: 3000, users: 100, seed: 17, poisonEvery: 20, partitions: 2 } });
+  const { topics } = s;
+  const { sent, truth } = await s.produced();
   t.is(truth.invalid, sent.poison);
   // Where each partition's first poison record is, read from the records themselves.
   const firstPoison = new Map<number, number>();
-  for (const record of await readAll(ctx.kafka, [topics.play])) {
+  for (const record of await readAll(s.kafka, [topics.play])) {
     if (record.headers[POISON_HEADER] !== '1') continue;
     const offset = Number(record.offset);
     if (offset < (firstPoison.get(record.partition) ?? Number.POSITIVE_INFINITY)) firstPoison.set(record.partition, offset);
@@ -24,18 +22,14 @@ test('poison input goes to the dead-letter topic with its coordinates; while tha
 
   // The dead-letter topic disappears before the consumer starts (the consumer is told not to
   // create it): every poison record's step fails, so the group cannot commit past the first one.
-  const admin = ctx.kafka.admin();
+  const admin = s.kafka.admin();
   await admin.connect();
   await admin.deleteTopics({ topics: [topics.deadLetter] });
   // One record per step: a commit then stops exactly before the record whose step failed.
-  const consumer = new ConsumerProcess(consumerArgs(topics, ctx.groupId, ctx.keyPrefix, ['--chunk-size', '1']), {
-    TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','),
-    TASTE_REDIS_URL: REDIS_URL,
-    TASTE_CREATE_TOPICS: 'false',
-  });
+  const consumer = s.consumer(s.consumerArgs(['--chunk-size', '1']), { TASTE_CREATE_TOPICS: 'false' });
   t.true(await consumer.waitStarted(), consumer.stderr.slice(-2000));
   const committed = async () => {
-    const [offsets] = await admin.fetchOffsets({ groupId: ctx.groupId, topics: [topics.play] });
+    const [offsets] = await admin.fetchOffsets({ groupId: s.groupId, topics: [topics.play] });
     return new Map(offsets!.partitions.map(({ partition, offset }) => [partition, Number(offset)]));
   };
   // Kafka reports -1 for a partition with no commit yet, i.e. a poison record at offset 0.
@@ -51,8 +45,8 @@ test('poison input goes to the dead-letter topic with its coordinates; while tha
   t.deepEqual([...(await committed())].sort(([a], [b]) => a - b), expected, 'and not one record past it while the dead letter cannot be written');
   t.is(consumer.child.exitCode, null, 'no crash loop: the consumer keeps retrying');
 
-  await ensureTopics(ctx.kafka, [{ topic: topics.deadLetter, partitions: 1 }]);
-  const recovery = await waitForLagZero(ctx.kafka, ctx.groupId, [topics.play, topics.search], 180_000);
+  await ensureTopics(s.kafka, [{ topic: topics.deadLetter, partitions: 1 }]);
+  const recovery = await s.drained(180_000);
   const ends = new Map((await admin.fetchTopicOffsets(topics.play)).map(({ partition, high }) => [partition, Number(high)]));
   const sorted = (offsets: Map<number, number>) => [...offsets].sort(([a], [b]) => a - b);
   t.deepEqual(sorted(await committed()), sorted(ends), 'once it can be written, every partition commits past its poison to the end');
@@ -60,9 +54,9 @@ test('poison input goes to the dead-letter topic with its coordinates; while tha
   consumer.kill('SIGTERM');
   await consumer.exited;
 
-  const letters = await readAll(ctx.kafka, [topics.deadLetter]);
-  const verdict = await verify(ctx.store, truth.users, ctx.pool);
-  report({ scenario: `poison input (${letters.length} dead letters)`, events: sent.records, faults: `${sent.poison} poison records, dead-letter topic deleted then restored`, verdict, regressions: 0, recoveryMs: recovery.ms });
+  const letters = await readAll(s.kafka, [topics.deadLetter]);
+  const verdict = await s.verify();
+  await s.report({ scenario: `poison input (${letters.length} dead letters)`, faults: `${sent.poison} poison records, dead-letter topic deleted then restored`, verdict, recoveryMs: recovery.ms });
   t.is(recovery.lag, 0);
   // At least once: a step retried after a failed dead-letter write may send a letter twice, so
   // count distinct source coordinates.
