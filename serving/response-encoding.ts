@@ -10,9 +10,10 @@ import { PROTO_ROOT, SERVICE_PROTO } from '../proto/paths.js';
  * protobufjs writes a packed `repeated float` float by float (and proto-loader's `fromObject`
  * first wants each vector as a plain array). A packed `repeated float` is little-endian float32
  * bytes on the wire, the very bytes the feature store keeps, so here the vector is copied in as one
- * block: for a BatchGetUserEmbeddings response of 100 users, about 5× faster than protobufjs'
- * fastest path at D = 64 and 15× at D = 256 (bench/response-encoding.bench.ts measures it against
- * `Type.encode`, pbjs static code and proto-loader in one run).
+ * block: for a BatchGetUserEmbeddings response of 100 users, 5× faster than protobufjs' fastest
+ * path at D = 64 and 13× at D = 256 (bench/response-encoding.bench.ts measures it against
+ * `Type.encode`, pbjs static code and proto-loader in one run; figures in
+ * bench/results/2026-12-02-response-encoding/response-encoding.json).
  *
  * Two checks against the .proto run when this module loads, so the encoders cannot drift from the
  * contract silently: each field written has the number and type the .proto declares (`tagOf`),
