@@ -3,7 +3,8 @@ import { EventProducer } from '../consumers/event-producer.js';
 import { createKafka, createProducer } from '../consumers/kafka.js';
 import { startStreamJob } from '../consumers/stream-job.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
-import type { ItemTable, ItemVocabulary } from '../model/model-bundle.js';
+import type { ItemScorer } from '../model/item-scorer.js';
+import type { ItemVocabulary } from '../model/model-bundle.js';
 import { batchGetUserEmbeddings, createEmbeddingClient } from '../serving/client.js';
 import { startServingServer } from '../serving/server.js';
 import { createCatalogue, type Catalogue } from '../simulator/catalogue.js';
@@ -167,7 +168,7 @@ function describeUser(
   embedding: UserEmbedding__Output | undefined,
   user: SimUser | undefined,
   catalogue: Catalogue,
-  itemTable: ItemTable,
+  itemTable: ItemScorer,
   vocabulary: ItemVocabulary,
 ): void {
   if (!embedding) {
@@ -177,7 +178,7 @@ function describeUser(
   const tastes = user?.tastes.map((taste) => `${taste.genre} ${taste.weight.toFixed(2)}`).join(', ') ?? '?';
   say(`${userId}  model ${embedding.modelVersion}  events in window ${embedding.eventsInWindow}  freshness ${embedding.updatedTimeMs - embedding.lastEventTimeMs} ms`);
   say(`  true taste (simulator): ${tastes}`);
-  const nearest = itemTable.nearest(Float32Array.from(embedding.vector), 5);
+  const nearest = itemTable.topK(embedding.vector, 5);
   const labels = nearest.map(({ id, score }) => {
     const item = catalogue.itemByUri(vocabulary.uriOf(id) ?? '');
     return item ? `${item.artist} – ${item.title} [${item.genre}] ${score.toFixed(2)}` : `${vocabulary.uriOf(id)} ${score.toFixed(2)}`;

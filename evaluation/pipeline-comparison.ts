@@ -1,9 +1,9 @@
 // Served embeddings vs the offline reference: the same users ranked with the same item table must
 // give the same metrics. Differences are reported per cause (missing users, short windows,
 // embedding drift, rank changes), so a failure says where the pipeline diverged.
-import type { ItemTable } from '../model/model-bundle.js';
+import type { ItemScorer } from '../model/item-scorer.js';
 import type { EvaluationSet } from './evaluation-set.js';
-import { metricsFromRanks, rankAmongAll, rankAmongSampled, type RankingMetrics, scoreItems } from './ranking.js';
+import { metricsFromRanks, rankAmongAll, rankAmongSampled, type RankingMetrics } from './ranking.js';
 
 export interface ServedEmbedding {
   vector: Float32Array;
@@ -62,7 +62,7 @@ function largestDifference(a: Float32Array, b: readonly number[]): number {
 export function comparePipelineToOffline(
   set: EvaluationSet,
   served: ReadonlyMap<string, ServedEmbedding>,
-  table: ItemTable,
+  table: ItemScorer,
   options: ComparisonOptions = {},
 ): ComparisonReport {
   const embeddingTolerance = options.embeddingTolerance ?? 1e-4;
@@ -81,7 +81,10 @@ export function comparePipelineToOffline(
     }
     if (embedding.eventsInWindow !== Math.min(c.events, summary.max_seq_len)) windowMismatches.push(c.userId);
     maxEmbeddingDiff = Math.max(maxEmbeddingDiff, largestDifference(embedding.vector, c.offlineEmbedding));
-    const scores = scoreItems(embedding.vector, table);
+    // One of another dimension already fails on its difference (infinite); it is still ranked,
+    // missing components as 0 and extra ones ignored, so the metrics cover every served user.
+    const vector = embedding.vector.length === table.dim ? embedding.vector : Float32Array.from({ length: table.dim }, (_, d) => embedding.vector[d] ?? 0);
+    const scores = table.scoreAll(vector);
     ranks.full.push(rankAmongAll(scores, c.target, c.mask));
     ranks.offlineFull.push(c.offlineRankFull);
     if (sampled) {

@@ -1,24 +1,11 @@
 // Leave-one-out ranking metrics, defined exactly as training/taste_training/evaluate.py defines them,
-// so numbers computed from served embeddings are comparable with the offline ones.
+// so numbers computed from served embeddings are comparable with the offline ones. The scores they
+// rank come from ItemScorer.scoreAll (model/item-scorer.ts), summed in float64 like the offline side.
 import { UNKNOWN_ITEM_ID } from '../model/features.js';
-import type { ItemTable } from '../model/model-bundle.js';
 
 export const CUTOFFS = [1, 5, 10, 20] as const;
 
 export type RankingMetrics = Record<string, number>;
-
-/** user · row for every item row, in float64 (the offline side ranks in float64 too). */
-export function scoreItems(vector: Float32Array | readonly number[], table: ItemTable): Float64Array {
-  const { dim, vectors } = table;
-  const scores = new Float64Array(table.rows);
-  for (let row = 0; row < table.rows; row++) {
-    const base = row * dim;
-    let score = 0;
-    for (let d = 0; d < dim; d++) score += (vector[d] ?? 0) * (vectors[base + d] ?? 0);
-    scores[row] = score;
-  }
-  return scores;
-}
 
 /**
  * 0-based rank of `target` among all items: how many score strictly higher. The reserved ids

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import { type ModelMetadata, parseModelMetadata } from './contract.js';
 import { PAD_ITEM_ID, UNKNOWN_ITEM_ID } from './features.js';
+import { ItemScorer } from './item-scorer.js';
 import { readOnnxMetadataProps } from './onnx-metadata.js';
 
 export const ModelFiles = {
@@ -37,41 +38,14 @@ export class ItemVocabulary {
   }
 }
 
-/** The item table: row i is the embedding of item i, in the user embeddings' space. */
-export class ItemTable {
-  constructor(
-    readonly vectors: Float32Array,
-    readonly dim: number,
-  ) {}
-
-  get rows(): number {
-    return this.vectors.length / this.dim;
-  }
-
-  /** The k items with the largest dot product with `vector`, best first (reserved ids excluded). */
-  nearest(vector: Float32Array, k: number): { id: number; score: number }[] {
-    const best: { id: number; score: number }[] = [];
-    for (let id = UNKNOWN_ITEM_ID + 1; id < this.rows; id++) {
-      let score = 0;
-      const base = id * this.dim;
-      for (let d = 0; d < this.dim; d++) score += (vector[d] ?? 0) * (this.vectors[base + d] ?? 0);
-      if (best.length < k || score > (best[best.length - 1]?.score ?? -Infinity)) {
-        best.push({ id, score });
-        best.sort((a, b) => b.score - a.score);
-        if (best.length > k) best.pop();
-      }
-    }
-    return best;
-  }
-}
-
 /** Everything a model directory holds, read and cross-checked; the ONNX session is built elsewhere. */
 export interface ModelBundle {
   directory: string;
   onnxPath: string;
   metadata: ModelMetadata;
   vocabulary: ItemVocabulary;
-  itemTable: ItemTable;
+  /** The item table, and item scoring against it. */
+  itemTable: ItemScorer;
 }
 
 async function readModelFile(path: string): Promise<Buffer> {
@@ -119,6 +93,6 @@ export async function loadModelBundle(directory: string): Promise<ModelBundle> {
     onnxPath,
     metadata,
     vocabulary: new ItemVocabulary(uris),
-    itemTable: new ItemTable(vectors, metadata.embeddingDim),
+    itemTable: new ItemScorer(vectors, metadata.embeddingDim),
   };
 }

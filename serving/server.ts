@@ -2,11 +2,12 @@ import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { RedisClient } from '../featurestore/feature-store.js';
 import { EmbeddingService, type EmbeddingServiceOptions } from './embedding-service.js';
+import { HealthProber } from './health-prober.js';
 import { EMBEDDING_SERVICE_NAME, loadServicePackage } from './service-definition.js';
 
 export interface ServingTlsOptions {
@@ -86,120 +87,92 @@ export interface ServingServer {
 /** Names the health service answers for: the whole server ('') and the embedding service. */
 export const HEALTH_SERVICE_NAMES = ['', EMBEDDING_SERVICE_NAME] as const;
 
-// While Redis does not answer, probe at least this often so SERVING comes back soon after it does.
-const UNHEALTHY_PROBE_MS = 500;
-
 /** Binds and starts the gRPC server. It answers health checks (NOT_SERVING) before Redis is up. */
 export async function startServingServer(options: ServingServerOptions): Promise<ServingServer> {
   const settings = resolveSettings(options);
   const logger = (options.logger ?? silentLogger).child({ component: 'serving' });
   const credentials = await serverCredentials(options.tls);
   const service = new EmbeddingService({ logger: options.logger ?? silentLogger, ...options.service });
+  const health = new HealthProber({ redis: options.redis, serviceNames: HEALTH_SERVICE_NAMES, intervalMs: settings.healthProbeIntervalMs, logger });
 
-  const server = new grpc.Server({
+  const server = createGrpcServer(settings);
+  service.addToServer(server);
+  health.addToServer(server);
+  if (settings.reflection) addReflection(server);
+  const port = await bind(server, settings, credentials);
+  health.start();
+  logger.info('listening', { host: settings.host, port, tls: options.tls !== undefined });
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    address: `${settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : hostPart(settings.host)}:${port}`,
+    server,
+    service,
+    setServing: (serving) => health.setServing(serving),
+    close() {
+      closing ??= shutdown(server, health, settings, logger);
+      return closing;
+    },
+  };
+}
+
+function createGrpcServer(settings: Settings): grpc.Server {
+  return new grpc.Server({
     'grpc.max_receive_message_length': settings.maxReceiveMessageBytes,
     'grpc.keepalive_time_ms': settings.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': settings.keepaliveTimeoutMs,
     'grpc.max_connection_age_ms': settings.maxConnectionAgeMs,
     'grpc.max_connection_age_grace_ms': settings.shutdownTimeoutMs,
   });
-  const health = new HealthImplementation(
-    Object.fromEntries(HEALTH_SERVICE_NAMES.map((name) => [name, 'NOT_SERVING' as const])),
-  );
-  service.addToServer(server);
-  health.addToServer(server);
-  if (settings.reflection) {
-    // Health's own definition joins ours so grpcurl can describe both.
-    const healthPackage = protoLoader.loadSync(healthProtoPath, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-    new ReflectionService({ ...loadServicePackage(), ...healthPackage }).addToServer(server);
-  }
+}
 
-  const hostPart = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${hostPart}:${settings.port}`, credentials, (error, bound) => {
+/** grpc.reflection (v1 and v1alpha) for our service and health, so grpcurl can describe both. */
+function addReflection(server: grpc.Server): void {
+  const healthPackage = protoLoader.loadSync(healthProtoPath, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+  new ReflectionService({ ...loadServicePackage(), ...healthPackage }).addToServer(server);
+}
+
+/** An IPv6 address in brackets, as a `host:port` target needs it. */
+function hostPart(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** The bound port (the chosen one when `settings.port` is 0). */
+function bind(server: grpc.Server, settings: Settings, credentials: grpc.ServerCredentials): Promise<number> {
+  const target = `${hostPart(settings.host)}:${settings.port}`;
+  return new Promise<number>((resolve, reject) => {
+    server.bindAsync(target, credentials, (error, bound) => {
       if (error) {
         server.forceShutdown();
         reject(
-          new TasteError(
-            ErrorCodes.CONFIG_INVALID,
-            `could not listen on ${hostPart}:${settings.port}: ${error.message} (choose another port, or 0 for any free one)`,
-            { cause: error },
-          ),
+          new TasteError(ErrorCodes.CONFIG_INVALID, `could not listen on ${target}: ${error.message} (choose another port, or 0 for any free one)`, {
+            cause: error,
+          }),
         );
       } else resolve(bound);
     });
   });
-
-  let wanted = true;
-  let redisAnswers = false;
-  let closed = false;
-  let probeTimer: NodeJS.Timeout | undefined;
-  const publish = () => {
-    const status = !closed && wanted && redisAnswers ? 'SERVING' : 'NOT_SERVING';
-    for (const name of HEALTH_SERVICE_NAMES) health.setStatus(name, status);
-  };
-  const probe = async () => {
-    const answers = await ping(options.redis, settings.healthProbeIntervalMs);
-    if (closed) return;
-    if (answers !== redisAnswers) {
-      logger[answers ? 'info' : 'warn'](answers ? 'Redis answers: SERVING' : 'Redis does not answer: NOT_SERVING');
-      redisAnswers = answers;
-      publish();
-    }
-    probeTimer = setTimeout(probe, answers ? settings.healthProbeIntervalMs : Math.min(settings.healthProbeIntervalMs, UNHEALTHY_PROBE_MS));
-    probeTimer.unref();
-  };
-  void probe();
-  logger.info('listening', { host: settings.host, port, tls: options.tls !== undefined });
-
-  let closing: Promise<void> | undefined;
-  return {
-    port,
-    address: `${settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : hostPart}:${port}`,
-    server,
-    service,
-    setServing(serving) {
-      wanted = serving;
-      publish();
-    },
-    close() {
-      closing ??= (async () => {
-        closed = true;
-        clearTimeout(probeTimer);
-        publish();
-        if (settings.drainDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, settings.drainDelayMs));
-        await new Promise<void>((resolve) => {
-          // Health Watch streams never end on their own, so a forced shutdown is the usual ending
-          // when a client watches; unary calls in flight get until the timeout.
-          const force = setTimeout(() => {
-            logger.warn('calls still running after shutdownTimeoutMs; cutting them off');
-            server.forceShutdown();
-            resolve();
-          }, settings.shutdownTimeoutMs);
-          server.tryShutdown(() => {
-            clearTimeout(force);
-            resolve();
-          });
-        });
-        logger.info('stopped');
-      })();
-      return closing;
-    },
-  };
 }
 
-async function ping(redis: RedisClient, timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('PING timed out')), timeoutMs);
+/** NOT_SERVING, the drain delay, then a graceful shutdown that turns forced after the timeout. */
+async function shutdown(server: grpc.Server, health: HealthProber, settings: Settings, logger: Logger): Promise<void> {
+  health.stop();
+  if (settings.drainDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, settings.drainDelayMs));
+  await new Promise<void>((resolve) => {
+    // Health Watch streams never end on their own, so a forced shutdown is the usual ending
+    // when a client watches; unary calls in flight get until the timeout.
+    const force = setTimeout(() => {
+      logger.warn('calls still running after shutdownTimeoutMs; cutting them off');
+      server.forceShutdown();
+      resolve();
+    }, settings.shutdownTimeoutMs);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
     });
-    return (await Promise.race([redis.ping(), timeout])) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
+  });
+  logger.info('stopped');
 }
 
 async function serverCredentials(tls: ServingTlsOptions | undefined): Promise<grpc.ServerCredentials> {

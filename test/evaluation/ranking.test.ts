@@ -1,18 +1,18 @@
 import test from 'ava';
 import type { EvaluationSet } from '../../evaluation/evaluation-set.js';
 import { comparePipelineToOffline, type ServedEmbedding } from '../../evaluation/pipeline-comparison.js';
-import { metricsFromRanks, rankAmongAll, rankAmongSampled, scoreItems } from '../../evaluation/ranking.js';
-import { ItemTable } from '../../model/model-bundle.js';
+import { metricsFromRanks, rankAmongAll, rankAmongSampled } from '../../evaluation/ranking.js';
+import { ItemScorer } from '../../model/item-scorer.js';
 
 // Items 2..6 on a line of 2-d vectors; rows 0 and 1 (<pad>, <unk>) are zero like in a real table.
-const table = new ItemTable(Float32Array.from([0, 0, 0, 0, 1, 0, 0.8, 0.6, 0, 1, -1, 0, 0.6, 0.8]), 2);
+const table = new ItemScorer(Float32Array.from([0, 0, 0, 0, 1, 0, 0.8, 0.6, 0, 1, -1, 0, 0.6, 0.8]), 2);
 
 test('scores are the dot product with every row', (t) => {
-  t.deepEqual(Array.from(scoreItems([1, 0], table)), [0, 0, 1, 0.800000011920929, 0, -1, 0.6000000238418579]);
+  t.deepEqual(Array.from(table.scoreAll([1, 0])), [0, 0, 1, 0.800000011920929, 0, -1, 0.6000000238418579]);
 });
 
 test('full ranking counts the items scored strictly higher, never the reserved ids or masked items', (t) => {
-  const scores = scoreItems([1, 0], table); // order: 2 > 3 > 6 > 4 > 5
+  const scores = table.scoreAll([1, 0]); // order: 2 > 3 > 6 > 4 > 5
   t.is(rankAmongAll(scores, 2), 0);
   t.is(rankAmongAll(scores, 6), 2);
   t.is(rankAmongAll(scores, 4), 3, 'the zero-scored reserved rows do not count as ties or above');
@@ -21,7 +21,7 @@ test('full ranking counts the items scored strictly higher, never the reserved i
 });
 
 test('sampled ranking counts the negatives scored higher', (t) => {
-  const scores = scoreItems([1, 0], table);
+  const scores = table.scoreAll([1, 0]);
   t.is(rankAmongSampled(scores, 6, [2, 4, 5]), 1);
   t.is(rankAmongSampled(scores, 2, [3, 4, 5, 6]), 0);
 });
@@ -44,7 +44,7 @@ function evaluationSet(): EvaluationSet {
     { userId: 'u1', events: 3, target: 6, mask: [2], negatives: [3, 4, 5], offlineEmbedding: [1, 0] },
     { userId: 'u2', events: 80, target: 4, mask: [], negatives: [2, 3, 5], offlineEmbedding: [0, 1] },
   ].map((c) => {
-    const scores = scoreItems(c.offlineEmbedding, table);
+    const scores = table.scoreAll(c.offlineEmbedding);
     return { ...c, offlineRankFull: rankAmongAll(scores, c.target, c.mask), offlineRankSampled: rankAmongSampled(scores, c.target, c.negatives) };
   });
   const offline = {

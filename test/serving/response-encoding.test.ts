@@ -1,9 +1,13 @@
 import test from 'ava';
+import protobuf from 'protobufjs';
+import { TasteError } from '../../common/errors.js';
 import {
+  checkResponseEncoding,
   encodeBatchGetUserEmbeddingsResponse,
   encodeGetUserEmbeddingResponse,
   type ServedBatchGetUserEmbeddingsResponse,
   type ServedEmbedding,
+  loadServiceRoot,
 } from '../../serving/response-encoding.js';
 import { loadServicePackage } from '../../serving/service-definition.js';
 
@@ -113,5 +117,29 @@ test('varint boundaries, up to the largest safe integer: the same bytes as the g
     const served = embedding('u', { updatedTimeMs: value, lastEventTimeMs: value, eventsInWindow: Math.min(value, 2 ** 32 - 1) });
     const direct = encodeGetUserEmbeddingResponse({ embedding: served });
     t.deepEqual(direct, generic.GetUserEmbedding.responseSerialize({ embedding: asGeneric(served) }), `value ${value}`);
+  }
+});
+
+test('every field the .proto declares in the responses is written by the encoders', (t) => {
+  t.notThrows(() => checkResponseEncoding(loadServiceRoot()));
+});
+
+test('a field added to a response message in the .proto but not to the encoders fails the check, which names it', (t) => {
+  const root = loadServiceRoot();
+  root.lookupType('taste.v1.UserEmbedding').add(new protobuf.Field('embedding_norm', 8, 'float'));
+  const error = t.throws(() => checkResponseEncoding(root), { instanceOf: TasteError });
+  t.regex(error?.message ?? '', /do not write taste\.v1\.UserEmbedding\.embedding_norm \(field 8\): responses would drop it/);
+});
+
+test('a new nested message and a new oneof member are checked too, every missing field named', (t) => {
+  const root = loadServiceRoot();
+  (root.lookup('taste.v1') as protobuf.Namespace).add(new protobuf.Type('Page').add(new protobuf.Field('next_token', 1, 'string')));
+  root.lookupType('taste.v1.BatchGetUserEmbeddingsResponse').add(new protobuf.Field('page', 3, 'Page'));
+  const result = root.lookupType('taste.v1.UserEmbeddingResult');
+  result.add(new protobuf.Field('retry_after_ms', 4, 'int64'));
+  result.oneofs['result']!.add(result.fields['retry_after_ms']!);
+  const error = t.throws(() => checkResponseEncoding(root), { instanceOf: TasteError });
+  for (const field of ['taste.v1.BatchGetUserEmbeddingsResponse.page (field 3)', 'taste.v1.Page.next_token (field 1)', 'taste.v1.UserEmbeddingResult.retry_after_ms (field 4)']) {
+    t.true(error?.message.includes(field), `names ${field}: ${error?.message}`);
   }
 });
