@@ -38,7 +38,7 @@ test('a symlinked file under a directory is read, under the name of the link', a
   t.deepEqual(relativeTo(dir, await discoverFiles([join(dir, 'input/*.jsonl')])), ['input/linked.jsonl', 'input/own.jsonl']);
 });
 
-test('a file reached twice, by its name and through a link, is read once (the first name found)', async (t) => {
+test('a file reached twice, by its name and through a link, is read once, under the name of the first argument that reaches it', async (t) => {
   const dir = await layout(['input/events.jsonl']);
   await symlink(join(dir, 'input/events.jsonl'), join(dir, 'input/z-alias.jsonl'));
   t.deepEqual(relativeTo(dir, await discoverFiles([join(dir, 'input')])), ['input/events.jsonl']);
