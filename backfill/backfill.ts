@@ -95,94 +95,89 @@ const emptyCounts = (): CheckpointCounts => ({
  * applied in order per user — the high-water marks' premise. See docs/backfill.md.
  */
 export async function runBackfill(options: BackfillOptions): Promise<BackfillSummary> {
-  const batchSize = options.batchSize ?? 256;
-  const concurrency = options.concurrency ?? 2;
-  const chunkSize = options.chunkSize ?? 50_000;
-  const attempts = options.attempts ?? 8;
-  const { sources, logger, updater } = options;
-  const started = performance.now();
+  const run = new BackfillRun(options);
   const resume = options.resumeFrom;
-  const counts: CheckpointCounts = resume ? { ...resume.counts } : emptyCounts();
-  const priorMs = resume?.elapsedMs ?? 0;
-  const users = new DistinctCount();
-  let runRecords = 0;
-  let runEvents = 0;
-  const unitsTotal = sources.reduce((sum, source) => sum + source.units, 0);
-  const unitsBefore = prefixSums(sources.map((source) => source.units));
-
-  const unitsAt = (position: Position): number => {
-    const source = sources[position.source];
-    return source ? unitsBefore[position.source]! + (position.cursor ? source.unitsDone(position.cursor) : 0) : unitsTotal;
-  };
-  const progressAt = (position: Position): BackfillProgress => {
-    const runMs = performance.now() - started;
-    return {
-      ...counts,
-      unitsDone: unitsAt(position),
-      unitsTotal,
-      unitsAtStart,
-      runMs,
-      elapsedMs: priorMs + runMs,
-      runRecords,
-      runEvents,
-      source: sources[position.source]?.label,
-    };
-  };
-  const finish = (position: Position, stoppedBy: StopReason, bad?: BadRecord): BackfillSummary => ({
-    ...progressAt(position),
-    users: users.value,
-    usersExact: users.exact,
-    stoppedBy,
-    resumed: resume !== undefined,
-    ...(bad ? { bad } : {}),
-  });
-
-  const start: Position = resume ? { source: resume.source, cursor: resume.cursor ?? undefined } : { source: 0, cursor: undefined };
-  const unitsAtStart = unitsAt(start);
-  if (resume?.done) return finish({ source: sources.length, cursor: undefined }, StopReasons.ALREADY_COMPLETE);
+  const end: Position = { source: options.sources.length, cursor: undefined };
+  if (resume?.done) return run.finish(end, StopReasons.ALREADY_COMPLETE);
 
   const reader = new ChunkReader({
-    sources,
-    from: start,
-    chunkSize,
+    sources: options.sources,
+    from: run.start,
+    chunkSize: options.chunkSize ?? 50_000,
     stopAtBad: options.failFast ?? false,
     ...(options.onInvalid ? { onInvalid: options.onInvalid } : {}),
   });
-
-  const applyBatch = async (events: SourcedEvent[]): Promise<UpdateSummary> =>
-    withRetry(() => updater.apply(events), {
-      attempts,
-      maxDelayMs: 5_000,
-      shouldRetry: isRetryable,
-      onRetry: (error, attempt, delayMs) => logger.warn('apply failed; retrying', { attempt, delayMs, error: describeError(error) }),
-    });
-
-  const applyChunk = async (chunk: Chunk): Promise<void> => {
-    const batches = planBatches(chunk.events, batchSize);
-    await forEachConcurrently(batches, concurrency, async (batch) => {
-      let previous: string | undefined;
-      for (const event of batch) {
-        // A user's events are adjacent in its batch: one count per user per step.
-        if (event.userId !== previous) users.add(event.userId);
-        previous = event.userId;
+  let position = run.start;
+  let current: Promise<Chunk | undefined> = reader.next();
+  try {
+    for (;;) {
+      const chunk = await current;
+      if (!chunk) {
+        await run.save(end, true);
+        return run.finish(end, StopReasons.COMPLETE);
       }
-      const summary = await applyBatch(batch);
-      counts.applied += summary.applied;
-      counts.duplicates += summary.duplicates;
-      counts.writes += summary.writes;
-      counts.conflicts += summary.conflicts;
-      for (const rejected of summary.rejected) {
-        counts.invalid += rejected.events.length;
-        options.onInvalid?.({
-          where: `user ${rejected.userId}`,
-          reason: rejected.reason,
-          detail: `${rejected.events.length} events not applied: ${rejected.detail}`,
-        });
-      }
-    });
-  };
+      if (chunk.bad) return run.finish(position, StopReasons.BAD_RECORD, chunk.bad);
+      // Read the next step while this one is applied: parsing overlaps inference and Redis.
+      current = chunk.exhausted ? Promise.resolve(undefined) : reader.next();
+      await run.apply(chunk);
+      position = chunk.exhausted ? end : chunk.end;
+      await run.save(position, chunk.exhausted);
+      options.onProgress?.(run.progressAt(position));
+      if (chunk.exhausted) return run.finish(position, StopReasons.COMPLETE);
+      if (options.signal?.aborted) return run.finish(position, StopReasons.SIGNAL);
+    }
+  } finally {
+    await current.catch(() => undefined);
+    await reader.close();
+  }
+}
 
-  const save = async (position: Position, done: boolean): Promise<void> => {
+/** One run's state: its counts (carried over from the checkpoint), its clock, where each source's units start; and the step's work. */
+class BackfillRun {
+  /** Where this run starts reading: the checkpoint's position, or the first source. */
+  readonly start: Position;
+  readonly #options: BackfillOptions;
+  readonly #counts: CheckpointCounts;
+  readonly #users = new DistinctCount();
+  readonly #started = performance.now();
+  readonly #priorMs: number;
+  readonly #unitsTotal: number;
+  readonly #unitsBefore: number[];
+  readonly #unitsAtStart: number;
+  #runRecords = 0;
+  #runEvents = 0;
+
+  constructor(options: BackfillOptions) {
+    const { sources, resumeFrom: resume } = options;
+    this.#options = options;
+    this.#counts = resume ? { ...resume.counts } : emptyCounts();
+    this.#priorMs = resume?.elapsedMs ?? 0;
+    this.#unitsTotal = sources.reduce((sum, source) => sum + source.units, 0);
+    this.#unitsBefore = prefixSums(sources.map((source) => source.units));
+    this.start = resume ? { source: resume.source, cursor: resume.cursor ?? undefined } : { source: 0, cursor: undefined };
+    this.#unitsAtStart = this.#unitsAt(this.start);
+  }
+
+  /** Applies one step's events, batch by batch (concurrently, never two batches with one user), and counts the step. */
+  async apply(chunk: Chunk): Promise<void> {
+    const counts = this.#counts;
+    const batches = planBatches(chunk.events, this.#options.batchSize ?? 256);
+    await forEachConcurrently(batches, this.#options.concurrency ?? 2, async (batch) => {
+      this.#countUsers(batch);
+      this.#countApplied(await this.#applyBatch(batch));
+    });
+    counts.records += chunk.records;
+    counts.events += chunk.events.length;
+    counts.invalid += chunk.invalid;
+    counts.filtered += chunk.filtered;
+    counts.steps++;
+    this.#runRecords += chunk.records;
+    this.#runEvents += chunk.events.length;
+  }
+
+  /** Writes the checkpoint at `position` (not in a dry run, nor without a checkpoint path). */
+  async save(position: Position, done: boolean): Promise<void> {
+    const options = this.#options;
     if (!options.checkpointPath || options.dryRun) return;
     await saveCheckpoint(options.checkpointPath, {
       format: CHECKPOINT_FORMAT,
@@ -193,42 +188,76 @@ export async function runBackfill(options: BackfillOptions): Promise<BackfillSum
       source: position.source,
       cursor: position.cursor ?? null,
       done,
-      counts,
-      elapsedMs: priorMs + (performance.now() - started),
+      counts: this.#counts,
+      elapsedMs: this.#priorMs + (performance.now() - this.#started),
       updatedAt: new Date().toISOString(),
     });
-  };
+  }
 
-  let position = start;
-  let current: Promise<Chunk | undefined> = reader.next();
-  try {
-    for (;;) {
-      const chunk = await current;
-      if (!chunk) {
-        position = { source: sources.length, cursor: undefined };
-        await save(position, true);
-        return finish(position, StopReasons.COMPLETE);
-      }
-      if (chunk.bad) return finish(position, StopReasons.BAD_RECORD, chunk.bad);
-      // Read the next step while this one is applied: parsing overlaps inference and Redis.
-      current = chunk.exhausted ? Promise.resolve(undefined) : reader.next();
-      await applyChunk(chunk);
-      counts.records += chunk.records;
-      counts.events += chunk.events.length;
-      counts.invalid += chunk.invalid;
-      counts.filtered += chunk.filtered;
-      counts.steps++;
-      runRecords += chunk.records;
-      runEvents += chunk.events.length;
-      position = chunk.exhausted ? { source: sources.length, cursor: undefined } : chunk.end;
-      await save(position, chunk.exhausted);
-      options.onProgress?.(progressAt(position));
-      if (chunk.exhausted) return finish(position, StopReasons.COMPLETE);
-      if (options.signal?.aborted) return finish(position, StopReasons.SIGNAL);
+  progressAt(position: Position): BackfillProgress {
+    const runMs = performance.now() - this.#started;
+    return {
+      ...this.#counts,
+      unitsDone: this.#unitsAt(position),
+      unitsTotal: this.#unitsTotal,
+      unitsAtStart: this.#unitsAtStart,
+      runMs,
+      elapsedMs: this.#priorMs + runMs,
+      runRecords: this.#runRecords,
+      runEvents: this.#runEvents,
+      source: this.#options.sources[position.source]?.label,
+    };
+  }
+
+  finish(position: Position, stoppedBy: StopReason, bad?: BadRecord): BackfillSummary {
+    return {
+      ...this.progressAt(position),
+      users: this.#users.value,
+      usersExact: this.#users.exact,
+      stoppedBy,
+      resumed: this.#options.resumeFrom !== undefined,
+      ...(bad ? { bad } : {}),
+    };
+  }
+
+  #unitsAt(position: Position): number {
+    const source = this.#options.sources[position.source];
+    return source ? this.#unitsBefore[position.source]! + (position.cursor ? source.unitsDone(position.cursor) : 0) : this.#unitsTotal;
+  }
+
+  #applyBatch(events: SourcedEvent[]): Promise<UpdateSummary> {
+    const { updater, logger } = this.#options;
+    return withRetry(() => updater.apply(events), {
+      attempts: this.#options.attempts ?? 8,
+      maxDelayMs: 5_000,
+      shouldRetry: isRetryable,
+      onRetry: (error, attempt, delayMs) => logger.warn('apply failed; retrying', { attempt, delayMs, error: describeError(error) }),
+    });
+  }
+
+  #countUsers(batch: readonly SourcedEvent[]): void {
+    let previous: string | undefined;
+    for (const event of batch) {
+      // A user's events are adjacent in its batch: one count per user per step.
+      if (event.userId !== previous) this.#users.add(event.userId);
+      previous = event.userId;
     }
-  } finally {
-    await current.catch(() => undefined);
-    await reader.close();
+  }
+
+  #countApplied(summary: UpdateSummary): void {
+    const counts = this.#counts;
+    counts.applied += summary.applied;
+    counts.duplicates += summary.duplicates;
+    counts.writes += summary.writes;
+    counts.conflicts += summary.conflicts;
+    for (const rejected of summary.rejected) {
+      counts.invalid += rejected.events.length;
+      this.#options.onInvalid?.({
+        where: `user ${rejected.userId}`,
+        reason: rejected.reason,
+        detail: `${rejected.events.length} events not applied: ${rejected.detail}`,
+      });
+    }
   }
 }
 

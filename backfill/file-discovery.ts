@@ -1,5 +1,7 @@
-import { readdir, stat } from 'node:fs/promises';
-import { extname, join, relative, resolve, sep } from 'node:path';
+import { Stats } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
+import { extname, relative, resolve, sep } from 'node:path';
+import { glob } from 'tinyglobby';
 import { ErrorCodes, TasteError } from '../common/errors.js';
 
 export const FileFormats = { JSONL: 'jsonl', PARQUET: 'parquet' } as const;
@@ -20,7 +22,11 @@ const EXTENSIONS: Record<string, FileFormat> = {
   '.pq': FileFormats.PARQUET,
 };
 
-const GLOB_CHARS = /[*?[]/;
+/** Any character that makes a path segment a pattern for tinyglobby (picomatch): wildcards, classes, braces, extglobs. */
+const GLOB_CHARS = /[*?[\]{}()!+@]/;
+
+/** Spark's and Hadoop's markers (`_SUCCESS`, `_temporary/`); hidden names are left out by `dot: false`. */
+const SKIPPED = ['**/_*', '**/_*/**'];
 
 export function formatOf(path: string, forced: FileFormat | undefined): FileFormat | undefined {
   return forced ?? EXTENSIONS[extname(path).toLowerCase()];
@@ -28,22 +34,27 @@ export function formatOf(path: string, forced: FileFormat | undefined): FileForm
 
 /**
  * Expands files, directories (every .jsonl/.ndjson/.json/.parquet file below, recursively) and
- * globs (`*`, `?`, `[...]`, `**`) into a list of files. Each argument's files are sorted by path
- * (byte order), arguments keep their order, a file named twice is read once: the same arguments
- * always give the same list, which the checkpoint and the file identities rely on. Hidden and
- * `_`-prefixed names (`_SUCCESS`, `.crc`) under a directory are skipped.
+ * globs (tinyglobby: `*`, `?`, `[...]`, `**`, braces `{a,b}` and `{1..3}`) into a list of files. An
+ * input that names an existing file or directory is that path, whatever characters its name holds.
+ * Each argument's files are sorted by path (byte order), arguments keep their order: the same
+ * arguments always give the same list, which the checkpoint and the file identities rely on.
+ * Hidden and `_`-prefixed names (`_SUCCESS`, `.crc`) under a directory or a glob's base are skipped.
+ *
+ * Symlinks are followed: a linked file is read under the link's name, a linked directory is walked
+ * like a real one, and a link back to an ancestor is walked at most once round (fdir stops at the
+ * repeat) instead of looping. A file reached twice — named twice, or by its name and through a
+ * link — is read once (under the first argument's name; within one argument, the shortest name),
+ * so no event is applied twice under two identities. A dangling link matches nothing.
  */
 export async function discoverFiles(inputs: readonly string[], forced?: FileFormat): Promise<DiscoveredFile[]> {
   const seen = new Set<string>();
   const files: DiscoveredFile[] = [];
   for (const input of inputs) {
-    const matches = GLOB_CHARS.test(input) ? await expandGlob(input) : await expandPath(input);
+    const matches = await expandInput(input);
     if (matches.length === 0) {
       throw new TasteError(ErrorCodes.CONFIG_INVALID, `input "${input}" matches no ${forced ?? 'JSONL or Parquet'} file`);
     }
-    for (const path of matches.sort(byteOrder)) {
-      if (seen.has(path)) continue;
-      seen.add(path);
+    for (const { path, real } of await distinctFiles(matches, seen)) {
       const format = formatOf(path, forced);
       if (!format) {
         throw new TasteError(
@@ -51,81 +62,59 @@ export async function discoverFiles(inputs: readonly string[], forced?: FileForm
           `cannot tell the format of ${path} from its extension (.jsonl, .ndjson, .json, .parquet): name it with --format`,
         );
       }
-      files.push({ path, format, bytes: (await stat(path)).size });
+      files.push({ path, format, bytes: (await stat(real)).size });
     }
   }
   return files;
 }
 
-async function expandPath(input: string): Promise<string[]> {
+/**
+ * One name per file not `seen` yet, in byte order of the names. Links are followed, so one file can
+ * be reached by several names: the shortest (fewest segments, then byte order) is kept, which is the
+ * direct one when the file is also reached through a link cycle.
+ */
+async function distinctFiles(paths: readonly string[], seen: Set<string>): Promise<{ path: string; real: string }[]> {
+  const nameByReal = new Map<string, string>();
+  for (const path of [...paths].sort(shortestFirst)) {
+    const real = await realpath(path);
+    if (!seen.has(real) && !nameByReal.has(real)) nameByReal.set(real, path);
+  }
+  for (const real of nameByReal.keys()) seen.add(real);
+  return [...nameByReal].map(([real, path]) => ({ path, real })).sort((a, b) => byteOrder(a.path, b.path));
+}
+
+async function expandInput(input: string): Promise<string[]> {
   const path = resolve(input);
   let info;
   try {
     info = await stat(path);
   } catch (cause) {
+    if (GLOB_CHARS.test(input)) return expandGlob(input, path);
     throw new TasteError(ErrorCodes.CONFIG_INVALID, `input "${input}" does not exist`, { cause });
   }
   if (info.isFile()) return [path];
   if (!info.isDirectory()) throw new TasteError(ErrorCodes.CONFIG_INVALID, `input "${input}" is neither a file nor a directory`);
-  return (await walk(path)).filter((file) => EXTENSIONS[extname(file).toLowerCase()] !== undefined);
+  return (await walk(path, '**/*')).filter((file) => EXTENSIONS[extname(file).toLowerCase()] !== undefined);
 }
 
-async function expandGlob(pattern: string): Promise<string[]> {
-  const absolute = resolve(pattern);
+/** The glob is matched below its literal leading directories, so the skipped names are relative to that base. */
+async function expandGlob(input: string, absolute: string): Promise<string[]> {
   const parts = absolute.split(sep);
   const firstGlob = parts.findIndex((part) => GLOB_CHARS.test(part));
   const base = parts.slice(0, firstGlob).join(sep) || sep;
-  const matcher = globToRegExp(parts.slice(firstGlob).join('/'));
-  let files: string[];
-  try {
-    files = await walk(base);
-  } catch (cause) {
-    throw new TasteError(ErrorCodes.CONFIG_INVALID, `glob "${pattern}": cannot read directory ${base}`, { cause });
+  const info = await stat(base).catch((cause: unknown) => cause);
+  if (!(info instanceof Stats) || !info.isDirectory()) {
+    throw new TasteError(ErrorCodes.CONFIG_INVALID, `glob "${input}": cannot read directory ${base}`, info instanceof Stats ? {} : { cause: info });
   }
-  return files.filter((file) => matcher.test(relative(base, file).split(sep).join('/')));
+  return walk(base, parts.slice(firstGlob).join('/'));
 }
 
-async function walk(directory: string): Promise<string[]> {
-  const out: string[] = [];
-  const entries = await readdir(directory, { withFileTypes: true });
-  for (const entry of entries) {
-    if (entry.name.startsWith('.') || entry.name.startsWith('_')) continue;
-    const path = join(directory, entry.name);
-    if (entry.isDirectory()) out.push(...(await walk(path)));
-    else if (entry.isFile()) out.push(path);
-  }
-  return out;
+function walk(cwd: string, pattern: string): Promise<string[]> {
+  return glob(pattern, { cwd, absolute: true, onlyFiles: true, dot: false, followSymbolicLinks: true, expandDirectories: false, ignore: SKIPPED });
 }
 
-/** `*` and `?` stay within a path segment, `**` spans segments, `[...]` is a character class. */
-export function globToRegExp(glob: string): RegExp {
-  let source = '';
-  for (let i = 0; i < glob.length; i++) {
-    const char = glob[i]!;
-    if (char === '*') {
-      if (glob[i + 1] === '*') {
-        const slash = glob[i + 2] === '/';
-        source += slash ? '(?:.*/)?' : '.*';
-        i += slash ? 2 : 1;
-      } else {
-        source += '[^/]*';
-      }
-    } else if (char === '?') {
-      source += '[^/]';
-    } else if (char === '[') {
-      const close = glob.indexOf(']', i + 1);
-      if (close < 0) {
-        source += '\\[';
-      } else {
-        const body = glob.slice(i + 1, close).replace(/^!/, '^').replace(/\\/g, '\\\\');
-        source += `[${body}]`;
-        i = close;
-      }
-    } else {
-      source += char.replace(/[.+^${}()|\\]/g, '\\$&');
-    }
-  }
-  return new RegExp(`^${source}$`);
+function shortestFirst(a: string, b: string): number {
+  return a.split(sep).length - b.split(sep).length || byteOrder(a, b);
 }
 
 function byteOrder(a: string, b: string): number {

@@ -7,11 +7,11 @@ import { createRedisClient, type RedisConnectionOptions, waitForRedis } from '..
 import type { WindowEvent } from '../model/features.js';
 import { InferencePool } from '../model/inference-pool.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
-import { loadModelBundle } from '../model/model-bundle.js';
+import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
 import { advancerFor, type Stepper } from '../updater/advance.js';
 import { type Embedder, Updater } from '../updater/updater.js';
 import { type BackfillOptions, type BackfillSummary, runBackfill } from './backfill.js';
-import { checkpointMismatch, type CheckpointSource, fingerprintOf, loadCheckpoint } from './checkpoint.js';
+import { type Checkpoint, checkpointMismatch, type CheckpointSource, fingerprintOf, loadCheckpoint } from './checkpoint.js';
 import { discoverFiles, displayName, type FileFormat, FileFormats } from './file-discovery.js';
 import { FileEventFeaturizer } from './file-events.js';
 import { fileCoordinates, fileDigest, type FileIdentity, FileIdentities } from './file-identity.js';
@@ -84,105 +84,32 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
   const bundle = await loadModelBundle(options.modelDir);
   const { metadata } = bundle;
   const minEventTimeMs = options.minEventTimeMs ?? defaultValidationLimits.minEventTimeMs;
-  const limits: ValidationLimits = { ...defaultValidationLimits, minEventTimeMs };
-  const nowMs = Date.now();
+  const context: OpenContext = { ...options, minEventTimeMs, limits: { ...defaultValidationLimits, minEventTimeMs }, nowMs: Date.now(), bundle };
   const updatedAt = options.updatedAt ?? 'last-event';
   const chunkSize = options.chunkSize ?? 50_000;
-  const users = options.users ? [...options.users].sort() : null;
 
   const checkpoint = options.checkpointPath && !dryRun ? await loadCheckpoint(options.checkpointPath) : undefined;
   if (options.checkpointPath && dryRun) logger.warn('--dry-run ignores --checkpoint (it neither reads nor writes it)');
 
-  const closers: (() => Promise<void>)[] = [];
-  const closeAll = async () => {
-    for (const close of closers.reverse()) await close().catch(() => undefined);
-  };
+  const closers: Closer[] = [];
   try {
-    let sources: SourceReader[];
-    let identities: CheckpointSource[];
-    let inputFingerprint: unknown;
-    if (options.input.kind === 'files') {
-      const { paths, format, identity = FileIdentities.CONTENT } = options.input;
-      ({ sources, identities } = await openFiles(paths, format, identity, { ...options, minEventTimeMs, limits, nowMs }, bundle));
-      inputFingerprint = { kind: 'files', identity };
-    } else {
-      const { kafka: connection, topics, maxBytesPerPartition } = options.input;
-      const kafka = createKafka(connection, logger);
-      const ranges: KafkaRange[] = checkpoint
-        ? checkpoint.sources.map((source) => kafkaRangeOf(source))
-        : await resolveKafkaRanges(kafka, topics, options.sinceMs, options.untilMs);
-      const reader = new KafkaRangeReader({
-        kafka,
-        topics,
-        logger,
-        users: options.users,
-        nowMs,
-        ...(maxBytesPerPartition ? { maxBytesPerPartition } : {}),
-        featurizer: new EventFeaturizer({ vocabulary: bundle.vocabulary, queryTokens: metadata.queryTokens, queryBuckets: metadata.queryBuckets, limits }),
-      });
-      if (ranges.length > 0) {
-        await reader.start();
-        closers.push(() => reader.close());
-      }
-      sources = ranges.map((range) => reader.source(range));
-      identities = ranges.map((range) => ({ label: `${range.topic}[${range.partition}]`, key: `${range.topic}:${range.partition}`, from: range.from, to: range.to }));
-      inputFingerprint = { kind: 'kafka', topics };
-      logger.info('kafka range', { ranges: ranges.map((range) => `${range.topic}[${range.partition}] ${range.from}..${range.to}`) });
-    }
-
+    const { sources, identities, inputFingerprint } = await openSources(options.input, checkpoint, context, closers);
     const fingerprint = fingerprintOf({
       input: inputFingerprint,
       sinceMs: options.sinceMs ?? null,
       untilMs: options.untilMs ?? null,
-      users,
+      users: options.users ? [...options.users].sort() : null,
       minEventTimeMs,
       updatedAt,
       chunkSize,
     });
-    if (checkpoint) {
-      const why = checkpointMismatch(checkpoint, { fingerprint, modelVersion: metadata.modelVersion, keyPrefix, sources: identities });
-      if (why) {
-        throw new TasteError(
-          ErrorCodes.CONFIG_INVALID,
-          `checkpoint ${options.checkpointPath} cannot be resumed: ${why}. Run with the options it was made with, or remove it to start over`,
-        );
-      }
-      logger.info('resuming from checkpoint', { checkpoint: options.checkpointPath, source: checkpoint.sources[checkpoint.source]?.label ?? '(all read)', cursor: checkpoint.cursor });
-    }
+    if (checkpoint) checkResumable(checkpoint, { fingerprint, modelVersion: metadata.modelVersion, keyPrefix, sources: identities }, options);
 
-    const redis = createRedisClient({ connectionName: 'taste-backfill', ...options.redis });
-    closers.push(async () => redis.disconnect());
-    await waitForRedis(redis);
-    const storeOptions = {
-      redis,
-      modelVersion: metadata.modelVersion,
-      queryTokens: metadata.queryTokens,
-      queryBuckets: metadata.queryBuckets,
-      keyPrefix,
-      ...(metadata.stateful ? { stateDim: metadata.stateful.stateDim } : {}),
-    };
-    const store = dryRun ? new ReadOnlyFeatureStore(storeOptions) : new FeatureStore(storeOptions);
-
-    let embedder: Embedder;
-    let stepper: Stepper;
-    if (dryRun) {
-      embedder = new NoEmbedder(metadata.embeddingDim);
-      stepper = noStepper(metadata.embeddingDim);
-    } else {
-      const pool = await InferencePool.start({
-        bundle,
-        executionProvider: options.executionProvider ?? 'cpu',
-        workers: options.inferenceWorkers ?? 1,
-        ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
-        ...(options.inferenceTimeoutMs ? { taskTimeoutMs: options.inferenceTimeoutMs } : {}),
-      });
-      closers.push(() => pool.close());
-      embedder = new LengthGroupedEmbedder(options.instrumentEmbedder ? options.instrumentEmbedder(pool) : pool);
-      stepper = pool;
-    }
+    const store = await openStore(options.redis, metadata, keyPrefix, dryRun, closers);
+    const inference = dryRun ? noInference(metadata.embeddingDim) : await startInference(options, bundle, closers);
     const updater = new Updater({
       store,
-      advancer: advancerFor(metadata, { embedder, stepper }),
+      advancer: advancerFor(metadata, inference),
       ...(updatedAt === 'now' ? {} : updatedAt === 'last-event' ? { updatedMsOf: newestEventMs } : { now: () => updatedAt }),
     });
 
@@ -215,8 +142,127 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
       ...(options.onInvalid ? { onInvalid: options.onInvalid } : {}),
     });
   } finally {
-    await closeAll();
+    for (const close of closers.reverse()) await close().catch(() => undefined);
   }
+}
+
+/** What is opened is closed when the job ends, last opened first. */
+type Closer = () => Promise<void>;
+
+/** What opening the sources needs of the job's options, with the validation settled and the model loaded. */
+type OpenContext = Pick<BackfillJobOptions, 'sinceMs' | 'untilMs' | 'users' | 'logger'> & {
+  minEventTimeMs: number;
+  limits: ValidationLimits;
+  nowMs: number;
+  bundle: ModelBundle;
+};
+
+interface OpenedSources {
+  sources: SourceReader[];
+  identities: CheckpointSource[];
+  /** What of the input shapes the written state, for the checkpoint's fingerprint. */
+  inputFingerprint: unknown;
+}
+
+async function openSources(input: BackfillInput, checkpoint: Checkpoint | undefined, context: OpenContext, closers: Closer[]): Promise<OpenedSources> {
+  if (input.kind === 'files') {
+    const { paths, format, identity = FileIdentities.CONTENT } = input;
+    return { ...(await openFiles(paths, format, identity, context)), inputFingerprint: { kind: 'files', identity } };
+  }
+  return { ...(await openKafkaRanges(input, checkpoint, context, closers)), inputFingerprint: { kind: 'kafka', topics: input.topics } };
+}
+
+/** The Kafka ranges to read: the checkpoint's when resuming (so the range does not move), else those of --since/--until now. */
+async function openKafkaRanges(
+  input: Extract<BackfillInput, { kind: 'kafka' }>,
+  checkpoint: Checkpoint | undefined,
+  context: OpenContext,
+  closers: Closer[],
+): Promise<Omit<OpenedSources, 'inputFingerprint'>> {
+  const { logger, bundle } = context;
+  const { kafka: connection, topics, maxBytesPerPartition } = input;
+  const kafka = createKafka(connection, logger);
+  const ranges: KafkaRange[] = checkpoint
+    ? checkpoint.sources.map((source) => kafkaRangeOf(source))
+    : await resolveKafkaRanges(kafka, topics, context.sinceMs, context.untilMs);
+  const reader = new KafkaRangeReader({
+    kafka,
+    topics,
+    logger,
+    users: context.users,
+    nowMs: context.nowMs,
+    ...(maxBytesPerPartition ? { maxBytesPerPartition } : {}),
+    featurizer: new EventFeaturizer({
+      vocabulary: bundle.vocabulary,
+      queryTokens: bundle.metadata.queryTokens,
+      queryBuckets: bundle.metadata.queryBuckets,
+      limits: context.limits,
+    }),
+  });
+  if (ranges.length > 0) {
+    await reader.start();
+    closers.push(() => reader.close());
+  }
+  logger.info('kafka range', { ranges: ranges.map((range) => `${range.topic}[${range.partition}] ${range.from}..${range.to}`) });
+  return {
+    sources: ranges.map((range) => reader.source(range)),
+    identities: ranges.map((range) => ({ label: `${range.topic}[${range.partition}]`, key: `${range.topic}:${range.partition}`, from: range.from, to: range.to })),
+  };
+}
+
+/** A checkpoint made with other options (or other inputs) would apply the rest of a different run: refused, saying why. */
+function checkResumable(checkpoint: Checkpoint, current: Parameters<typeof checkpointMismatch>[1], options: Pick<BackfillJobOptions, 'checkpointPath' | 'logger'>): void {
+  const why = checkpointMismatch(checkpoint, current);
+  if (why) {
+    throw new TasteError(
+      ErrorCodes.CONFIG_INVALID,
+      `checkpoint ${options.checkpointPath} cannot be resumed: ${why}. Run with the options it was made with, or remove it to start over`,
+    );
+  }
+  options.logger.info('resuming from checkpoint', {
+    checkpoint: options.checkpointPath,
+    source: checkpoint.sources[checkpoint.source]?.label ?? '(all read)',
+    cursor: checkpoint.cursor,
+  });
+}
+
+/** The feature store for the model's keys; a dry run's writes nothing. */
+async function openStore(redisOptions: RedisConnectionOptions, metadata: ModelBundle['metadata'], keyPrefix: string, dryRun: boolean, closers: Closer[]): Promise<FeatureStore> {
+  const redis = createRedisClient({ connectionName: 'taste-backfill', ...redisOptions });
+  closers.push(async () => redis.disconnect());
+  await waitForRedis(redis);
+  const storeOptions = {
+    redis,
+    modelVersion: metadata.modelVersion,
+    queryTokens: metadata.queryTokens,
+    queryBuckets: metadata.queryBuckets,
+    keyPrefix,
+    ...(metadata.stateful ? { stateDim: metadata.stateful.stateDim } : {}),
+  };
+  return dryRun ? new ReadOnlyFeatureStore(storeOptions) : new FeatureStore(storeOptions);
+}
+
+interface Inference {
+  embedder: Embedder;
+  stepper: Stepper;
+}
+
+/** The inference pool, as the windowed kind's embedder (windows grouped by length) and the stateful kind's stepper. */
+async function startInference(options: BackfillJobOptions, bundle: ModelBundle, closers: Closer[]): Promise<Inference> {
+  const pool = await InferencePool.start({
+    bundle,
+    executionProvider: options.executionProvider ?? 'cpu',
+    workers: options.inferenceWorkers ?? 1,
+    ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
+    ...(options.inferenceTimeoutMs ? { taskTimeoutMs: options.inferenceTimeoutMs } : {}),
+  });
+  closers.push(() => pool.close());
+  return { embedder: new LengthGroupedEmbedder(options.instrumentEmbedder ? options.instrumentEmbedder(pool) : pool), stepper: pool };
+}
+
+/** A dry run infers nothing. */
+function noInference(dim: number): Inference {
+  return { embedder: new NoEmbedder(dim), stepper: noStepper(dim) };
 }
 
 function newestEventMs(window: readonly WindowEvent[]): number {
@@ -235,10 +281,9 @@ async function openFiles(
   paths: readonly string[],
   format: FileFormat | undefined,
   identity: FileIdentity,
-  options: Pick<BackfillJobOptions, 'sinceMs' | 'untilMs' | 'users' | 'logger'> & { minEventTimeMs: number; limits: ValidationLimits; nowMs: number },
-  bundle: Awaited<ReturnType<typeof loadModelBundle>>,
+  options: OpenContext,
 ): Promise<{ sources: SourceReader[]; identities: CheckpointSource[] }> {
-  const { logger } = options;
+  const { logger, bundle } = options;
   const files = await discoverFiles(paths, format);
   const featurizer = new FileEventFeaturizer({
     vocabulary: bundle.vocabulary,

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { createLogger, type LogLevel } from '../common/logger.js';
+import { isPollTimeout, pollUntil } from '../common/poll.js';
 import { EventProducer } from '../consumers/event-producer.js';
 import { consumerGroupLag, createKafka, createProducer, ensureTopics } from '../consumers/kafka.js';
 import { readEvaluationSet } from '../evaluation/evaluation-set.js';
@@ -105,19 +106,24 @@ export async function runEvaluateCommand(argv: string[], env: NodeJS.ProcessEnv)
   return report.passed ? 0 : 1;
 }
 
+/** The group's lag once it is 0, or the last lag seen when `timeoutMs` passes first (Infinity: Kafka never answered). */
 async function waitForLagZero(lagOf: () => Promise<number>, timeoutMs: number, onWaiting: (lag: number) => void): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
+  let lag = Number.POSITIVE_INFINITY;
   let lastReport = 0;
-  for (;;) {
+  const lagZero = async () => {
     // A broker moment (coordinator loading, leader moving) is not an answer: ask again.
-    const lag = await lagOf().catch(() => Number.POSITIVE_INFINITY);
-    if (lag === 0 || Date.now() > deadline) return lag;
+    lag = await lagOf().catch(() => Number.POSITIVE_INFINITY);
+    if (lag === 0) return lag;
     if (Date.now() - lastReport >= 5000) {
       lastReport = Date.now();
       onWaiting(lag);
     }
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+    return undefined;
+  };
+  return pollUntil(lagZero, { what: 'consumer group lag 0', timeoutMs, intervalMs: 500 }).catch((error: unknown) => {
+    if (isPollTimeout(error)) return lag;
+    throw error;
+  });
 }
 
 const COLUMNS = ['HR@5', 'HR@10', 'NDCG@5', 'NDCG@10', 'MRR'];

@@ -4,6 +4,8 @@
  */
 export const ErrorCodes = {
   CONFIG_INVALID: 'TASTE_CONFIG_INVALID',
+  /** A wait for a condition (common/poll.ts) passed its deadline. */
+  TIMEOUT: 'TASTE_TIMEOUT',
   MODEL_CONTRACT: 'TASTE_MODEL_CONTRACT',
   MODEL_LOAD: 'TASTE_MODEL_LOAD',
   INFERENCE_FAILED: 'TASTE_INFERENCE_FAILED',

@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { type Admin, type Consumer, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer, type ProducerConfig, type SASLOptions } from 'kafkajs';
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { sleep } from '../common/retry.js';
+import { pollUntil } from '../common/poll.js';
 
 // The only module that builds kafkajs clients; the rest of the code sees these options only.
 
@@ -52,8 +53,8 @@ export interface TopicSpec {
  */
 export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[], options: { timeoutMs?: number } = {}): Promise<void> {
   const admin = kafka.admin();
-  await admin.connect();
   try {
+    await admin.connect();
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((spec) => !existing.has(spec.topic));
     if (missing.length > 0) {
@@ -63,30 +64,30 @@ export async function ensureTopics(kafka: Kafka, topics: readonly TopicSpec[], o
       });
     }
     await waitForLeaders(admin, topics.map((spec) => spec.topic), options.timeoutMs ?? 30_000);
+  } catch (error) {
+    throw kafkaError(`could not create the topics ${topics.map((spec) => spec.topic).join(', ')}`, error);
   } finally {
     await admin.disconnect();
   }
 }
 
 async function waitForLeaders(admin: Admin, topics: string[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let lastProblem = 'no metadata yet';
-  for (;;) {
-    try {
-      const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
-      const leaderless = metadata.filter(({ partitions }) => partitions.length === 0 || partitions.some(({ leader }) => leader < 0));
-      if (leaderless.length === 0) return;
-      lastProblem = `no leader yet for ${leaderless.map(({ name }) => name).join(', ')}`;
-    } catch (error) {
-      // kafkajs' error classes cannot be imported by name from ESM; every one carries `retriable`.
-      if ((error as { retriable?: unknown }).retriable !== true) throw error;
-      lastProblem = (error as Error).message;
-    }
-    if (Date.now() >= deadline) {
-      throw new TasteError(ErrorCodes.KAFKA, `topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms: ${lastProblem}`, { canRetry: true });
-    }
-    await sleep(100);
-  }
+  await pollUntil(
+    async () => {
+      try {
+        const { topics: metadata } = await admin.fetchTopicMetadata({ topics });
+        const leaderless = metadata.filter(({ partitions }) => partitions.length === 0 || partitions.some(({ leader }) => leader < 0));
+        if (leaderless.length === 0) return true;
+        lastProblem = `no leader yet for ${leaderless.map(({ name }) => name).join(', ')}`;
+      } catch (error) {
+        if (!isRetriableKafkaError(error)) throw kafkaError(`could not read the metadata of ${topics.join(', ')}`, error);
+        lastProblem = (error as Error).message;
+      }
+      return undefined;
+    },
+    { what: () => `leaders for topics ${topics.join(', ')} (${lastProblem})`, timeoutMs, intervalMs: 100, code: ErrorCodes.KAFKA },
+  );
 }
 
 /**
@@ -96,8 +97,8 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs: number)
  */
 export async function consumerGroupLag(kafka: Kafka, groupId: string, topics: readonly string[]): Promise<number> {
   const admin = kafka.admin();
-  await admin.connect();
   try {
+    await admin.connect();
     let lag = 0;
     const committed = await admin.fetchOffsets({ groupId, topics: [...topics] });
     for (const { topic, partitions } of committed) {
@@ -105,6 +106,8 @@ export async function consumerGroupLag(kafka: Kafka, groupId: string, topics: re
       for (const { partition, offset } of partitions) lag += (ends.get(partition) ?? 0) - Math.max(0, Number(offset));
     }
     return lag;
+  } catch (error) {
+    throw kafkaError(`could not read the lag of consumer group ${groupId}`, error);
   } finally {
     await admin.disconnect();
   }
@@ -116,6 +119,98 @@ export async function consumerGroupLag(kafka: Kafka, groupId: string, topics: re
  */
 export function createProducer(kafka: Kafka, config: Omit<ProducerConfig, 'createPartitioner'> = {}): Producer {
   return kafka.producer({ allowAutoTopicCreation: false, ...config, createPartitioner: Partitioners.DefaultPartitioner });
+}
+
+/**
+ * A consumer for reading offset ranges (consumers/offset-range-reader.ts): a throwaway group of its
+ * own, which the reader never commits, so no other group's offsets move.
+ */
+export function createRangeConsumer(kafka: Kafka, options: { maxBytesPerPartition?: number } = {}): Consumer {
+  return kafka.consumer({
+    groupId: `taste-backfill-${randomUUID()}`,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+    allowAutoTopicCreation: false,
+    maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
+    maxWaitTimeInMs: 250,
+  });
+}
+
+/** One partition's offsets: the log's bounds and, when asked for, the offsets at two record times. */
+export interface PartitionOffsets {
+  partition: number;
+  /** The log start, and the log end (the offset the next record will get). */
+  low: number;
+  high: number;
+  /** The first offset whose record timestamp is ≥ `sinceMs` (the log end when none is); absent without `sinceMs`. */
+  atSince?: number;
+  /** The same for `untilMs`. */
+  atUntil?: number;
+}
+
+/**
+ * Every partition's offsets of each topic (by partition number), with Kafka's ListOffsets by time
+ * for `sinceMs` and `untilMs` when given; `undefined` for a topic that does not exist.
+ */
+export async function fetchPartitionOffsets(
+  kafka: Kafka,
+  topics: readonly string[],
+  times: { sinceMs?: number | undefined; untilMs?: number | undefined } = {},
+): Promise<Map<string, PartitionOffsets[] | undefined>> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const existing = new Set(await admin.listTopics());
+    const offsets = new Map<string, PartitionOffsets[] | undefined>();
+    for (const topic of topics) {
+      if (!existing.has(topic)) {
+        offsets.set(topic, undefined);
+        continue;
+      }
+      const bounds = await admin.fetchTopicOffsets(topic);
+      const atSince = times.sinceMs === undefined ? undefined : await admin.fetchTopicOffsetsByTimestamp(topic, times.sinceMs);
+      const atUntil = times.untilMs === undefined ? undefined : await admin.fetchTopicOffsetsByTimestamp(topic, times.untilMs);
+      const offsetAt = (list: typeof atSince, partition: number): number | undefined => {
+        const entry = list?.find((candidate) => candidate.partition === partition);
+        return entry === undefined ? undefined : Number(entry.offset);
+      };
+      const partitions = [...bounds].sort((a, b) => a.partition - b.partition);
+      offsets.set(
+        topic,
+        partitions.map(({ partition, low, high }): PartitionOffsets => {
+          const since = offsetAt(atSince, partition);
+          const until = offsetAt(atUntil, partition);
+          return {
+            partition,
+            low: Number(low),
+            high: Number(high),
+            ...(since === undefined ? {} : { atSince: since }),
+            ...(until === undefined ? {} : { atUntil: until }),
+          };
+        }),
+      );
+    }
+    return offsets;
+  } catch (error) {
+    throw kafkaError(`could not look up the offsets of ${topics.join(', ')}`, error, { canRetry: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** kafkajs' error classes cannot be imported by name from ESM; every one carries `retriable`. */
+function isRetriableKafkaError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { retriable?: unknown }).retriable === true;
+}
+
+/**
+ * A kafkajs error as a TasteError (code KAFKA), for the edge of this folder: `canRetry` is what
+ * kafkajs says of the error unless the caller knows better. A TasteError passes through unchanged.
+ */
+export function kafkaError(message: string, error: unknown, options: { canRetry?: boolean } = {}): TasteError {
+  if (error instanceof TasteError) return error;
+  const detail = error instanceof Error ? error.message : String(error);
+  return new TasteError(ErrorCodes.KAFKA, `${message}: ${detail}`, { cause: error, canRetry: options.canRetry ?? isRetriableKafkaError(error) });
 }
 
 export type { Consumer, Kafka, Producer };

@@ -1,8 +1,8 @@
 import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
 import { type FeatureStore, type StateUpdate, type UserState, WriteOutcomes } from '../featurestore/feature-store.js';
-import { type HighWaterMarks, sourceKey } from '../featurestore/codec.js';
 import type { WindowEvent } from '../model/features.js';
 import { type AdvanceInput, type Advanced, type Embedder, type SequenceAdvancer, WindowedAdvancer } from './advance.js';
+import { type MergePlan, planMerge } from './merge-plan.js';
 
 export type { Embedder } from './advance.js';
 
@@ -154,96 +154,99 @@ export class Updater {
   /** One read-compute-write round; returns the users whose write lost a race. */
   async #attempt(userIds: string[], byUser: Map<string, SourcedEvent[]>, summary: UpdateSummary): Promise<string[]> {
     const states = await this.#store.loadStates(userIds);
-    const planned: {
-      update: StateUpdate;
-      state: UserState;
-      fresh: SourcedEvent[];
-      applied: number;
-      duplicates: number;
-      newestFreshMs: number;
-    }[] = [];
+    const planned = this.#plan(userIds, byUser, states, summary);
+    if (planned.length === 0) return [];
+    const writable = await this.#advance(planned, summary);
+    return this.#write(writable, summary);
+  }
+
+  /** Each user's merge plan (dedup by offset), and the update it will write; users with nothing new are counted as duplicates and left out. */
+  #plan(userIds: readonly string[], byUser: Map<string, SourcedEvent[]>, states: Map<string, UserState>, summary: UpdateSummary): PlannedUser[] {
+    const planned: PlannedUser[] = [];
     for (const userId of userIds) {
       const state = states.get(userId)!;
       if (state.corrupt && !summary.corruptStates.includes(userId)) summary.corruptStates.push(userId);
-      // Offsets only mean "already applied" if we walk each source in offset order.
-      const incoming = byUser.get(userId)!.sort(bySourceThenOffset);
-      const highWater: HighWaterMarks = new Map(state.highWater);
-      const fresh: SourcedEvent[] = [];
-      for (const sourced of incoming) {
-        const { topic, event } = sourced;
-        const source = sourceKey(topic, event.partition);
-        const applied = highWater.get(source) ?? -1;
-        if (event.offset <= applied) continue;
-        highWater.set(source, event.offset);
-        fresh.push(sourced);
-      }
-      if (fresh.length === 0) {
-        summary.duplicates += incoming.length;
+      const plan = planMerge(state.highWater, byUser.get(userId)!);
+      if (plan.fresh.length === 0) {
+        summary.duplicates += plan.duplicates;
         continue;
       }
-      planned.push({
-        update: {
-          userId,
-          expectedVersion: state.version,
-          ...(state.corruptVersion ? { replacesCorruptVersion: state.corruptVersion } : {}),
-          window: [],
-          highWater,
-          embedding: new Float32Array(0),
-          updatedMs: 0,
-          appliedTotal: state.appliedTotal + fresh.length,
-        },
-        state,
-        fresh,
-        applied: fresh.length,
-        duplicates: incoming.length - fresh.length,
-        newestFreshMs: Math.max(...fresh.map(({ event }) => event.eventTimeMs)),
-      });
-    }
-    if (planned.length === 0) return [];
-
-    const advanced = await this.#advanceIsolating(planned.map(({ state, fresh }) => ({ state, fresh: fresh.map(({ event }) => event) })));
-    const writable: typeof planned = [];
-    planned.forEach((plan, index) => {
-      const result = advanced[index];
-      const reject = (reason: UpdateRejection, detail: string) => {
-        summary.rejected.push({ userId: plan.update.userId, events: plan.fresh, reason, detail });
-        // Rejected users are done for this batch: their duplicates count as such.
-        summary.duplicates += plan.duplicates;
+      const update: StateUpdate = {
+        userId,
+        expectedVersion: state.version,
+        ...(state.corruptVersion ? { replacesCorruptVersion: state.corruptVersion } : {}),
+        window: [],
+        highWater: plan.highWater,
+        embedding: new Float32Array(0),
+        updatedMs: 0,
+        appliedTotal: state.appliedTotal + plan.fresh.length,
       };
-      if (result instanceof Error) {
-        reject(UpdateRejections.UPDATE_FAILED, describeFailure(result));
-        return;
-      }
-      const embedding = result?.embedding;
-      if (!result || !embedding || !embedding.every(Number.isFinite) || !(result.checkpoint?.state.every(Number.isFinite) ?? true)) {
-        reject(UpdateRejections.MODEL_OUTPUT_NOT_FINITE, 'the model output NaN or infinity for this user');
-        return;
-      }
-      plan.update.window = result.window;
-      plan.update.embedding = embedding;
-      if (result.checkpoint) plan.update.checkpoint = result.checkpoint;
-      writable.push(plan);
-    });
-    const updatedMs = this.#now();
-    for (const plan of writable) plan.update.updatedMs = this.#updatedMsOf?.(plan.update.window) ?? updatedMs;
+      planned.push({ update, state, plan });
+    }
+    return planned;
+  }
 
-    const outcomes = await this.#store.writeStates(writable.map((plan) => plan.update));
+  /** Advances the planned users and fills in their window, embedding and checkpoint; refused users go to `summary.rejected`. */
+  async #advance(planned: PlannedUser[], summary: UpdateSummary): Promise<PlannedUser[]> {
+    const advanced = await this.#advanceIsolating(planned.map(({ state, plan }) => ({ state, fresh: plan.fresh.map(({ event }) => event) })));
+    const writable: PlannedUser[] = [];
+    planned.forEach((user, index) => {
+      const judged = judge(advanced[index]);
+      if (!judged.ok) {
+        summary.rejected.push({ userId: user.update.userId, events: user.plan.fresh, reason: judged.reason, detail: judged.detail });
+        // Rejected users are done for this batch: their duplicates count as such.
+        summary.duplicates += user.plan.duplicates;
+        return;
+      }
+      const { window, embedding, checkpoint } = judged;
+      user.update.window = window;
+      user.update.embedding = embedding;
+      if (checkpoint) user.update.checkpoint = checkpoint;
+      writable.push(user);
+    });
+    return writable;
+  }
+
+  /** Stamps and writes the updates under compare-and-set; returns the users whose write lost a race. */
+  async #write(writable: PlannedUser[], summary: UpdateSummary): Promise<string[]> {
+    const updatedMs = this.#now();
+    for (const { update } of writable) update.updatedMs = this.#updatedMsOf?.(update.window) ?? updatedMs;
+    const outcomes = await this.#store.writeStates(writable.map(({ update }) => update));
     const conflicted: string[] = [];
     outcomes.forEach((outcome, index) => {
-      const plan = writable[index]!;
+      const { update, plan } = writable[index]!;
       if (outcome === WriteOutcomes.CONFLICT) {
         summary.conflicts++;
-        conflicted.push(plan.update.userId);
+        conflicted.push(update.userId);
         return;
       }
       summary.writes++;
-      summary.applied += plan.applied;
+      summary.applied += plan.fresh.length;
       summary.duplicates += plan.duplicates;
       summary.newestEventMs = Math.max(summary.newestEventMs, plan.newestFreshMs);
-      summary.freshnessMs.push(plan.update.updatedMs - plan.newestFreshMs);
+      summary.freshnessMs.push(update.updatedMs - plan.newestFreshMs);
     });
     return conflicted;
   }
+}
+
+/** One user in a round: the state read, the merge plan, and the update being built for the write. */
+interface PlannedUser {
+  update: StateUpdate;
+  state: UserState;
+  plan: MergePlan<SourcedEvent>;
+}
+
+type Judged = ({ ok: true } & Advanced & { embedding: Float32Array }) | { ok: false; reason: UpdateRejection; detail: string };
+
+/** Whether an advanced user can be written: not when inference failed for them alone, or gave NaN or infinity. */
+function judge(result: Advanced | Error | undefined): Judged {
+  if (result instanceof Error) return { ok: false, reason: UpdateRejections.UPDATE_FAILED, detail: describeFailure(result) };
+  const embedding = result?.embedding;
+  if (!result || !embedding || !embedding.every(Number.isFinite) || !(result.checkpoint?.state.every(Number.isFinite) ?? true)) {
+    return { ok: false, reason: UpdateRejections.MODEL_OUTPUT_NOT_FINITE, detail: 'the model output NaN or infinity for this user' };
+  }
+  return { ok: true, ...result, embedding };
 }
 
 /** Input-dependent failures: the ones a user's own events or state can cause. */
@@ -253,9 +256,4 @@ function isolatable(error: unknown): boolean {
 
 function describeFailure(error: Error): string {
   return `${error instanceof TasteError ? `${error.code}: ` : ''}${describeError(error)}`;
-}
-
-function bySourceThenOffset(a: SourcedEvent, b: SourcedEvent): number {
-  if (a.topic !== b.topic) return a.topic < b.topic ? -1 : 1;
-  return a.event.partition - b.event.partition || a.event.offset - b.event.offset;
 }

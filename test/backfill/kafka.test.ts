@@ -1,7 +1,9 @@
 import anyTest, { type TestFn } from 'ava';
 import { join } from 'node:path';
 import { type BackfillJobOptions, runBackfillJob } from '../../backfill/job.js';
-import { ensureTopics } from '../../consumers/kafka.js';
+import { resolveKafkaRanges } from '../../backfill/kafka-range.js';
+import { ErrorCodes, TasteError } from '../../common/errors.js';
+import { createKafka, ensureTopics } from '../../consumers/kafka.js';
 import type { StreamJob } from '../../consumers/stream-job.js';
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
 import type { WindowEvent } from '../../model/features.js';
@@ -159,5 +161,25 @@ test('a JSONL backfill gives the same windows as streaming the same events throu
     const cosine = x.reduce((sum, v, d) => sum + v * y[d]!, 0);
     t.true(cosine > 0.9999, `${user}: cosine ${cosine}`);
     t.is(filledEmb[index]!.lastEventMs, streamedEmb[index]!.lastEventMs);
+  });
+});
+
+test('a broker that does not answer: the range lookup fails with a retryable TASTE_KAFKA, the kafkajs error as its cause', async (t) => {
+  // Port 1 on loopback: nothing listens, so every connection is refused (kafkajs retries, then gives up).
+  const kafka = createKafka({ brokers: ['127.0.0.1:1'], clientId: 'taste-test', connectionTimeoutMs: 200 }, testLogger);
+  const error = await t.throwsAsync(resolveKafkaRanges(kafka, { play: 'plays', search: 'searches' }), { instanceOf: TasteError });
+  t.is(error.code, ErrorCodes.KAFKA);
+  t.true(error.canRetry);
+  t.regex(error.message, /^could not look up the offsets of plays, searches: .*ECONNREFUSED/);
+  t.regex((error.cause as Error).name, /^KafkaJS/);
+});
+
+test('a topic that does not exist is named, with the flag that sets it', async (t) => {
+  const topics = uniqueTopics();
+  await ensureTopics(t.context.kafka, [{ topic: topics.play, partitions: 1 }]);
+  const kafka = createKafka({ brokers: KAFKA_BROKERS, clientId: 'taste-test' }, testLogger);
+  await t.throwsAsync(resolveKafkaRanges(kafka, { play: topics.play, search: topics.search }), {
+    instanceOf: TasteError,
+    message: `topic "${topics.search}" does not exist (see --plays-topic / --searches-topic)`,
   });
 });

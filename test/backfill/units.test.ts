@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { forEachConcurrently, planBatches } from '../../backfill/batches.js';
 import { checkpointMismatch, CHECKPOINT_FORMAT, type Checkpoint, fingerprintOf, loadCheckpoint, saveCheckpoint } from '../../backfill/checkpoint.js';
 import { DistinctCount } from '../../backfill/distinct-count.js';
-import { discoverFiles, globToRegExp } from '../../backfill/file-discovery.js';
+import { discoverFiles } from '../../backfill/file-discovery.js';
 import { FileEventFeaturizer } from '../../backfill/file-events.js';
 import { fileCoordinates, fileDigest } from '../../backfill/file-identity.js';
 import { readJsonlLines } from '../../backfill/jsonl-source.js';
@@ -64,15 +64,6 @@ test('forEachConcurrently bounds the work in flight and stops starting work afte
     { message: 'boom' },
   );
   t.deepEqual(started, [1, 2]);
-});
-
-test('globs: * and ? stay in a segment, ** spans segments, [..] is a class', (t) => {
-  t.true(globToRegExp('*.jsonl').test('a.jsonl'));
-  t.false(globToRegExp('*.jsonl').test('d/a.jsonl'));
-  t.true(globToRegExp('**/*.parquet').test('a.parquet'));
-  t.true(globToRegExp('**/*.parquet').test('x/y/a.parquet'));
-  t.true(globToRegExp('day-0[1-3]/part-?.jsonl').test('day-02/part-7.jsonl'));
-  t.false(globToRegExp('day-0[1-3]/part-?.jsonl').test('day-04/part-7.jsonl'));
 });
 
 test('files, directories and globs expand to a sorted list; hidden and _ files are skipped', async (t) => {

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { pollUntil } from '../../common/poll.js';
 import { KAFKA_BROKERS, REDIS_URL, unique } from '../helpers/environment.js';
 import { freePort } from '../reliability/harness.js';
 
@@ -112,11 +113,9 @@ test('consume wires its own readiness: /readyz answers 200 once the member has j
       if (stderr.includes('"msg":"metrics"') && !url) {
         url = `http://127.0.0.1:${metricsPort}`;
         void (async () => {
-          const deadline = Date.now() + 30_000;
-          while (readyStatus !== 200 && Date.now() < deadline) {
-            readyStatus = (await fetch(`${url}/readyz`)).status;
-            if (readyStatus !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
-          }
+          const ready = async () => ((readyStatus = (await fetch(`${url}/readyz`)).status) === 200 ? true : undefined);
+          // However the wait ends, readyStatus keeps the last answer, which the assertions below show.
+          await pollUntil(ready, { what: '/readyz to answer 200', timeoutMs: 30_000, intervalMs: 100 }).catch(() => undefined);
           metricsText = await (await fetch(`${url}/metrics`)).text();
           kill('SIGTERM');
         })();

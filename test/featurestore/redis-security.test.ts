@@ -4,23 +4,21 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, TasteError } from '../../common/errors.js';
+import { pollUntil } from '../../common/poll.js';
 import { FeatureStore, type StateUpdate } from '../../featurestore/feature-store.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
 import { EventKinds, Streams } from '../../model/features.js';
 import { generateCertificates } from '../helpers/certificates.js';
 import { unique } from '../helpers/environment.js';
-import { freePort, portAnswers, sleep } from '../reliability/harness.js';
+import { freePort, portAnswers } from '../reliability/harness.js';
 
 // Real redis-server processes with real TLS and real ACLs; only the certificates are made up.
 
 async function startRedis(t: { teardown(fn: () => void): void }, args: string[], port: number): Promise<void> {
   const server = spawn('redis-server', [...args, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   t.teardown(() => server.kill('SIGKILL'));
-  const deadline = Date.now() + 10_000;
-  while (!(await portAnswers(port))) {
-    if (Date.now() > deadline) throw new Error(`redis-server ${args.join(' ')} did not listen on ${port}`);
-    await sleep(50);
-  }
+  const listening = async () => ((await portAnswers(port)) ? true : undefined);
+  await pollUntil(listening, { what: `redis-server ${args.join(' ')} to listen on ${port}`, timeoutMs: 10_000, intervalMs: 50 });
 }
 
 function update(userId: string): StateUpdate {

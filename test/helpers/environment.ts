@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { pollUntil } from '../../common/poll.js';
 
 /** Where the real services are; scripts/test.sh starts them and exports these. */
 export const KAFKA_BROKERS = (process.env.TASTE_KAFKA_BROKERS ?? '127.0.0.1:39092').split(',');
@@ -15,17 +16,7 @@ export function unique(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
-export async function eventually<T>(
-  probe: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 30_000,
-  intervalMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
+/** The first value `probe` gives other than undefined (common/poll.ts, with the tests' defaults). */
+export function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+  return pollUntil(probe, { what, timeoutMs, intervalMs });
 }

@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isPollTimeout, pollUntil } from '../../common/poll.js';
 import { consumerGroupLag, createProducer, ensureTopics, type Kafka } from '../../consumers/kafka.js';
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
 import type { FeatureStore } from '../../featurestore/feature-store.js';
@@ -327,8 +328,8 @@ export class ConsumerProcess {
 
   /** Resolves once the job runs (its signal handlers are in place), or after `timeoutMs`. */
   async waitStarted(timeoutMs = 60_000): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.started && Date.now() < deadline && this.child.exitCode === null) await sleep(50);
+    const startedOrExited = () => (this.started || this.child.exitCode !== null ? true : undefined);
+    await pollUntil(startedOrExited, { what: 'the stream job to start', timeoutMs, intervalMs: 50 }).catch(unlessTimeout);
     return this.started;
   }
 
@@ -369,12 +370,18 @@ export function report(row: { scenario: string; events: number; faults: string; 
 export async function waitForLagZero(kafka: Kafka, groupId: string, topicNames: string[], timeoutMs = 120_000): Promise<{ lag: number; ms: number }> {
   const started = Date.now();
   let lag = Number.POSITIVE_INFINITY;
-  while (Date.now() - started < timeoutMs) {
+  const lagZero = async () => {
     lag = await consumerGroupLag(kafka, groupId, topicNames).catch(() => Number.POSITIVE_INFINITY);
-    if (lag === 0) break;
-    await sleep(500);
-  }
+    return lag === 0 ? lag : undefined;
+  };
+  await pollUntil(lagZero, { what: `lag 0 of group ${groupId}`, timeoutMs, intervalMs: 500 }).catch(unlessTimeout);
   return { lag, ms: Date.now() - started };
+}
+
+/** For waits whose caller judges the outcome itself: a timeout is an answer, anything else is rethrown. */
+function unlessTimeout(error: unknown): undefined {
+  if (isPollTimeout(error)) return undefined;
+  throw error;
 }
 
 /** Resident memory of a process, from /proc (Linux). */
@@ -404,12 +411,7 @@ export class OwnRedis {
   async start(): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
     this.#process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline) {
-      if (await portAnswers(this.port)) return;
-      await sleep(50);
-    }
-    throw new Error(`redis-server on ${this.port} did not start`);
+    await pollUntil(async () => ((await portAnswers(this.port)) ? true : undefined), { what: `redis-server to listen on ${this.port}`, timeoutMs: 10_000, intervalMs: 50 });
   }
 
   /** Stops it the way an outage does: the process is gone, clients get connection errors. */
