@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { EventFeaturizer, EventType } from '../consumers/event-featurizer.js';
-import { EventTypes } from '../consumers/event-featurizer.js';
+import type { EventFeaturizer } from '../events/featurizer.js';
+import { type EventType, EventTypes } from '../events/event-record.js';
 import type { SourceCursor, SourceReader, SourceRecord } from './source.js';
 
 /** One topic-partition's offsets [from, to) — what a Kafka backfill reads, one range after the other. */

@@ -3,7 +3,7 @@
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { writeCatalogueTsv, writeEventsJsonl, writeLatentTastes } from './jsonl.js';
-import type { SimEvent } from './sim-event.js';
+import type { EventRecord } from '../events/event-record.js';
 import { EventStats } from './stats.js';
 import { createWorld, defaultSimulationOptions } from './world.js';
 import { defaultCatalogueOptions } from './catalogue.js';
@@ -84,7 +84,7 @@ export async function runSimulateCommand(
 
     const stats = new EventStats();
     const generationStart = performance.now();
-    const counted = (function* (events: Iterable<SimEvent>): Generator<SimEvent> {
+    const counted = (function* (events: Iterable<EventRecord>): Generator<EventRecord> {
       for (const event of events) {
         stats.add(event);
         yield event;

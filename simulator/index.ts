@@ -1,22 +1,12 @@
 // The simulator's public surface: a seeded synthetic listening world (catalogue, users with true
-// tastes, their play/search events), its file formats and the `taste simulate` command.
+// tastes, their play/search events), the files it writes and the `taste simulate` command. The
+// events are events/event-record.ts's EventRecords; events/jsonl.ts reads the JSONL it writes.
 export { createCatalogue, defaultCatalogueOptions, type Catalogue, type CatalogueItem, type CatalogueOptions } from './catalogue.js';
 export { runSimulateCommand, simulateUsage, type CommandIo } from './cli.js';
-export { JsonlLineError, SimulatorError, SimulatorErrorCodes } from './errors.js';
-export {
-  eventToJson,
-  parseEventLine,
-  readEventsJsonl,
-  writeCatalogueTsv,
-  writeEventsJsonl,
-  writeLatentTastes,
-  type JsonlRecord,
-  type ReadEventsOptions,
-  type WriteEventsOptions,
-} from './jsonl.js';
+export { SimulatorError, SimulatorErrorCodes } from './errors.js';
+export { writeCatalogueTsv, writeEventsJsonl, writeLatentTastes, type WriteEventsOptions } from './jsonl.js';
 export { Random, createZipfSampler, hashSeed, WeightedSampler, type Seed } from './random.js';
 export { streamRealtimeEvents, defaultRealtimeOptions, type RealtimeOptions } from './realtime.js';
-export type { SimEvent } from './sim-event.js';
 export { EventStats } from './stats.js';
 export type { SimUser, TasteGenre } from './users.js';
 export { createWorld, defaultSimulationOptions, simulateEvents, World, type SimulationOptions } from './world.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { runSimulateCommand } from '../../simulator/cli.js';
-import { readEventsJsonl } from '../../simulator/jsonl.js';
+import { readEventsJsonl } from '../../events/jsonl.js';
 
 function capture(): { stream: Writable; text: () => string } {
   const chunks: string[] = [];
