@@ -1,7 +1,8 @@
 import { describeError, isRetryable } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { withRetry } from '../common/retry.js';
-import type { SourcedEvent, Updater, UpdateSummary } from '../updater/updater.js';
+import type { Updater, UpdateSummary } from '../updater/updater.js';
+import type { SourcedEvent } from '../events/window-event.js';
 import { forEachConcurrently, planBatches } from './batches.js';
 import {
   CHECKPOINT_FORMAT,

@@ -1,4 +1,4 @@
-import type { SourcedEvent } from '../updater/updater.js';
+import type { SourcedEvent } from '../events/window-event.js';
 
 /**
  * Splits one step's events into updater batches of at most `batchSize` users, every user's events

@@ -1,4 +1,4 @@
-import type { SourcedEvent } from '../updater/updater.js';
+import type { SourcedEvent } from '../events/window-event.js';
 import type { SourceCursor, SourceReader, SourceRecord } from './source.js';
 
 /** Where a backfill stands: the source being read and the cursor in it (undefined: its start). */

@@ -1,10 +1,10 @@
 import { ErrorCodes, TasteError } from '../common/errors.js';
-import { EventFeaturizer } from '../consumers/event-featurizer.js';
-import { defaultValidationLimits, type ValidationLimits } from '../consumers/event-validation.js';
+import { EventFeaturizer } from '../events/featurizer.js';
+import { defaultValidationLimits, type ValidationLimits } from '../events/validation.js';
 import { createKafka, type KafkaConnectionOptions } from '../consumers/kafka.js';
 import { FeatureStore, type StateUpdate, type WriteOutcome, WriteOutcomes } from '../featurestore/feature-store.js';
 import { createRedisClient, type RedisConnectionOptions, waitForRedis } from '../featurestore/redis-client.js';
-import type { WindowEvent } from '../model/features.js';
+import type { WindowEvent } from '../events/window-event.js';
 import { InferencePool } from '../model/inference-pool.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
@@ -13,7 +13,6 @@ import { type Embedder, Updater } from '../updater/updater.js';
 import { type BackfillOptions, type BackfillSummary, runBackfill } from './backfill.js';
 import { type Checkpoint, checkpointMismatch, type CheckpointSource, fingerprintOf, loadCheckpoint } from './checkpoint.js';
 import { discoverFiles, displayName, type FileFormat, FileFormats } from './file-discovery.js';
-import { FileEventFeaturizer } from './file-events.js';
 import { fileCoordinates, fileDigest, type FileIdentity, FileIdentities } from './file-identity.js';
 import { JsonlSource } from './jsonl-source.js';
 import { type KafkaRange, KafkaRangeReader, resolveKafkaRanges } from './kafka-range.js';
@@ -285,7 +284,7 @@ async function openFiles(
 ): Promise<{ sources: SourceReader[]; identities: CheckpointSource[] }> {
   const { logger, bundle } = options;
   const files = await discoverFiles(paths, format);
-  const featurizer = new FileEventFeaturizer({
+  const featurizer = new EventFeaturizer({
     vocabulary: bundle.vocabulary,
     queryTokens: bundle.metadata.queryTokens,
     queryBuckets: bundle.metadata.queryBuckets,

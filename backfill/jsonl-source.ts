@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
-import { parseEventLine } from '../simulator/jsonl.js';
+import type { EventRecord } from '../events/event-record.js';
+import type { EventFeaturizer } from '../events/featurizer.js';
+import { parseEventLine } from '../events/jsonl.js';
 import type { FileCoordinates } from './file-identity.js';
-import type { FileEventFeaturizer } from './file-events.js';
 import { keepsTime, keepsUser, type RecordFilter, type SourceCursor, type SourceReader, type SourceRecord } from './source.js';
 
 /** Longest line accepted; a longer one is reported and skipped without being held in memory. */
@@ -72,7 +73,7 @@ export interface JsonlSourceOptions {
   label: string;
   bytes: number;
   coordinates: FileCoordinates;
-  featurizer: FileEventFeaturizer;
+  featurizer: EventFeaturizer;
   filter: RecordFilter;
   /** Validation time (future-skew check). */
   nowMs: number;
@@ -112,19 +113,19 @@ export class JsonlSource implements SourceReader {
           records.push({ at: line, next, outcome: { type: 'filtered' } });
           continue;
         }
-        let simulated;
+        let record: EventRecord;
         try {
-          simulated = parseEventLine(text);
+          record = parseEventLine(text);
         } catch (error) {
           records.push({ at: line, next, outcome: { type: 'invalid', reason: 'UNPARSABLE', detail: (error as Error).message } });
           continue;
         }
-        const { userId, eventTimeMs } = simulated.event;
+        const { userId, eventTimeMs } = record.event;
         if (!keepsUser(filter, userId) || !keepsTime(filter, eventTimeMs)) {
           records.push({ at: line, next, outcome: { type: 'filtered' } });
           continue;
         }
-        const result = featurizer.featurize(simulated, coordinates.topic, coordinates.partition, line, nowMs);
+        const result = featurizer.featurizeRecord(record, coordinates.topic, coordinates.partition, line, nowMs);
         records.push({
           at: line,
           next,

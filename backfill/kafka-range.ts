@@ -1,7 +1,7 @@
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { EventFeaturizer, EventType } from '../consumers/event-featurizer.js';
-import { EventTypes } from '../consumers/event-featurizer.js';
+import type { EventFeaturizer } from '../events/featurizer.js';
+import { type EventType, EventTypes } from '../events/event-record.js';
 import { fetchPartitionOffsets, type Kafka } from '../consumers/kafka.js';
 import { OffsetRangeReader, type RangeRecord } from '../consumers/offset-range-reader.js';
 import type { SourceCursor, SourceReader, SourceRecord } from './source.js';

@@ -1,4 +1,4 @@
-import type { WindowEvent } from '../model/features.js';
+import type { WindowEvent } from '../events/window-event.js';
 import type { Embedder } from '../updater/updater.js';
 
 /**

@@ -1,14 +1,18 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { asyncBufferFromFile, type Compressors, type FileMetaData, parquetMetadataAsync, parquetScan } from 'hyparquet';
 import { ErrorCodes, TasteError } from '../common/errors.js';
-import { parseEventLine } from '../simulator/jsonl.js';
+import type { EventRecord } from '../events/event-record.js';
+import type { EventFeaturizer } from '../events/featurizer.js';
+import { eventRecords } from '../events/record-schema.js';
 import type { FileCoordinates } from './file-identity.js';
-import type { FileEventFeaturizer } from './file-events.js';
 import { keepsTime, keepsUser, type RecordFilter, type SourceCursor, type SourceReader, type SourceRecord } from './source.js';
 
-/** The columns read: the JSONL fields (docs/backfill.md). Others are ignored; missing ones take their defaults. */
-const PLAY_COLUMNS = ['userId', 'itemUri', 'itemKind', 'eventTimeMs', 'msPlayed', 'itemDurationMs', 'context', 'endReason'] as const;
-const SEARCH_COLUMNS = ['userId', 'query', 'eventTimeMs', 'clickedItemUri', 'clickedItemKind'] as const;
+/**
+ * The columns read: the JSONL fields (docs/backfill.md), from the .proto (events/record-schema.ts).
+ * Others are ignored; missing ones take their defaults.
+ */
+const PLAY_COLUMNS = eventRecords.fields('play');
+const SEARCH_COLUMNS = eventRecords.fields('search');
 const ALL_COLUMNS = ['type', ...new Set([...PLAY_COLUMNS, ...SEARCH_COLUMNS])];
 const SUPPORTED_CODECS = ['UNCOMPRESSED', 'SNAPPY', 'GZIP', 'BROTLI'];
 const BATCH_ROWS = 4096;
@@ -23,7 +27,7 @@ export interface ParquetSourceOptions {
   path: string;
   label: string;
   coordinates: FileCoordinates;
-  featurizer: FileEventFeaturizer;
+  featurizer: EventFeaturizer;
   filter: RecordFilter;
   nowMs: number;
 }
@@ -118,7 +122,7 @@ export class ParquetSource implements SourceReader {
     index: number,
     row: number,
     coordinates: FileCoordinates,
-    featurizer: FileEventFeaturizer,
+    featurizer: EventFeaturizer,
     filter: RecordFilter,
     nowMs: number,
   ): SourceRecord['outcome'] {
@@ -129,16 +133,16 @@ export class ParquetSource implements SourceReader {
       const value = plain(columns.get(field)?.[index]);
       if (value !== undefined) record[field] = value;
     }
-    let simulated;
+    let parsed: EventRecord;
     try {
-      // The JSONL line parser, so both formats accept and refuse exactly the same events.
-      simulated = parseEventLine(JSON.stringify(record));
+      // The JSONL lines' schema, so both formats accept and refuse exactly the same events.
+      parsed = eventRecords.parse(record);
     } catch (error) {
       return { type: 'invalid', reason: 'UNPARSABLE', detail: (error as Error).message };
     }
-    const { userId, eventTimeMs } = simulated.event;
+    const { userId, eventTimeMs } = parsed.event;
     if (!keepsUser(filter, userId) || !keepsTime(filter, eventTimeMs)) return { type: 'filtered' };
-    const result = featurizer.featurize(simulated, coordinates.topic, coordinates.partition, row, nowMs);
+    const result = featurizer.featurizeRecord(parsed, coordinates.topic, coordinates.partition, row, nowMs);
     return result.ok ? { type: 'event', event: result.event } : { type: 'invalid', reason: result.rejection.reason, detail: result.rejection.detail };
   }
 }

@@ -1,4 +1,4 @@
-import type { SourcedEvent } from '../updater/updater.js';
+import type { SourcedEvent } from '../events/window-event.js';
 
 /**
  * Where reading stands in one source: `at` is the last position read (a line number for JSONL, a

@@ -22,10 +22,11 @@ import { runBackfillJob } from '../backfill/job.js';
 import { createLogger } from '../common/logger.js';
 import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
 import { MODEL_OUTPUT } from '../model/contract.js';
-import { buildSequenceBatch, type WindowEvent } from '../model/features.js';
+import { buildSequenceBatch } from '../model/features.js';
+import type { WindowEvent } from '../events/window-event.js';
 import { loadModelBundle } from '../model/model-bundle.js';
 import { writeEventsJsonl } from '../simulator/jsonl.js';
-import type { SimEvent } from '../simulator/sim-event.js';
+import type { EventRecord } from '../events/event-record.js';
 import type { Embedder } from '../updater/updater.js';
 import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, REPO_ROOT, unique } from './lib/env.js';
 import { feedsOf, ortSession } from './lib/ort.js';
@@ -96,7 +97,7 @@ async function movieLensJsonl(path: string): Promise<number | undefined> {
   const ratings = join(mlDir, 'ratings.csv');
   if (!existsSync(ratings)) return undefined;
   const lines = createInterface({ input: createReadStream(ratings, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
-  async function* events(): AsyncGenerator<SimEvent> {
+  async function* events(): AsyncGenerator<EventRecord> {
     let header = true;
     for await (const line of lines) {
       if (header) {

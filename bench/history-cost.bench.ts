@@ -6,7 +6,8 @@
 import { existsSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { MODEL_OUTPUT, STEP_CHECKPOINT_OUTPUT } from '../model/contract.js';
-import { buildStepBatch, type StepInput, type WindowEvent } from '../model/features.js';
+import { buildStepBatch, type StepInput } from '../model/features.js';
+import type { WindowEvent } from '../events/window-event.js';
 import { InferencePool } from '../model/inference-pool.js';
 import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
 import { FeatureStore } from '../featurestore/feature-store.js';

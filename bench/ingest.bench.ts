@@ -2,7 +2,8 @@
 // of simulated traffic, beside (a) a kafkajs consumer that does nothing with the same messages and
 // (b) the model-only ceiling (ORT alone on pre-built tensors, same threads) turned into events/s
 // with the per-user coalescing the job actually got (events per user per step).
-import { EventFeaturizer, EventTypes } from '../consumers/event-featurizer.js';
+import { EventFeaturizer } from '../events/featurizer.js';
+import { EventTypes } from '../events/event-record.js';
 import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
 import { loadModelBundle } from '../model/model-bundle.js';
 import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL } from './lib/env.js';

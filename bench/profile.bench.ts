@@ -80,7 +80,7 @@ try {
     const isWorker = label.startsWith('inference');
     const categories = isWorker
       ? ['onnxruntime (JS + native run)', 'worker messaging (postMessage/transfer)', 'GC']
-      : ['kafkajs', 'protobufjs', 'decode/validate (consumers/)', 'ioredis', 'socket I/O syscalls', 'feature store codecs (featurestore/)', 'featurize/merge (model/features)', 'tensor building (model/features)', 'worker messaging (postMessage/transfer)', 'updater', 'GC', 'node core/native', 'V8/native (program)'];
+      : ['kafkajs', 'protobufjs', 'decode/validate (events/)', 'ioredis', 'socket I/O syscalls', 'feature store codecs (featurestore/)', 'featurize/merge (events/featurization, model/features)', 'tensor building (model/features)', 'worker messaging (postMessage/transfer)', 'updater', 'GC', 'node core/native', 'V8/native (program)'];
     for (const category of categories) {
       report.figure({
         id: `profile.ingest.${isWorker ? 'worker' : 'main'}.${category.split(' ')[0]!.replace(/[^a-z0-9]/gi, '')}`,

@@ -5,7 +5,7 @@ import type { FileIdentity } from '../backfill/file-identity.js';
 import { type BackfillInput, runBackfillJob, type UpdatedAt } from '../backfill/job.js';
 import { formatSummary, ProgressDisplay } from '../backfill/progress.js';
 import { createLogger, type LogLevel } from '../common/logger.js';
-import { isValidUserId } from '../featurestore/keys.js';
+import { isValidUserId } from '../events/user-id.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { kafkaFlags, logFlags, modelFlags, redisFlags } from './common-flags.js';
 import { type FlagSpecs, type FlagValues, formatHelp, parseFlags, UsageError } from './flags.js';

@@ -3,7 +3,7 @@
 import type { Writable } from 'node:stream';
 import { defaultCatalogueOptions } from '../simulator/catalogue.js';
 import { writeCatalogueTsv, writeEventsJsonl, writeLatentTastes } from '../simulator/jsonl.js';
-import type { SimEvent } from '../simulator/sim-event.js';
+import type { EventRecord } from '../events/event-record.js';
 import { EventStats } from '../simulator/stats.js';
 import { createWorld, defaultSimulationOptions } from '../simulator/world.js';
 import { type FlagSpecs, formatHelp, parseFlags, UsageError } from './flags.js';
@@ -87,7 +87,7 @@ export async function runSimulateCommand(
 
     const stats = new EventStats();
     const generationStart = performance.now();
-    const counted = (function* (events: Iterable<SimEvent>): Generator<SimEvent> {
+    const counted = (function* (events: Iterable<EventRecord>): Generator<EventRecord> {
       for (const event of events) {
         stats.add(event);
         yield event;

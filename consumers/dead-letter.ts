@@ -1,5 +1,13 @@
 import type { Producer } from 'kafkajs';
-import type { Rejection } from './event-validation.js';
+import { RejectReasons } from '../events/validation.js';
+import { UpdateRejections } from '../updater/updater.js';
+
+/**
+ * Every reason a record is dead-lettered, the value of its `taste-dlq-reason` header: the event
+ * was refused (events/validation.ts), or the model could not be applied to it (updater).
+ */
+export const DeadLetterReasons = { ...RejectReasons, ...UpdateRejections } as const;
+export type DeadLetterReason = (typeof DeadLetterReasons)[keyof typeof DeadLetterReasons];
 
 /** Where a refused message came from; all of it goes in the dead-letter record's headers. */
 export interface DeadLetter {
@@ -9,7 +17,7 @@ export interface DeadLetter {
   key: Buffer | null;
   value: Buffer | null;
   timestamp: string;
-  rejection: Rejection;
+  rejection: { reason: DeadLetterReason; detail: string };
 }
 
 export const DeadLetterHeaders = {

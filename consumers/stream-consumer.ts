@@ -3,9 +3,11 @@ import { createProducer } from './kafka.js';
 import { describeError, isRetryable } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { withRetry } from '../common/retry.js';
-import type { SourcedEvent, Updater, UpdateSummary } from '../updater/updater.js';
+import type { Updater, UpdateSummary } from '../updater/updater.js';
+import type { SourcedEvent } from '../events/window-event.js';
 import { type DeadLetter, DeadLetterWriter } from './dead-letter.js';
-import { type EventFeaturizer, type EventType, EventTypes } from './event-featurizer.js';
+import type { EventFeaturizer } from '../events/featurizer.js';
+import { type EventType, EventTypes } from '../events/event-record.js';
 
 export interface StreamTopics {
   play: string;

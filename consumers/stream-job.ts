@@ -7,8 +7,8 @@ import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
 import { advancerFor, type Stepper } from '../updater/advance.js';
 import { type Embedder, Updater, type UpdateSummary } from '../updater/updater.js';
-import { EventFeaturizer } from './event-featurizer.js';
-import { defaultValidationLimits } from './event-validation.js';
+import { EventFeaturizer } from '../events/featurizer.js';
+import { defaultValidationLimits } from '../events/validation.js';
 import { createKafka, ensureTopics, type KafkaConnectionOptions } from './kafka.js';
 import { StreamConsumer, type StreamConsumerObserver, type StreamTopics } from './stream-consumer.js';
 

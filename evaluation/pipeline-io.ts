@@ -3,7 +3,7 @@
 import { status } from '@grpc/grpc-js';
 import type { EventProducer, TasteEvent } from '../consumers/event-producer.js';
 import { batchGetUserEmbeddings, type EmbeddingServiceClient } from '../serving/client.js';
-import { readEventsJsonl } from '../simulator/jsonl.js';
+import { readEventsJsonl } from '../events/jsonl.js';
 import type { ServedEmbedding } from './pipeline-comparison.js';
 
 /** Produces every event of a JSONL file, in file order, in acknowledged batches. Returns the count. */

@@ -1,5 +1,5 @@
 import { ErrorCodes, TasteError } from '../common/errors.js';
-import type { EventKind, Stream, WindowEvent } from '../model/features.js';
+import type { EventKind, Stream, WindowEvent } from '../events/window-event.js';
 
 /**
  * Binary encodings of what the store keeps. Little-endian throughout; no JSON on the hot path.

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { ErrorCodes, TasteError } from '../common/errors.js';
-import type { WindowEvent } from '../model/features.js';
+import type { WindowEvent } from '../events/window-event.js';
 import {
   decodeHighWater,
   decodeVector,

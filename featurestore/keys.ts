@@ -29,13 +29,6 @@ export const StateFields = {
   checkpointEventMs: 'ct',
 } as const;
 
-/** User ids we accept: printable, no hash-tag braces, bounded. */
-export const USER_ID_PATTERN = /^[A-Za-z0-9._:@+=-]{1,128}$/;
-
-export function isValidUserId(userId: string): boolean {
-  return USER_ID_PATTERN.test(userId);
-}
-
 export function userKey(prefix: string, userId: string, modelVersion: string): string {
   return `${prefix}:{${userId}}:${modelVersion}`;
 }

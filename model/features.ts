@@ -1,73 +1,20 @@
 /**
- * The featurization of docs/model-contract.md (`taste.features.v1`). Python training implements
- * the same spec (training/taste_training/features.py); model/testdata/feature_vectors.json keeps
- * the two identical.
+ * Windows → model tensors, the window part of docs/model-contract.md (`taste.features.v1`): time
+ * buckets, window order and merge, and the int64 inputs. The per-event features are
+ * events/featurization.ts's. Python training implements the same spec
+ * (training/taste_training/features.py); model/testdata/feature_vectors.json keeps the two identical.
  */
+import type { WindowEvent } from '../events/window-event.js';
 
-/** Event kinds as the model sees them; 0 marks padding. */
-export const EventKinds = { PADDING: 0, PLAY: 1, COMPLETED: 2, SKIPPED: 3, SEARCH: 4 } as const;
-export type EventKind = (typeof EventKinds)[keyof typeof EventKinds];
-
-/** Which stream an event came from; only orders events that share a timestamp. */
-export const Streams = { PLAY: 0, SEARCH: 1 } as const;
-export type Stream = (typeof Streams)[keyof typeof Streams];
-
+/** Item ids the vocabulary reserves (items.tsv starts with "<pad>" and "<unk>"). */
 export const PAD_ITEM_ID = 0;
 export const UNKNOWN_ITEM_ID = 1;
 export const MAX_BUCKET = 24;
-
-/** Plays shorter than this count as skips (the industry's usual 30-second rule). */
-const SKIP_THRESHOLD_MS = 30_000;
-
-/** One event of a user's window, already featurized: what the feature store keeps per event. */
-export interface WindowEvent {
-  eventTimeMs: number;
-  stream: Stream;
-  partition: number;
-  offset: number;
-  itemId: number;
-  kind: EventKind;
-  /** Hashed query tokens (searches), at most Q of them; empty for plays. */
-  queryTokens: readonly number[];
-}
 
 export interface FeatureParams {
   maxSeqLen: number;
   queryTokens: number;
   queryBuckets: number;
-}
-
-export function playEventKind(endReason: string, msPlayed: number, itemDurationMs: number): EventKind {
-  if (endReason === 'END_REASON_COMPLETED') return EventKinds.COMPLETED;
-  if (itemDurationMs > 0 && msPlayed * 10 >= itemDurationMs * 9) return EventKinds.COMPLETED;
-  if (endReason === 'END_REASON_SKIPPED_FORWARD' || endReason === 'END_REASON_SKIPPED_BACKWARD') {
-    return EventKinds.SKIPPED;
-  }
-  if (msPlayed < SKIP_THRESHOLD_MS) return EventKinds.SKIPPED;
-  return EventKinds.PLAY;
-}
-
-const encoder = new TextEncoder();
-const TOKEN_PATTERN = /[\p{L}\p{N}]+/gu;
-
-export function fnv1a32(bytes: Uint8Array): number {
-  let hash = 0x811c9dc5;
-  for (const byte of bytes) {
-    hash ^= byte;
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash >>> 0;
-}
-
-/** Query text → up to `maxTokens` token ids in 1..buckets-1 (0 is padding). */
-export function tokenizeQuery(query: string, maxTokens: number, buckets: number): number[] {
-  const normalized = query.normalize('NFKC').toLowerCase();
-  const ids: number[] = [];
-  for (const match of normalized.matchAll(TOKEN_PATTERN)) {
-    if (ids.length >= maxTokens) break;
-    ids.push(1 + (fnv1a32(encoder.encode(match[0])) % (buckets - 1)));
-  }
-  return ids;
 }
 
 /** Number of bits of a non-negative integer: exact for any safe integer. */

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ErrorCodes, TasteError } from '../common/errors.js';
+import type * as events from '../events/featurizer.js';
 import { type ModelMetadata, parseModelMetadata } from './contract.js';
 import { PAD_ITEM_ID, UNKNOWN_ITEM_ID } from './features.js';
 import { ItemScorer } from './item-scorer.js';
@@ -13,7 +14,7 @@ export const ModelFiles = {
 } as const;
 
 /** Item URI ↔ id, as the model was trained (items.tsv: line i is the URI of id i). */
-export class ItemVocabulary {
+export class ItemVocabulary implements events.ItemVocabulary {
   readonly #ids: Map<string, number>;
   readonly #uris: readonly string[];
 

@@ -10,9 +10,11 @@ import { EVENTS_PROTO, PROTO_ROOT } from './paths.js';
  * their names, int64 as numbers, defaults filled in.
  */
 const root = protobuf.loadSync(join(PROTO_ROOT, EVENTS_PROTO));
-const playType = root.lookupType('taste.v1.PlayEvent');
-const searchType = root.lookupType('taste.v1.SearchEvent');
-const toObjectOptions: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true };
+/** The message types: file records are read by them too (events/record-schema.ts). */
+export const playType = root.lookupType('taste.v1.PlayEvent');
+export const searchType = root.lookupType('taste.v1.SearchEvent');
+/** The `toObject` options that give decoded objects their `__Output` shape. */
+export const toObjectOptions: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true };
 
 export function encodePlayEvent(event: PlayEvent): Buffer {
   return Buffer.from(playType.encode(playType.fromObject(event)).finish());

@@ -19,8 +19,8 @@ export const LAYERS = [
   'proto', // includes proto/generated
   'events',
   'simulator',
+  'featurestore', // below model: stores events and vectors, knows nothing of the model
   'model',
-  'featurestore',
   'updater',
   'consumers',
   'serving',

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { EmbeddingRead, FeatureStore, StoredEmbedding } from '../featurestore/feature-store.js';
-import { isValidUserId, USER_ID_PATTERN } from '../featurestore/keys.js';
+import { isValidUserId, USER_ID_PATTERN } from '../events/user-id.js';
 import type { BatchGetUserEmbeddingsRequest__Output } from '../proto/generated/taste/v1/BatchGetUserEmbeddingsRequest.js';
 import type { GetUserEmbeddingRequest__Output } from '../proto/generated/taste/v1/GetUserEmbeddingRequest.js';
 import {

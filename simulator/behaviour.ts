@@ -8,7 +8,7 @@ import type { Catalogue, CatalogueItem } from './catalogue.js';
 import { dotRow } from './latent.js';
 import { typedQuery } from './queries.js';
 import { Random } from './random.js';
-import type { EndReasonName, PlayContextName, SimEvent } from './sim-event.js';
+import type { EndReasonName, EventRecord, PlayContextName } from '../events/event-record.js';
 import type { SimUser } from './users.js';
 
 export interface BehaviourOptions {
@@ -88,7 +88,7 @@ export class ListeningBehaviour {
   // Per-session state (valid during `session()` only).
   #state!: UserState;
   #rng!: Random;
-  #out!: SimEvent[];
+  #out!: EventRecord[];
   #time = 0;
   #endMs = 0;
 
@@ -113,7 +113,7 @@ export class ListeningBehaviour {
    * `startMs` nor at or after `endMs`; a clicked search and its play are never split by `endMs`)
    * and returns when the session ended.
    */
-  session(state: UserState, startMs: number, endMs: number, out: SimEvent[]): number {
+  session(state: UserState, startMs: number, endMs: number, out: EventRecord[]): number {
     this.#state = state;
     this.#rng = state.rng;
     this.#out = out;

@@ -3,8 +3,6 @@
 export const SimulatorErrorCodes = {
   /** An option is out of range or of the wrong type; the message names the option. */
   invalidOption: 'SIMULATOR_INVALID_OPTION',
-  /** A JSONL line could not be parsed into an event; `line` says which one. */
-  badJsonlLine: 'SIMULATOR_BAD_JSONL_LINE',
 } as const;
 export type SimulatorErrorCode = (typeof SimulatorErrorCodes)[keyof typeof SimulatorErrorCodes];
 
@@ -15,24 +13,6 @@ export class SimulatorError extends Error {
     super(message, options);
     this.name = 'SimulatorError';
     this.code = code;
-  }
-}
-
-/** A JSONL line that is not a valid event. */
-export class JsonlLineError extends SimulatorError {
-  /** 1-based line number in the input. */
-  readonly line: number;
-  /** What is wrong with the line, without the line number. */
-  readonly reason: string;
-  /** Where the line came from (a path or a description), if known. */
-  readonly source: string | undefined;
-
-  constructor(line: number, reason: string, source?: string) {
-    super(SimulatorErrorCodes.badJsonlLine, `${source ?? 'input'}:${line}: ${reason}`);
-    this.name = 'JsonlLineError';
-    this.line = line;
-    this.reason = reason;
-    this.source = source;
   }
 }
 

@@ -3,7 +3,7 @@
 // is yielded, so downstream sees events "happening now".
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { checkNumber } from './errors.js';
-import type { SimEvent } from './sim-event.js';
+import type { EventRecord } from '../events/event-record.js';
 import { World, type SimulationOptions } from './world.js';
 
 export interface RealtimeOptions extends Omit<SimulationOptions, 'startTimeMs' | 'durationMs'> {
@@ -26,7 +26,7 @@ export const defaultRealtimeOptions = { timeScale: 60, durationMs: Number.POSITI
  * time at which each is yielded (never decreasing). Pull-based: a slow consumer makes the stream
  * fall behind (events then come out back to back), never buffer.
  */
-export async function* streamRealtimeEvents(options: RealtimeOptions = {}): AsyncGenerator<SimEvent, void, undefined> {
+export async function* streamRealtimeEvents(options: RealtimeOptions = {}): AsyncGenerator<EventRecord, void, undefined> {
   const { timeScale = defaultRealtimeOptions.timeScale, clock = Date.now, sleep = defaultSleep, signal, ...rest } = options;
   checkNumber('timeScale', timeScale, 1e-6, 1e9);
   const startMs = Math.floor(clock());

@@ -1,5 +1,5 @@
 // Counts over an event stream: the numbers the CLI prints and the tests check realism against.
-import type { SimEvent } from './sim-event.js';
+import type { EventRecord } from '../events/event-record.js';
 
 export class EventStats {
   events = 0;
@@ -23,7 +23,7 @@ export class EventStats {
     this.#perUser = options.perUser ?? false;
   }
 
-  add(simulated: SimEvent): void {
+  add(simulated: EventRecord): void {
     this.events++;
     const time = simulated.event.eventTimeMs;
     if (time < this.firstTimeMs) this.firstTimeMs = time;

@@ -7,7 +7,7 @@ import { ListeningBehaviour } from './behaviour.js';
 import { checkInteger, checkNumber, checkSeed, SimulatorError, SimulatorErrorCodes } from './errors.js';
 import type { Random } from './random.js';
 import { minSessionGapMs, nextSessionStart } from './rhythm.js';
-import type { SimEvent } from './sim-event.js';
+import type { EventRecord } from '../events/event-record.js';
 import { TimeHeap } from './time-heap.js';
 import {
   createUsers,
@@ -88,7 +88,7 @@ export class World {
    * All events in [startTimeMs, startTimeMs + durationMs), in event-time order (ties: lower user
    * index first). Each call replays the same stream from the start.
    */
-  *events(): Generator<SimEvent, void, undefined> {
+  *events(): Generator<EventRecord, void, undefined> {
     const { startTimeMs, durationMs, searchRate, temperature } = this.options;
     const endMs = startTimeMs + durationMs;
     const behaviour = new ListeningBehaviour(this.catalogue, { searchRate, temperature });
@@ -96,7 +96,7 @@ export class World {
     const count = states.length;
     const nextTime = new Float64Array(count); // next event, or next session start when no session is open
     const sessionEnd = new Float64Array(count);
-    const sessions: Array<SimEvent[] | undefined> = new Array<SimEvent[] | undefined>(count);
+    const sessions: Array<EventRecord[] | undefined> = new Array<EventRecord[] | undefined>(count);
     const cursor = new Int32Array(count);
     const heap = new TimeHeap(count, nextTime);
 
@@ -162,7 +162,7 @@ export function createWorld(options: SimulationOptions = {}): World {
  * The event stream of a world (or of the world built from `options`), in time order.
  * Lazy: pull as many events as you need; memory stays bounded however many you pull.
  */
-export function simulateEvents(source: SimulationOptions | World = {}): Generator<SimEvent, void, undefined> {
+export function simulateEvents(source: SimulationOptions | World = {}): Generator<EventRecord, void, undefined> {
   return (source instanceof World ? source : new World(source)).events();
 }
 

@@ -1,6 +1,7 @@
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import type { Checkpoint, UserState } from '../featurestore/feature-store.js';
-import { mergeWindow, type StepInput, type WindowEvent } from '../model/features.js';
+import { mergeWindow, type StepInput } from '../model/features.js';
+import type { WindowEvent } from '../events/window-event.js';
 
 /**
  * How a user's stored sequence state advances by new events, per model kind. The updater does

@@ -1,5 +1,5 @@
 import { type HighWaterMarks, sourceKey } from '../featurestore/codec.js';
-import type { WindowEvent } from '../model/features.js';
+import type { WindowEvent } from '../events/window-event.js';
 
 /** What the plan needs of an incoming event: its source topic and the featurized event (partition, offset, time). */
 export interface Sourced {

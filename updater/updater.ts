@@ -1,17 +1,10 @@
 import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
 import { type FeatureStore, type StateUpdate, type UserState, WriteOutcomes } from '../featurestore/feature-store.js';
-import type { WindowEvent } from '../model/features.js';
+import type { SourcedEvent, WindowEvent } from '../events/window-event.js';
 import { type AdvanceInput, type Advanced, type Embedder, type SequenceAdvancer, WindowedAdvancer } from './advance.js';
 import { type MergePlan, planMerge } from './merge-plan.js';
 
 export type { Embedder } from './advance.js';
-
-/** A validated, featurized event with where it came from (its dedup key is topic:partition:offset). */
-export interface SourcedEvent {
-  userId: string;
-  topic: string;
-  event: WindowEvent;
-}
 
 export interface UpdaterOptions {
   store: FeatureStore;

@@ -1,4 +1,5 @@
-import { type SequenceBatch, timeBucket, type WindowEvent } from '../../model/features.js';
+import { type SequenceBatch, timeBucket } from '../../model/features.js';
+import type { WindowEvent } from '../../events/window-event.js';
 
 /**
  * The first buildSequenceBatch (a BigInt per cell), kept as the baseline that model.bench.ts

@@ -1,4 +1,4 @@
-import type { EventKind, Stream, WindowEvent } from '../../model/features.js';
+import type { EventKind, Stream, WindowEvent } from '../../events/window-event.js';
 
 /**
  * The window codec before format 2 (fixed records, Q zero-padded token slots, Buffer methods and a

@@ -46,11 +46,12 @@ export function categorize(functionName: string, url: string): string {
   if (url.includes('/node_modules/')) return 'other node_modules';
   if (/\/model\/features\.js$/.test(url)) {
     if (functionName === 'buildSequenceBatch' || functionName === 'timeBucket' || functionName === 'bitLength' || functionName === '') return 'tensor building (model/features)';
-    return 'featurize/merge (model/features)';
+    return 'featurize/merge (events/featurization, model/features)';
   }
+  if (/\/events\/featurization\.js$/.test(url)) return 'featurize/merge (events/featurization, model/features)';
   if (/\/model\/inference-(pool|worker)\.js$/.test(url)) return 'inference pool/worker JS';
   if (/\/featurestore\//.test(url)) return 'feature store codecs (featurestore/)';
-  if (/\/consumers\/event-(featurizer|validation)\.js$/.test(url)) return 'decode/validate (consumers/)';
+  if (/\/events\//.test(url)) return 'decode/validate (events/)';
   if (/\/proto\//.test(url)) return 'protobufjs';
   if (/\/updater\//.test(url)) return 'updater';
   if (/\/consumers\//.test(url)) return 'stream consumer';

@@ -1,5 +1,5 @@
 import type { ModelMetadata } from '../../model/contract.js';
-import { EventKinds, type EventKind, Streams, type WindowEvent } from '../../model/features.js';
+import { EventKinds, type EventKind, Streams, type WindowEvent } from '../../events/window-event.js';
 import { Random } from '../../simulator/random.js';
 
 /**

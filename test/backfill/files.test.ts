@@ -3,15 +3,16 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackfillSummary } from '../../backfill/backfill.js';
 import type { BadRecord } from '../../backfill/chunks.js';
-import { FileEventFeaturizer } from '../../backfill/file-events.js';
+import { EventFeaturizer } from '../../events/featurizer.js';
 import { fileCoordinates, fileDigest } from '../../backfill/file-identity.js';
 import { type BackfillJobOptions, runBackfillJob } from '../../backfill/job.js';
-import { defaultValidationLimits } from '../../consumers/event-validation.js';
+import { defaultValidationLimits } from '../../events/validation.js';
 import { FeatureStore, type RedisClient } from '../../featurestore/feature-store.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
-import { mergeWindow, type WindowEvent } from '../../model/features.js';
+import { mergeWindow } from '../../model/features.js';
+import type { WindowEvent } from '../../events/window-event.js';
 import { loadModelBundle, type ModelBundle } from '../../model/model-bundle.js';
-import type { SimEvent } from '../../simulator/sim-event.js';
+import type { EventRecord } from '../../events/event-record.js';
 import { type Embedder, Updater } from '../../updater/updater.js';
 import { DEFAULT_MODEL_DIR, REDIS_URL, unique } from '../helpers/environment.js';
 import { testLogger } from '../helpers/pipeline.js';
@@ -54,13 +55,13 @@ function store(t: { context: Context }, keyPrefix: string): FeatureStore {
 }
 
 /** What each user's window must be: the newest L of their valid events, featurized as the file source does. */
-async function expectedWindows(t: { context: Context }, path: string, events: readonly SimEvent[], lineOf = (index: number) => index + 1): Promise<Map<string, WindowEvent[]>> {
+async function expectedWindows(t: { context: Context }, path: string, events: readonly EventRecord[], lineOf = (index: number) => index + 1): Promise<Map<string, WindowEvent[]>> {
   const { metadata, vocabulary } = t.context.bundle;
   const coordinates = fileCoordinates(await fileDigest(path, 'content'), { minEventTimeMs: defaultValidationLimits.minEventTimeMs });
-  const featurizer = new FileEventFeaturizer({ vocabulary, queryTokens: metadata.queryTokens, queryBuckets: metadata.queryBuckets });
+  const featurizer = new EventFeaturizer({ vocabulary, queryTokens: metadata.queryTokens, queryBuckets: metadata.queryBuckets });
   const byUser = new Map<string, WindowEvent[]>();
   events.forEach((simulated, index) => {
-    const result = featurizer.featurize(simulated, coordinates.topic, coordinates.partition, lineOf(index), Date.now());
+    const result = featurizer.featurizeRecord(simulated, coordinates.topic, coordinates.partition, lineOf(index), Date.now());
     if (!result.ok) return;
     const list = byUser.get(result.event.userId) ?? [];
     list.push(result.event.event);

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parquetWriteFile } from 'hyparquet-writer';
 import type { RedisClient } from '../../featurestore/feature-store.js';
-import { eventToJson } from '../../simulator/jsonl.js';
-import type { SimEvent } from '../../simulator/sim-event.js';
+import { eventToJson } from '../../events/jsonl.js';
+import type { EventRecord } from '../../events/event-record.js';
 import { play, search } from '../helpers/pipeline.js';
 
 export const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -39,7 +39,7 @@ export async function stateDigest(redis: RedisClient, prefix: string): Promise<{
   return { keys: keys.length, digest: hash.digest('hex') };
 }
 
-export async function writeJsonl(path: string, events: readonly SimEvent[], extraLines: Record<number, string> = {}): Promise<void> {
+export async function writeJsonl(path: string, events: readonly EventRecord[], extraLines: Record<number, string> = {}): Promise<void> {
   const lines = events.map(eventToJson);
   // Raw lines (bad input for the tests) at the given 0-based positions of the written file.
   for (const [at, text] of Object.entries(extraLines).sort((a, b) => Number(a[0]) - Number(b[0]))) lines.splice(Number(at), 0, text);
@@ -47,10 +47,10 @@ export async function writeJsonl(path: string, events: readonly SimEvent[], extr
 }
 
 /** The events as a Parquet file with one column per JSONL field (nulls where a type has none). */
-export async function writeParquet(path: string, events: readonly SimEvent[], rowGroupSize = 1000): Promise<void> {
-  const column = <T>(pick: (event: SimEvent) => T | null) => events.map(pick);
-  const play = <T>(pick: (event: Extract<SimEvent, { kind: 'play' }>['event']) => T) => column((e) => (e.kind === 'play' ? pick(e.event) : null));
-  const search = <T>(pick: (event: Extract<SimEvent, { kind: 'search' }>['event']) => T) => column((e) => (e.kind === 'search' ? pick(e.event) : null));
+export async function writeParquet(path: string, events: readonly EventRecord[], rowGroupSize = 1000): Promise<void> {
+  const column = <T>(pick: (event: EventRecord) => T | null) => events.map(pick);
+  const play = <T>(pick: (event: Extract<EventRecord, { kind: 'play' }>['event']) => T) => column((e) => (e.kind === 'play' ? pick(e.event) : null));
+  const search = <T>(pick: (event: Extract<EventRecord, { kind: 'search' }>['event']) => T) => column((e) => (e.kind === 'search' ? pick(e.event) : null));
   parquetWriteFile({
     filename: path,
     rowGroupSize,
@@ -71,17 +71,17 @@ export async function writeParquet(path: string, events: readonly SimEvent[], ro
   });
 }
 
-export function simPlay(userId: string, itemUri: string, eventTimeMs: number, extra: Partial<Extract<SimEvent, { kind: 'play' }>['event']> = {}): SimEvent {
+export function simPlay(userId: string, itemUri: string, eventTimeMs: number, extra: Partial<Extract<EventRecord, { kind: 'play' }>['event']> = {}): EventRecord {
   return { kind: 'play', event: play(userId, itemUri, eventTimeMs, extra) };
 }
 
-export function simSearch(userId: string, query: string, eventTimeMs: number, clickedItemUri = ''): SimEvent {
+export function simSearch(userId: string, query: string, eventTimeMs: number, clickedItemUri = ''): EventRecord {
   return { kind: 'search', event: search(userId, query, eventTimeMs, clickedItemUri) };
 }
 
 /** A deterministic history: `users` users, `perUser` events each, interleaved in time order. */
-export function history(prefix: string, users: number, perUser: number, startMs: number): SimEvent[] {
-  const events: SimEvent[] = [];
+export function history(prefix: string, users: number, perUser: number, startMs: number): EventRecord[] {
+  const events: EventRecord[] = [];
   for (let i = 0; i < perUser; i++) {
     for (let u = 0; u < users; u++) {
       const userId = `${prefix}-${u}`;

@@ -6,9 +6,9 @@ import { ErrorCodes, TasteError } from '../../common/errors.js';
 import { createKafka, ensureTopics } from '../../consumers/kafka.js';
 import type { StreamJob } from '../../consumers/stream-job.js';
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
-import type { WindowEvent } from '../../model/features.js';
+import type { WindowEvent } from '../../events/window-event.js';
 import { encodePlayEvent, encodeSearchEvent } from '../../proto/event-codec.js';
-import type { SimEvent } from '../../simulator/sim-event.js';
+import type { EventRecord } from '../../events/event-record.js';
 import { DEFAULT_MODEL_DIR, eventually, KAFKA_BROKERS, REDIS_URL, unique } from '../helpers/environment.js';
 import { type StreamJobContext, testLogger, uniqueTopics, withStreamJobs } from '../helpers/pipeline.js';
 import { history, tempDir, writeJsonl } from './helpers.js';
@@ -23,10 +23,10 @@ async function stop(t: { context: StreamJobContext }, stream: StreamJob): Promis
 }
 
 /** Produces events keyed by user, each with its event time as the record timestamp. */
-async function produce(t: { context: StreamJobContext }, topics: StreamTopics, events: readonly SimEvent[]): Promise<void> {
+async function produce(t: { context: StreamJobContext }, topics: StreamTopics, events: readonly EventRecord[]): Promise<void> {
   const plays = events.filter((e) => e.kind === 'play');
   const searches = events.filter((e) => e.kind === 'search');
-  const message = (e: SimEvent) => ({
+  const message = (e: EventRecord) => ({
     key: e.event.userId,
     timestamp: String(e.event.eventTimeMs),
     value: e.kind === 'play' ? encodePlayEvent(e.event) : encodeSearchEvent(e.event),

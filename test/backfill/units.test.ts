@@ -5,18 +5,11 @@ import { forEachConcurrently, planBatches } from '../../backfill/batches.js';
 import { checkpointMismatch, CHECKPOINT_FORMAT, type Checkpoint, fingerprintOf, loadCheckpoint, saveCheckpoint } from '../../backfill/checkpoint.js';
 import { DistinctCount } from '../../backfill/distinct-count.js';
 import { discoverFiles } from '../../backfill/file-discovery.js';
-import { FileEventFeaturizer } from '../../backfill/file-events.js';
 import { fileCoordinates, fileDigest } from '../../backfill/file-identity.js';
 import { readJsonlLines } from '../../backfill/jsonl-source.js';
 import { LengthGroupedEmbedder } from '../../backfill/length-grouped-embedder.js';
-import { EventFeaturizer, EventTypes } from '../../consumers/event-featurizer.js';
-import { defaultValidationLimits } from '../../consumers/event-validation.js';
-import type { WindowEvent } from '../../model/features.js';
-import { loadModelBundle } from '../../model/model-bundle.js';
-import { encodePlayEvent, encodeSearchEvent } from '../../proto/event-codec.js';
-import type { SourcedEvent } from '../../updater/updater.js';
-import { DEFAULT_MODEL_DIR } from '../helpers/environment.js';
-import { simPlay, simSearch, tempDir } from './helpers.js';
+import type { SourcedEvent, WindowEvent } from '../../events/window-event.js';
+import { tempDir } from './helpers.js';
 
 function sourced(userId: string, offset: number, topic = 't'): SourcedEvent {
   return { userId, topic, event: { eventTimeMs: 1e12 + offset, stream: 0, partition: 0, offset, itemId: 2, kind: 1, queryTokens: [] } };
@@ -171,35 +164,6 @@ test('file identity: content digests ignore the name; the selection changes the 
   t.not(all.topic, recent.topic);
   t.is(all.partition, recent.partition);
   t.true(all.partition >= 0 && all.partition < 65_536);
-});
-
-test('a file event is validated and featurized exactly like the same event from Kafka', async (t) => {
-  const bundle = await loadModelBundle(DEFAULT_MODEL_DIR);
-  const { vocabulary, metadata } = bundle;
-  const params = { vocabulary, queryTokens: metadata.queryTokens, queryBuckets: metadata.queryBuckets };
-  const files = new FileEventFeaturizer(params);
-  const kafka = new EventFeaturizer(params);
-  const now = Date.now();
-  const cases = [
-    simPlay('u1', vocabulary.uriOf(7)!, now - 1000),
-    simPlay('u1', 'nope:unknown', now - 1000, { msPlayed: 1000, endReason: 'END_REASON_UNSPECIFIED' }),
-    simPlay('u1', vocabulary.uriOf(9)!, now - 1000, { msPlayed: 40_000, itemDurationMs: 0, endReason: 'END_REASON_USER_STOPPED' }),
-    simSearch('u2', 'Daft Punk — Around the World', now - 500, vocabulary.uriOf(11)!),
-    simSearch('u2', '', now - 500),
-    simPlay('bad user!', vocabulary.uriOf(7)!, now),
-    simPlay('u3', vocabulary.uriOf(7)!, Date.UTC(2001, 0, 1)),
-  ];
-  for (const simulated of cases) {
-    const fromFile = files.featurize(simulated, 'topic-x', 3, 42, now);
-    const value = simulated.kind === 'play' ? encodePlayEvent(simulated.event) : encodeSearchEvent(simulated.event);
-    const type = simulated.kind === 'play' ? EventTypes.PLAY : EventTypes.SEARCH;
-    const fromKafka = kafka.featurize(type, { topic: 'topic-x', partition: 3, offset: '42', key: Buffer.from(simulated.event.userId), value }, now);
-    t.deepEqual(fromFile, fromKafka, JSON.stringify(simulated));
-  }
-  const old = files.featurize(cases[6]!, 't', 0, 1, now);
-  t.false(old.ok);
-  const lenient = new FileEventFeaturizer({ ...params, limits: { ...defaultValidationLimits, minEventTimeMs: 0 } });
-  t.true(lenient.featurize(cases[6]!, 't', 0, 1, now).ok, '--min-event-time lowers the floor');
 });
 
 test('LengthGroupedEmbedder runs each window only with windows of its own length, results in order', async (t) => {

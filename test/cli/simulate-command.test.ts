@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { UsageError } from '../../cli/flags.js';
 import { runSimulateCommand } from '../../cli/simulate-command.js';
-import { readEventsJsonl } from '../../simulator/jsonl.js';
+import { readEventsJsonl } from '../../events/jsonl.js';
 
 function capture(): { stream: Writable; text: () => string } {
   const chunks: string[] = [];

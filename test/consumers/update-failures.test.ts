@@ -3,7 +3,7 @@ import { encodeWindow } from '../../featurestore/codec.js';
 import { StateFields } from '../../featurestore/keys.js';
 import { ensureTopics } from '../../consumers/kafka.js';
 import type { StreamJob } from '../../consumers/stream-job.js';
-import { EventKinds, Streams } from '../../model/features.js';
+import { EventKinds, Streams } from '../../events/window-event.js';
 import { eventually, unique } from '../helpers/environment.js';
 import { play, readDeadLetters, sendPlays, type StreamJobContext, uniqueTopics, withStreamJobs } from '../helpers/pipeline.js';
 

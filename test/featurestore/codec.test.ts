@@ -7,7 +7,7 @@ import {
   encodeVector,
   encodeWindow,
 } from '../../featurestore/codec.js';
-import { EventKinds, Streams, type WindowEvent } from '../../model/features.js';
+import { EventKinds, Streams, type WindowEvent } from '../../events/window-event.js';
 import { TasteError } from '../../common/errors.js';
 // The format-1 encoder exactly as it was, kept for the codec benchmark's baseline.
 import { encodeWindowFixed } from '../../bench/lib/codec-alternatives.js';

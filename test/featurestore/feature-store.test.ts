@@ -2,7 +2,7 @@ import anyTest, { type TestFn } from 'ava';
 import { ErrorCodes, TasteError } from '../../common/errors.js';
 import { FeatureStore, type RedisClient, type StateUpdate } from '../../featurestore/feature-store.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
-import { EventKinds, Streams, type WindowEvent } from '../../model/features.js';
+import { EventKinds, Streams, type WindowEvent } from '../../events/window-event.js';
 import { unique } from '../helpers/environment.js';
 import { storeTarget } from '../helpers/redis-target.js';
 

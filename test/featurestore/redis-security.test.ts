@@ -7,7 +7,7 @@ import { ErrorCodes, TasteError } from '../../common/errors.js';
 import { pollUntil } from '../../common/poll.js';
 import { FeatureStore, type StateUpdate } from '../../featurestore/feature-store.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
-import { EventKinds, Streams } from '../../model/features.js';
+import { EventKinds, Streams } from '../../events/window-event.js';
 import { generateCertificates } from '../helpers/certificates.js';
 import { unique } from '../helpers/environment.js';
 import { freePort, portAnswers } from '../reliability/harness.js';

@@ -1,17 +1,9 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import {
-  buildSequenceBatch,
-  EventKinds,
-  fnv1a32,
-  mergeWindow,
-  playEventKind,
-  type Stream,
-  timeBucket,
-  tokenizeQuery,
-  type WindowEvent,
-} from '../../model/features.js';
+import { buildSequenceBatch, mergeWindow, timeBucket } from '../../model/features.js';
+import { EventKinds, type Stream, type WindowEvent } from '../../events/window-event.js';
+import { fnv1a32, playEventKind, tokenizeQuery } from '../../events/featurization.js';
 import { ItemVocabulary } from '../../model/model-bundle.js';
 
 // The shared vectors are written by the Python featurization (training/make_feature_vectors.py);

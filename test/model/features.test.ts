@@ -1,27 +1,10 @@
 import test from 'ava';
-import {
-  bitLength,
-  buildSequenceBatch,
-  EventKinds,
-  fnv1a32,
-  mergeWindow,
-  playEventKind,
-  Streams,
-  timeBucket,
-  tokenizeQuery,
-  type WindowEvent,
-} from '../../model/features.js';
+import { bitLength, buildSequenceBatch, mergeWindow, timeBucket } from '../../model/features.js';
+import { EventKinds, Streams, type WindowEvent } from '../../events/window-event.js';
 
 function play(eventTimeMs: number, offset: number, itemId = 2): WindowEvent {
   return { eventTimeMs, stream: Streams.PLAY, partition: 0, offset, itemId, kind: EventKinds.PLAY, queryTokens: [] };
 }
-
-test('fnv1a32 matches the published FNV-1a test vectors', (t) => {
-  const encode = (text: string) => new TextEncoder().encode(text);
-  t.is(fnv1a32(encode('')), 0x811c9dc5);
-  t.is(fnv1a32(encode('a')), 0xe40c292c);
-  t.is(fnv1a32(encode('foobar')), 0xbf9cf968);
-});
 
 test('bitLength is exact beyond 32 bits', (t) => {
   t.deepEqual([0, 1, 2, 3, 4, 255, 256].map(bitLength), [0, 1, 2, 2, 3, 8, 9]);
@@ -35,25 +18,6 @@ test('time buckets are 1 + bitlen(seconds), clipped to 24', (t) => {
   t.is(timeBucket(1000), 2);
   t.is(timeBucket(-5000), 1);
   t.is(timeBucket(1e15), 24);
-});
-
-test('a play counts as completed, skipped or played by end reason and time played', (t) => {
-  t.is(playEventKind('END_REASON_COMPLETED', 0, 0), EventKinds.COMPLETED);
-  t.is(playEventKind('END_REASON_USER_STOPPED', 180_000, 200_000), EventKinds.COMPLETED);
-  t.is(playEventKind('END_REASON_SKIPPED_FORWARD', 100_000, 200_000), EventKinds.SKIPPED);
-  t.is(playEventKind('END_REASON_USER_STOPPED', 29_999, 200_000), EventKinds.SKIPPED);
-  t.is(playEventKind('END_REASON_USER_STOPPED', 30_000, 200_000), EventKinds.PLAY);
-  t.is(playEventKind('END_REASON_UNSPECIFIED', 60_000, 0), EventKinds.PLAY);
-});
-
-test('queries are NFKC-normalised, lowercased and split on letters and digits', (t) => {
-  const ids = (query: string) => tokenizeQuery(query, 8, 4096);
-  t.deepEqual(ids('Daft  Punk!'), ids('daft punk'));
-  t.deepEqual(ids('ﬁne'), ids('fine'));
-  t.deepEqual(ids('１２３'), ids('123'));
-  t.deepEqual(ids('?!…'), []);
-  t.is(ids('a b c d e f g h i j').length, 8);
-  for (const id of ids('anything at all')) t.true(id >= 1 && id <= 4095);
 });
 
 test('mergeWindow keeps the newest events, whatever the arrival order', (t) => {

@@ -6,7 +6,7 @@ import { ErrorCodes, TasteError } from '../../common/errors.js';
 import { InferencePool } from '../../model/inference-pool.js';
 import { loadModelBundle, type ModelBundle } from '../../model/model-bundle.js';
 import { readOnnxMetadataProps } from '../../model/onnx-metadata.js';
-import { EventKinds, Streams, type WindowEvent } from '../../model/features.js';
+import { EventKinds, Streams, type WindowEvent } from '../../events/window-event.js';
 import { DEFAULT_MODEL_DIR } from '../helpers/environment.js';
 import { withOnnxMetadata } from '../helpers/onnx.js';
 

@@ -2,7 +2,7 @@ import test from 'ava';
 import { once } from 'node:events';
 import { ErrorCodes, TasteError } from '../../common/errors.js';
 import { InferencePool, type InferencePoolEvent } from '../../model/inference-pool.js';
-import { EventKinds, Streams, type WindowEvent } from '../../model/features.js';
+import { EventKinds, Streams, type WindowEvent } from '../../events/window-event.js';
 import { loadModelBundle } from '../../model/model-bundle.js';
 import { DEFAULT_MODEL_DIR, eventually } from '../helpers/environment.js';
 import { HANG_MS, workerRecorder } from '../helpers/inference-faults.js';

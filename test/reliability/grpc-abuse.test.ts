@@ -2,7 +2,7 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { FeatureStore } from '../../featurestore/feature-store.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
-import { EventKinds, Streams } from '../../model/features.js';
+import { EventKinds, Streams } from '../../events/window-event.js';
 import { batchGetUserEmbeddings, createEmbeddingClient, getUserEmbedding } from '../../serving/client.js';
 import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';

@@ -8,7 +8,7 @@ import { isPollTimeout, pollUntil } from '../../common/poll.js';
 import { consumerGroupLag, createProducer, ensureTopics, type Kafka } from '../../consumers/kafka.js';
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
 import type { FeatureStore } from '../../featurestore/feature-store.js';
-import type { WindowEvent } from '../../model/features.js';
+import type { WindowEvent } from '../../events/window-event.js';
 import { StatefulAdvancer } from '../../updater/advance.js';
 import { DEFAULT_MODEL_DIR } from '../helpers/environment.js';
 import { oracleModel, oracleTruth } from './oracle.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import type { EventKind, WindowEvent } from '../../model/features.js';
+import type { EventKind, WindowEvent } from '../../events/window-event.js';
 
 // The reliability suite's ground truth, rebuilt without the pipeline's own code: a bug in the
 // production featurizer or window merge must show up as a mismatch, not be copied into the truth.

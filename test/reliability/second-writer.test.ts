@@ -1,7 +1,9 @@
 import test from 'ava';
-import { EventFeaturizer, EventTypes } from '../../consumers/event-featurizer.js';
+import { EventFeaturizer } from '../../events/featurizer.js';
+import { EventTypes } from '../../events/event-record.js';
 import { advancerFor } from '../../updater/advance.js';
-import { Updater, type SourcedEvent } from '../../updater/updater.js';
+import { Updater } from '../../updater/updater.js';
+import type { SourcedEvent } from '../../events/window-event.js';
 import { LONG, readAll } from './harness.js';
 import { Scenario } from './scenario.js';
 

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { TasteError } from '../../common/errors.js';
 import { FeatureStore, type RedisClient } from '../../featurestore/feature-store.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
-import { EventKinds, Streams, type WindowEvent } from '../../model/features.js';
+import { EventKinds, Streams, type WindowEvent } from '../../events/window-event.js';
 import {
   batchGetUserEmbeddings,
   createEmbeddingClient,

@@ -6,7 +6,7 @@ import { service as healthService } from 'grpc-health-check';
 import { createLogger } from '../../common/logger.js';
 import { FeatureStore, type RedisClient } from '../../featurestore/feature-store.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
-import { EventKinds, Streams } from '../../model/features.js';
+import { EventKinds, Streams } from '../../events/window-event.js';
 import { createEmbeddingClient, getUserEmbedding, type EmbeddingServiceClient } from '../../serving/client.js';
 import { startServingServer, type ServingServer } from '../../serving/server.js';
 import { eventually } from '../helpers/environment.js';

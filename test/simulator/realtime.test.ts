@@ -1,6 +1,6 @@
 import test from 'ava';
 import { streamRealtimeEvents } from '../../simulator/realtime.js';
-import type { SimEvent } from '../../simulator/sim-event.js';
+import type { EventRecord } from '../../events/event-record.js';
 
 /** A fake wall clock that only moves when the stream sleeps. */
 function fakeTime(startMs: number): { clock: () => number; sleep: (ms: number) => Promise<void>; slept: number[] } {
@@ -18,7 +18,7 @@ function fakeTime(startMs: number): { clock: () => number; sleep: (ms: number) =
 
 test('events are paced by the wall clock and stamped with the time they are yielded', async (t) => {
   const time = fakeTime(1_800_000_000_000);
-  const seen: SimEvent[] = [];
+  const seen: EventRecord[] = [];
   for await (const e of streamRealtimeEvents({ users: 30, seed: 4, timeScale: 3600, clock: time.clock, sleep: time.sleep })) {
     seen.push(e);
     if (seen.length === 300) break;
@@ -37,7 +37,7 @@ test('events are paced by the wall clock and stamped with the time they are yiel
 
 test('a clicked search is still followed by its play after restamping', async (t) => {
   const time = fakeTime(1_800_000_000_000);
-  const last = new Map<string, SimEvent>();
+  const last = new Map<string, EventRecord>();
   let checked = 0;
   let n = 0;
   for await (const e of streamRealtimeEvents({ users: 50, seed: 9, timeScale: 100_000, clock: time.clock, sleep: time.sleep })) {

@@ -1,17 +1,17 @@
 import test from 'ava';
 import { EventStats } from '../../simulator/stats.js';
-import type { SimEvent } from '../../simulator/sim-event.js';
+import type { EventRecord } from '../../events/event-record.js';
 import { createWorld, simulateEvents } from '../../simulator/world.js';
 import { SimulatorError } from '../../simulator/errors.js';
 
 const DAY_MS = 86_400_000;
 // One shared world of 2000 users over a week (~120k events): the realism checks need volume.
 const world = createWorld({ users: 2000, seed: 7 });
-const events: SimEvent[] = [...world.events()];
+const events: EventRecord[] = [...world.events()];
 const stats = new EventStats({ perUser: true });
 for (const e of events) stats.add(e);
 
-const byUser = new Map<string, SimEvent[]>();
+const byUser = new Map<string, EventRecord[]>();
 for (const e of events) {
   const list = byUser.get(e.event.userId) ?? [];
   list.push(e);
@@ -29,7 +29,7 @@ test('deterministic: same seed, same events; another seed, other events', (t) =>
 });
 
 test("a user's events do not depend on how many other users there are", (t) => {
-  const of = (users: number): SimEvent[] =>
+  const of = (users: number): EventRecord[] =>
     [...simulateEvents({ users, seed: 11, durationMs: 3 * DAY_MS })].filter((e) => e.event.userId === 'user-3');
   const few = of(10);
   t.true(few.length > 0);
@@ -184,7 +184,7 @@ test('searches reveal tastes that plays have not shown yet', (t) => {
 });
 
 test('search queries look like what people type: names, titles, genres, some typos', (t) => {
-  const searches = events.filter((e): e is Extract<SimEvent, { kind: 'search' }> => e.kind === 'search');
+  const searches = events.filter((e): e is Extract<EventRecord, { kind: 'search' }> => e.kind === 'search');
   const artists = new Set(world.catalogue.artists.map((a) => a.name.toLowerCase()));
   const exactArtist = searches.filter((s) => artists.has(s.event.query.toLowerCase())).length;
   const genres = searches.filter((s) => world.catalogue.genres.some((g) => s.event.query.toLowerCase().includes(g.name))).length;

@@ -1,10 +1,9 @@
 import test from 'ava';
 import type { HighWaterMarks } from '../../featurestore/codec.js';
 import type { UserState } from '../../featurestore/feature-store.js';
-import { EventKinds, Streams, type WindowEvent } from '../../model/features.js';
+import { EventKinds, Streams, type SourcedEvent, type WindowEvent } from '../../events/window-event.js';
 import { WindowedAdvancer } from '../../updater/advance.js';
 import { planMerge } from '../../updater/merge-plan.js';
-import type { SourcedEvent } from '../../updater/updater.js';
 
 // One user's merge and dedup, planned without Redis or a model. Every expectation below is written
 // by hand from the rule: an offset at or below its topic-partition's high-water mark was applied.

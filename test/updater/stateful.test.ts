@@ -5,9 +5,9 @@ import { FeatureStore, type RedisClient } from '../../featurestore/feature-store
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
 import { InferencePool } from '../../model/inference-pool.js';
 import { loadModelBundle, type ModelBundle } from '../../model/model-bundle.js';
-import type { WindowEvent } from '../../model/features.js';
+import type { SourcedEvent, WindowEvent } from '../../events/window-event.js';
 import { advancerFor, planStatefulUpdate } from '../../updater/advance.js';
-import { type SourcedEvent, Updater } from '../../updater/updater.js';
+import { Updater } from '../../updater/updater.js';
 import { unique } from '../helpers/environment.js';
 import { storeTarget } from '../helpers/redis-target.js';
 

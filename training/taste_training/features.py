@@ -1,6 +1,6 @@
 """Featurization `taste.features.v1` (docs/model-contract.md), the Python half.
 
-The TypeScript half is `model/features.ts`; both are checked against
+The TypeScript half is `events/featurization.ts` and `model/features.ts`; both are checked against
 `model/testdata/feature_vectors.json` (written by `training/make_feature_vectors.py`).
 
 Events are dicts in the JSONL form used by the simulator and the backfill:
@@ -10,7 +10,7 @@ Events are dicts in the JSONL form used by the simulator and the backfill:
     {"type": "search", "userId", "query", "eventTimeMs", "clickedItemUri", "clickedItemKind"}
 
 Enum values are the proto names as strings ("END_REASON_COMPLETED").  Optional ordering keys
-`stream` (int: 0 plays, 1 searches, as `Streams` in model/features.ts; missing → derived from
+`stream` (int: 0 plays, 1 searches, as `Streams` in events/window-event.ts; missing → derived from
 `type`), `partition` and `offset` (ints, missing → 0) break ties of equal `eventTimeMs`; events that
 tie on all four keep their input order (stable sort).
 """

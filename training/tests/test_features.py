@@ -196,20 +196,23 @@ def test_bad_vocab_rejected():
 
 
 # ----------------------------------------------------------------------------- the JavaScript implementation
-# The pipeline's own featurization (dist/model/features.js, built by `npm run build`) run on inputs
-# Python draws here, and compared with taste_training.features: the TypeScript tests check the
-# vectors Python wrote, and this checks Python against the code that serves, on inputs neither chose.
+# The pipeline's own featurization (dist/events/featurization.js: per event, dist/model/features.js:
+# time buckets; built by `npm run build`) run on inputs Python draws here, and compared with
+# taste_training.features: the TypeScript tests check the vectors Python wrote, and this checks
+# Python against the code that serves, on inputs neither chose.
+EVENT_FEATURES_JS = ROOT / "dist" / "events" / "featurization.js"
 FEATURES_JS = ROOT / "dist" / "model" / "features.js"
 NODE_SCRIPT = r"""
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-const f = await import(pathToFileURL(process.argv[2]).href);
-const inputs = JSON.parse(readFileSync(process.argv[3], 'utf8'));
+const e = await import(pathToFileURL(process.argv[2]).href);
+const f = await import(pathToFileURL(process.argv[3]).href);
+const inputs = JSON.parse(readFileSync(process.argv[4], 'utf8'));
 process.stdout.write(JSON.stringify({
-  fnv: inputs.fnv.map((hex) => f.fnv1a32(Buffer.from(hex, 'hex'))),
+  fnv: inputs.fnv.map((hex) => e.fnv1a32(Buffer.from(hex, 'hex'))),
   buckets: inputs.buckets.map((delta) => f.timeBucket(delta)),
-  kinds: inputs.kinds.map(([reason, ms, duration]) => f.playEventKind(reason, ms, duration)),
-  queries: inputs.queries.map(([query, q, b]) => f.tokenizeQuery(query, q, b)),
+  kinds: inputs.kinds.map(([reason, ms, duration]) => e.playEventKind(reason, ms, duration)),
+  queries: inputs.queries.map(([query, q, b]) => e.tokenizeQuery(query, q, b)),
 }));
 """
 
@@ -234,13 +237,16 @@ def _js_inputs(rng: random.Random) -> dict:
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_python_and_the_pipelines_javascript_agree_on_random_inputs(tmp_path):
-    if not FEATURES_JS.exists():
-        pytest.fail(f"{FEATURES_JS} is missing: run `npm run build` first (npm test does)")
+    for built in (EVENT_FEATURES_JS, FEATURES_JS):
+        if not built.exists():
+            pytest.fail(f"{built} is missing: run `npm run build` first (npm test does)")
     inputs = _js_inputs(random.Random(7))
     (tmp_path / "inputs.json").write_text(json.dumps(inputs), encoding="utf-8")
     script = tmp_path / "check.mjs"
     script.write_text(NODE_SCRIPT)
-    res = subprocess.run(["node", str(script), str(FEATURES_JS), str(tmp_path / "inputs.json")], capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        ["node", str(script), str(EVENT_FEATURES_JS), str(FEATURES_JS), str(tmp_path / "inputs.json")], capture_output=True, text=True, check=True
+    )
     js = json.loads(res.stdout)
     assert js["fnv"] == [fx.fnv1a32(bytes.fromhex(h)) for h in inputs["fnv"]]
     assert js["buckets"] == [fx.time_bucket(d) for d in inputs["buckets"]]

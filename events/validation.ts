@@ -1,9 +1,14 @@
-import { UpdateRejections } from '../updater/updater.js';
+import { EndReason } from '../proto/generated/taste/v1/EndReason.js';
+import { ItemKind } from '../proto/generated/taste/v1/ItemKind.js';
+import { PlayContext } from '../proto/generated/taste/v1/PlayContext.js';
 import type { PlayEvent__Output } from '../proto/generated/taste/v1/PlayEvent.js';
 import type { SearchEvent__Output } from '../proto/generated/taste/v1/SearchEvent.js';
-import { isValidUserId } from '../featurestore/keys.js';
+import { isValidUserId } from './user-id.js';
 
-/** Why an event was refused; travels in the dead-letter record's headers. */
+/**
+ * Why an event was refused. The stream dead-letters it with this reason in the headers
+ * (consumers/dead-letter.ts), the backfill reports it.
+ */
 export const RejectReasons = {
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   UNDECODABLE: 'UNDECODABLE',
@@ -15,7 +20,6 @@ export const RejectReasons = {
   UNKNOWN_ENUM: 'UNKNOWN_ENUM',
   EVENT_TIME_OUT_OF_RANGE: 'EVENT_TIME_OUT_OF_RANGE',
   EMPTY_SEARCH: 'EMPTY_SEARCH',
-  ...UpdateRejections,
 } as const;
 export type RejectReason = (typeof RejectReasons)[keyof typeof RejectReasons];
 
@@ -42,25 +46,10 @@ export const defaultValidationLimits: ValidationLimits = {
   maxQueryLength: 1024,
 };
 
-const ITEM_KINDS = new Set(['ITEM_KIND_UNSPECIFIED', 'ITEM_KIND_TRACK', 'ITEM_KIND_PODCAST_EPISODE', 'ITEM_KIND_AUDIOBOOK_CHAPTER']);
-const END_REASONS = new Set([
-  'END_REASON_UNSPECIFIED',
-  'END_REASON_COMPLETED',
-  'END_REASON_SKIPPED_FORWARD',
-  'END_REASON_SKIPPED_BACKWARD',
-  'END_REASON_USER_STOPPED',
-  'END_REASON_ERROR',
-]);
-const PLAY_CONTEXTS = new Set([
-  'PLAY_CONTEXT_UNSPECIFIED',
-  'PLAY_CONTEXT_SEARCH',
-  'PLAY_CONTEXT_PLAYLIST',
-  'PLAY_CONTEXT_RADIO',
-  'PLAY_CONTEXT_ALBUM',
-  'PLAY_CONTEXT_HOME',
-  'PLAY_CONTEXT_ARTIST',
-  'PLAY_CONTEXT_LIBRARY',
-]);
+// The enum names this version knows, from the .proto; decoding leaves an unknown value as its number.
+const ITEM_KINDS = new Set<string>(Object.values(ItemKind));
+const END_REASONS = new Set<string>(Object.values(EndReason));
+const PLAY_CONTEXTS = new Set<string>(Object.values(PlayContext));
 
 function reject(reason: RejectReason, detail: string): Rejection {
   return { reason, detail };
