@@ -1,14 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { RedisClient } from '../featurestore/feature-store.js';
 import { EmbeddingService, type EmbeddingServiceOptions } from './embedding-service.js';
 import { HealthProber } from './health-prober.js';
-import { EMBEDDING_SERVICE_NAME, loadServicePackage } from './service-definition.js';
+import { ProtoReflection } from './reflection.js';
+import { EMBEDDING_SERVICE_NAME } from './service-definition.js';
 
 export interface ServingTlsOptions {
   /** PEM certificate chain the server presents. */
@@ -98,7 +96,7 @@ export async function startServingServer(options: ServingServerOptions): Promise
   const server = createGrpcServer(settings);
   service.addToServer(server);
   health.addToServer(server);
-  if (settings.reflection) addReflection(server);
+  if (settings.reflection) new ProtoReflection().addToServer(server);
   const port = await bind(server, settings, credentials);
   health.start();
   logger.info('listening', { host: settings.host, port, tls: options.tls !== undefined });
@@ -125,12 +123,6 @@ function createGrpcServer(settings: Settings): grpc.Server {
     'grpc.max_connection_age_ms': settings.maxConnectionAgeMs,
     'grpc.max_connection_age_grace_ms': settings.shutdownTimeoutMs,
   });
-}
-
-/** grpc.reflection (v1 and v1alpha) for our service and health, so grpcurl can describe both. */
-function addReflection(server: grpc.Server): void {
-  const healthPackage = protoLoader.loadSync(healthProtoPath, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-  new ReflectionService({ ...loadServicePackage(), ...healthPackage }).addToServer(server);
 }
 
 /** An IPv6 address in brackets, as a `host:port` target needs it. */

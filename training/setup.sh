@@ -16,7 +16,7 @@ want="$(cat "$here/requirements.txt" "$here/requirements-torch.txt" | sha256sum 
 
 check() {
   "$venv/bin/python" - <<'PY'
-import torch, onnx, onnxruntime, numpy, pytest
+import torch, onnx, onnxruntime, numpy, pytest, grpc, grpc_reflection, grpc_tools
 torch.zeros(2, 2) @ torch.zeros(2, 2)
 print(f"torch {torch.__version__} onnx {onnx.__version__} onnxruntime {onnxruntime.__version__} numpy {numpy.__version__}")
 PY
