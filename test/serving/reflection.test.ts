@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import descriptor from 'protobufjs/ext/descriptor/index.js';
 import { FeatureStore, type RedisClient } from '../../featurestore/feature-store.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
-import { EventKinds, Streams } from '../../model/features.js';
+import { EventKinds, Streams } from '../../events/window-event.js';
 import { startServingServer, type ServingServer } from '../../serving/server.js';
 import { eventually, REDIS_URL, unique } from '../helpers/environment.js';
 
