@@ -1,3 +1,4 @@
+import { ErrorCodes, TasteError } from '../common/errors.js';
 import { parseArgs } from 'node:util';
 
 /**
@@ -36,9 +37,10 @@ export interface ParsedFlags<S extends FlagSpecs> {
   positionals: string[];
 }
 
-export class UsageError extends Error {
+/** A flag or environment variable the command cannot use: exit code 2, and the message names it. */
+export class UsageError extends TasteError {
   constructor(message: string) {
-    super(message);
+    super(ErrorCodes.USAGE, message);
     this.name = 'UsageError';
   }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { describeError, TasteError } from '../common/errors.js';
+import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
 import { runConsumeCommand } from './consume-command.js';
 import { UsageError } from './flags.js';
 
@@ -19,7 +19,19 @@ function usage(): string {
   const lines = ['Usage: taste <command> [options]', '', 'Commands:'];
   for (const [name, command] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)}${command.summary}`);
   lines.push('', 'Run `taste <command> --help` for its options. Every option can also be set by its environment variable.');
+  lines.push('Read more: README.md (semantics, operations, the gRPC API) and docs/ (deployment, backfill, evaluation, runbook).');
   return lines.join('\n');
+}
+
+/**
+ * Every failure prints a code. Errors are translated to TasteError where they arise (kafkajs in
+ * consumers/kafka.ts, ioredis in featurestore/, gRPC calls in evaluation/); one that reaches here
+ * untranslated is our bug, and says so with TASTE_INTERNAL and its own class name.
+ */
+function describeFailure(error: unknown): string {
+  if (error instanceof TasteError) return `${describeError(error)} [${error.code}${error.canRetry ? ', retrying may help' : ''}]`;
+  const kind = error instanceof Error ? error.name : typeof error;
+  return `${describeError(error)} [${ErrorCodes.INTERNAL}: untranslated ${kind}]`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -40,8 +52,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`taste ${name}: ${error.message} (see taste ${name} --help)`);
       return 2;
     }
-    const code = error instanceof TasteError ? ` [${error.code}]` : '';
-    console.error(`taste ${name}: ${describeError(error)}${code}`);
+    console.error(`taste ${name}: ${describeFailure(error)}`);
     return 1;
   }
 }

@@ -19,6 +19,14 @@ export const ErrorCodes = {
   STORE_CONFLICT: 'TASTE_STORE_CONFLICT',
   EVENT_INVALID: 'TASTE_EVENT_INVALID',
   KAFKA: 'TASTE_KAFKA',
+  /** A command line or environment variable the command cannot use; the message names the flag. */
+  USAGE: 'TASTE_USAGE',
+  /** A gRPC call to `taste serve` failed (the client side of serving: evaluate, tools). */
+  SERVING_CALL: 'TASTE_SERVING_CALL',
+  /** The simulator was given options it cannot use. */
+  SIMULATOR_INVALID_OPTION: 'TASTE_SIMULATOR_INVALID_OPTION',
+  /** A bug: an invariant of our own code did not hold, or an error nobody translated reached the top. */
+  INTERNAL: 'TASTE_INTERNAL',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

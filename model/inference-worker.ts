@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
+import { ErrorCodes, TasteError } from '../common/errors.js';
 import { MODEL_OUTPUT, STEP_CHECKPOINT_OUTPUT } from './contract.js';
 import type { StepRequest, WorkerInit, WorkerMessage, WorkerRequest } from './inference-protocol.js';
 
@@ -7,7 +8,7 @@ import type { StepRequest, WorkerInit, WorkerMessage, WorkerRequest } from './in
 // main thread must stay free for Kafka heartbeats and gRPC.
 
 const port = parentPort;
-if (!port) throw new Error('inference-worker must run as a worker thread');
+if (!port) throw new TasteError(ErrorCodes.INTERNAL, 'inference-worker must run as a worker thread');
 const init = workerData as WorkerInit;
 
 function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
       };
       const outputs = await session.run(feeds, [MODEL_OUTPUT]);
       const output = outputs[MODEL_OUTPUT];
-      if (!output) throw new Error(`model produced no "${MODEL_OUTPUT}"`);
+      if (!output) throw new TasteError(ErrorCodes.MODEL_CONTRACT, `model produced no "${MODEL_OUTPUT}"`);
       const data = output.data as Float32Array;
       const embeddings = new Float32Array(data); // own the buffer so it can be transferred
       post({ type: 'result', id: request.id, embeddings, dim: output.dims[1] ?? 0 }, [embeddings.buffer]);
@@ -78,7 +79,7 @@ async function runStep(session: ort.InferenceSession, request: StepRequest): Pro
   const outputs = await session.run(feeds, [STEP_CHECKPOINT_OUTPUT, MODEL_OUTPUT]);
   const embedding = outputs[MODEL_OUTPUT];
   const checkpoint = outputs[STEP_CHECKPOINT_OUTPUT];
-  if (!embedding || !checkpoint) throw new Error(`model produced no "${MODEL_OUTPUT}" or "${STEP_CHECKPOINT_OUTPUT}"`);
+  if (!embedding || !checkpoint) throw new TasteError(ErrorCodes.MODEL_CONTRACT, `model produced no "${MODEL_OUTPUT}" or "${STEP_CHECKPOINT_OUTPUT}"`);
   const embeddings = new Float32Array(embedding.data as Float32Array);
   const checkpoints = new Float32Array(checkpoint.data as Float32Array);
   post({ type: 'result', id: request.id, embeddings, dim: embedding.dims[1] ?? 0, checkpoints }, [embeddings.buffer, checkpoints.buffer]);

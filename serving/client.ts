@@ -4,6 +4,7 @@ import type { BatchGetUserEmbeddingsResponse__Output } from '../proto/generated/
 import type { EmbeddingServiceClient } from '../proto/generated/taste/v1/EmbeddingService.js';
 import type { GetUserEmbeddingRequest } from '../proto/generated/taste/v1/GetUserEmbeddingRequest.js';
 import type { GetUserEmbeddingResponse__Output } from '../proto/generated/taste/v1/GetUserEmbeddingResponse.js';
+import { ErrorCodes, TasteError } from '../common/errors.js';
 import { loadServiceTypes } from './service-definition.js';
 
 export type { EmbeddingServiceClient };
@@ -33,7 +34,7 @@ export function getUserEmbedding(
 ): Promise<GetUserEmbeddingResponse__Output> {
   return new Promise((resolve, reject) => {
     client.GetUserEmbedding(request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) =>
-      error || !response ? reject(error ?? new Error('GetUserEmbedding: no response')) : resolve(response),
+      error || !response ? reject(error ?? new TasteError(ErrorCodes.SERVING_CALL, 'GetUserEmbedding: no response')) : resolve(response),
     );
   });
 }
@@ -47,7 +48,7 @@ export function batchGetUserEmbeddings(
 ): Promise<BatchGetUserEmbeddingsResponse__Output> {
   return new Promise((resolve, reject) => {
     client.BatchGetUserEmbeddings(request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) =>
-      error || !response ? reject(error ?? new Error('BatchGetUserEmbeddings: no response')) : resolve(response),
+      error || !response ? reject(error ?? new TasteError(ErrorCodes.SERVING_CALL, 'BatchGetUserEmbeddings: no response')) : resolve(response),
     );
   });
 }

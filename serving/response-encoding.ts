@@ -299,7 +299,7 @@ class Output {
   done(): Buffer {
     // A size computed wrong would send garbage: fail loudly instead.
     if (this.#position !== this.#buffer.length) {
-      throw new Error(`response encoding wrote ${this.#position} of ${this.#buffer.length} bytes`);
+      throw new TasteError(ErrorCodes.INTERNAL, `response encoding wrote ${this.#position} of ${this.#buffer.length} bytes`);
     }
     return this.#buffer;
   }

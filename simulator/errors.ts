@@ -1,18 +1,16 @@
-// One error type for the simulator, with a code a caller can switch on.
+// The simulator's errors are the project's TasteError, with the simulator's own code.
+import { ErrorCodes, TasteError } from '../common/errors.js';
 
 export const SimulatorErrorCodes = {
   /** An option is out of range or of the wrong type; the message names the option. */
-  invalidOption: 'SIMULATOR_INVALID_OPTION',
+  invalidOption: ErrorCodes.SIMULATOR_INVALID_OPTION,
 } as const;
 export type SimulatorErrorCode = (typeof SimulatorErrorCodes)[keyof typeof SimulatorErrorCodes];
 
-export class SimulatorError extends Error {
-  readonly code: SimulatorErrorCode;
-
+export class SimulatorError extends TasteError {
   constructor(code: SimulatorErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'SimulatorError';
-    this.code = code;
   }
 }
 

@@ -1,5 +1,8 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pollUntil } from '../../common/poll.js';
 import { KAFKA_BROKERS, REDIS_URL, unique } from '../helpers/environment.js';
@@ -55,6 +58,21 @@ test('a bad flag or value exits 2 and names it', async (t) => {
   const simulate = await taste(['simulate', '--userz', '5']);
   t.is(simulate.code, 2);
   t.regex(simulate.stderr, /^taste simulate: Unknown option '--userz'.*\(see taste simulate --help\)$/m);
+});
+
+test('a failure of Kafka or Redis ends the command with its code, and says whether retrying helps', async (t) => {
+  // Port 1 answers nothing: kafkajs and ioredis both give up, and the CLI must print the project's
+  // code for each (translated at their edges), never a bare library error.
+  const kafka = await taste(['produce', '--brokers', '127.0.0.1:1']);
+  t.is(kafka.code, 1);
+  t.regex(kafka.stderr, /^taste produce: could not create the topics .*ECONNREFUSED.*\[TASTE_KAFKA[\],]/m);
+  const dir = mkdtempSync(join(tmpdir(), 'taste-cli-'));
+  const file = join(dir, 'events.jsonl');
+  writeFileSync(file, '{"type":"play","userId":"user-1","itemUri":"spotify:track:1","eventTimeMs":1700000000000}\n');
+  const redis = await taste(['backfill', '--redis-url', 'redis://127.0.0.1:1', '--key-prefix', unique('cli-err'), file]);
+  t.is(redis.code, 1);
+  t.regex(redis.stderr, /^taste backfill: Redis not reachable.*check --redis-url.*\[TASTE_STORE_UNAVAILABLE, retrying may help\]$/m);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('evaluate without an evaluation set, or with a bad one, says what it needs', async (t) => {
