@@ -1,5 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ErrorCodes, TasteError } from '../common/errors.js';
+import { isPollTimeout, pollUntil } from '../common/poll.js';
 import type { RedisClient } from './feature-store.js';
 
 export interface RedisConnectionOptions {
@@ -59,32 +60,33 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
  * that carries the last connection error (wrong password, TLS, refused), so the fix is visible.
  */
 export async function waitForRedis(client: RedisClient, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let lastError: Error | undefined;
   const onError = (error: Error) => {
     lastError = error;
   };
   client.on('error', onError);
   try {
-    for (;;) {
-      try {
-        if (client.status === 'ready') {
+    await pollUntil(
+      async () => {
+        if (client.status !== 'ready') return undefined;
+        try {
           await client.ping();
-          return;
+          return true;
+        } catch (error) {
+          lastError = error as Error;
+          return undefined;
         }
-      } catch (error) {
-        lastError = error as Error;
-      }
-      if (Date.now() > deadline) {
-        const why = lastError ? `: ${lastError.message}` : '';
-        throw new TasteError(
-          ErrorCodes.STORE_UNAVAILABLE,
-          `Redis not reachable within ${timeoutMs} ms (status ${client.status})${why}; check --redis-url (host, port, password, rediss:// for TLS)`,
-          { canRetry: true, ...(lastError ? { cause: lastError } : {}) },
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+      },
+      { what: 'Redis', timeoutMs, intervalMs: 50 },
+    );
+  } catch (error) {
+    if (!isPollTimeout(error)) throw error;
+    const why = lastError ? `: ${lastError.message}` : '';
+    throw new TasteError(
+      ErrorCodes.STORE_UNAVAILABLE,
+      `Redis not reachable within ${timeoutMs} ms (status ${client.status})${why}; check --redis-url (host, port, password, rediss:// for TLS)`,
+      { canRetry: true, ...(lastError ? { cause: lastError } : {}) },
+    );
   } finally {
     client.off('error', onError);
   }
