@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/ensure-deps.sh
+bash scripts/ensure-promtool.sh >/dev/null # for test/deploy/{alerts,dashboard}.test.ts (Go module proxy; minutes when cold)
 
 services_were_up=true
 bash deploy/local/services.sh status >/dev/null 2>&1 || services_were_up=false
