@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/ensure-deps.sh
+bash scripts/ensure-promtool.sh >/dev/null # for test/deploy/{alerts,dashboard}.test.ts (Go module proxy; minutes when cold)
 
 if [ $# -eq 0 ]; then
   # Seconds, so they run first: import cycles, and no folder importing a higher one (the order is

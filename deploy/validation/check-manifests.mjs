@@ -1,6 +1,6 @@
 // What a schema cannot see in rendered manifests: KEDA objects (validated with the
 // @kubernetes-models/keda validators, npm) and the rules that tie the manifests to the CLI and
-// to each other. Run by scripts/validate-manifests.sh from its npm tools folder (for `yaml` and
+// to each other (a PodMonitor to the pods it scrapes, an alert to its runbook). Run by scripts/validate-manifests.sh from its npm tools folder (for `yaml` and
 // the KEDA models), never from the project's node_modules.
 //
 // usage: node check-manifests.mjs [--help-dir DIR] RENDERED.yaml...
@@ -119,6 +119,37 @@ for (const { file, object } of all) {
     for (const port of object.kind === 'Service' ? object.spec.ports : []) {
       const named = pods.some((d) => d.spec.template.spec.containers.some((c) => (c.ports ?? []).some((p) => p.name === port.targetPort || p.containerPort === port.targetPort)));
       if (pods.length > 0 && !named) fail(where, `targetPort ${port.targetPort} is no container port of the selected pods`);
+    }
+  }
+
+  // A PodMonitor that matches nothing, or names a port the pods lack, scrapes nothing, silently.
+  if (object.kind === 'PodMonitor') {
+    const selector = object.spec.selector ?? {};
+    const selects = (labels) =>
+      matches(selector.matchLabels, labels) &&
+      (selector.matchExpressions ?? []).every(({ key, operator, values = [] }) =>
+        operator === 'In' ? values.includes(labels?.[key]) : operator === 'NotIn' ? !values.includes(labels?.[key]) : operator === 'Exists' ? key in (labels ?? {}) : !(key in (labels ?? {})),
+      );
+    const pods = inFile.filter((o) => o.kind === 'Deployment' && selects(o.spec.template.metadata.labels));
+    if (pods.length === 0) fail(where, 'selects no pods of this render');
+    for (const endpoint of object.spec.podMetricsEndpoints ?? []) {
+      for (const pod of pods) {
+        const ports = pod.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
+        if (endpoint.port && !ports.some((p) => p.name === endpoint.port)) fail(where, `port ${endpoint.port} is no named container port of ${pod.metadata.name}`);
+      }
+    }
+    if (object.spec.jobLabel && pods.some((pod) => !(object.spec.jobLabel in (pod.spec.template.metadata.labels ?? {})))) {
+      fail(where, `jobLabel ${object.spec.jobLabel} is not a label of every selected pod`);
+    }
+  }
+  // Every alert says how bad it is and where its runbook section is.
+  if (object.kind === 'PrometheusRule') {
+    for (const group of object.spec.groups ?? []) {
+      for (const rule of group.rules ?? []) {
+        if (!rule.alert) continue;
+        if (!rule.labels?.severity) fail(where, `alert ${rule.alert} has no severity label`);
+        if (!rule.annotations?.runbook_url) fail(where, `alert ${rule.alert} has no runbook_url annotation`);
+      }
     }
   }
 

@@ -83,6 +83,21 @@ const cases: [string, Record<string, string>, RegExp][] = [
     { 'max.yaml': `${consumer()}---\napiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: s}\nspec: {scaleTargetRef: {name: taste-consumer}, maxReplicaCount: 24, triggers: [{type: kafka, metadata: {topic: t}}]}\n` },
     /maxReplicaCount 24 > 12 partitions/,
   ],
+  [
+    'a PrometheusRule field the Prometheus Operator does not know',
+    { 'rule-typo.yaml': 'apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: r}\nspec: {groups: [{name: g, rules: [{alert: A, expresion: up == 0}]}]}\n' },
+    /additional properties 'expresion' not allowed/,
+  ],
+  [
+    'an alert without a runbook link',
+    { 'runbook.yaml': 'apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata: {name: r}\nspec: {groups: [{name: g, rules: [{alert: A, expr: up == 0, labels: {severity: warning}}]}]}\n' },
+    /alert A has no runbook_url annotation/,
+  ],
+  [
+    'a PodMonitor on a port the pods do not have',
+    { 'podmonitor.yaml': `${consumer()}---\napiVersion: monitoring.coreos.com/v1\nkind: PodMonitor\nmetadata: {name: m}\nspec: {selector: {matchLabels: {app: c}}, podMetricsEndpoints: [{port: metrics}]}\n` },
+    /port metrics is no named container port of taste-consumer/,
+  ],
   ['an env name the CLI does not read', { 'env.yaml': consumer({ env: '            - {name: TASTE_KAFKA_BROKER, value: "x:9092"}' }) }, /env TASTE_KAFKA_BROKER is not an option of taste consume/],
   ['a flag the CLI does not have', { 'flag.yaml': consumer().replace('args: ["consume"]', 'args: ["consume", "--partitions=4"]') }, /argument --partitions is not an option of taste consume/],
   ['a grace period shorter than the CLI needs', { 'grace.yaml': consumer().replace('terminationGracePeriodSeconds: 40', 'terminationGracePeriodSeconds: 20') }, /terminationGracePeriodSeconds 20/],
