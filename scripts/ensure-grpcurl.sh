@@ -21,17 +21,14 @@ if [ -x "$bin" ]; then
 fi
 [ "${1:-}" != "--path" ] || exit 1
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "ensure-grpcurl: no go command: install Go (1.25 or newer, grpcurl's go.mod) to build grpcurl $version" >&2
-  exit 1
-fi
+GO="$(bash scripts/ensure-go.sh)" || { echo "ensure-grpcurl: no Go to build grpcurl $version with" >&2; exit 1; }
 echo "[setup] grpcurl $version (go install, into $dir)" >&2
 start=$(date +%s)
 mkdir -p "$(dirname "$dir")"
 # Into a scratch folder first, so an interrupted build never leaves a half-written binary behind.
 scratch="$(mktemp -d "$dir.XXXXXX")"
 trap 'rm -rf "$scratch"' EXIT
-GOBIN="$scratch" GOFLAGS=-mod=mod go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$version" >&2
+GOBIN="$scratch" GOFLAGS=-mod=mod GOTOOLCHAIN=local "$GO" install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$version" >&2
 mkdir -p "$dir"
 mv "$scratch/grpcurl" "$bin"
 echo "[setup] grpcurl ready in $(( $(date +%s) - start ))s" >&2

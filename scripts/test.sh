@@ -6,7 +6,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/ensure-deps.sh
-bash scripts/ensure-promtool.sh >/dev/null # for test/deploy/{alerts,dashboard}.test.ts (Go module proxy; minutes when cold)
+# The Go-built tools (minutes when cold: promtool for test/deploy/{alerts,dashboard}, grpcurl for
+# test/serving/reflection) build in the background while the lint, services and deploy checks run.
+mkdir -p .taste
+tools_log=.taste/test-tools.log
+(
+  bash scripts/ensure-promtool.sh >/dev/null || exit 1
+  bash scripts/ensure-grpcurl.sh >/dev/null || echo "[test] grpcurl could not be built: its reflection tests skip" >&2
+) 2>"$tools_log" &
+tools_pid=$!
 
 if [ $# -eq 0 ]; then
   # Seconds, so they run first: import cycles, and no folder importing a higher one (the order is
@@ -29,7 +37,8 @@ stop_services() {
 trap stop_services EXIT
 
 [ $# -gt 0 ] || bash scripts/test-deploy.sh # manifests + Dockerfile checks (warms their tools), store tests on a Redis Cluster
-bash scripts/ensure-grpcurl.sh >/dev/null || echo "[test] grpcurl could not be built: its reflection tests skip" # README's client (cold: ~5 min)
+wait "$tools_pid" || { cat "$tools_log" >&2; echo "[test] promtool could not be installed (see above)" >&2; exit 1; }
+grep -h '^\[test\]\|installed in\|ready in' "$tools_log" || true
 echo "[test] ava"
 npx ava "$@"
 
