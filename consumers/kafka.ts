@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Admin, type Consumer, Kafka, type KafkaConfig, logLevel, Partitioners, type Producer, type ProducerConfig, type SASLOptions } from 'kafkajs';
+import { type Admin, type Consumer, Kafka, type KafkaConfig, type LogEntry, logLevel, Partitioners, type Producer, type ProducerConfig, type SASLOptions } from 'kafkajs';
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { pollUntil } from '../common/poll.js';
@@ -30,12 +30,31 @@ export function createKafka(options: KafkaConnectionOptions, logger: Logger): Ka
     logLevel: logLevel.WARN,
     logCreator: () => (entry) => {
       const { message, ...fields } = entry.log;
-      const log = entry.level <= logLevel.ERROR ? logger.error : logger.warn;
+      const log = kafkaLogSeverity(entry) === 'error' ? logger.error : logger.warn;
       log(`kafka: ${message}`, { namespace: entry.namespace, ...fields });
     },
   };
   if (options.sasl) config.sasl = options.sasl as SASLOptions;
   return new Kafka(config);
+}
+
+/**
+ * How loud a kafkajs log line is in our logs. kafkajs logs at error level what it is about to retry:
+ * every failed connect and every error response of a request (the connection logs them before its
+ * caller decides; "The coordinator is loading" on a fresh broker is one) and every failed attempt
+ * of a retry loop. Those
+ * are warnings here: what kafkajs finally gives up on reaches us as a thrown error or a crash, which
+ * stay errors, so a first-time user is not shown a retried moment as a failure.
+ */
+export function kafkaLogSeverity(entry: Pick<LogEntry, 'level' | 'namespace' | 'log'>): 'error' | 'warn' {
+  if (entry.level > logLevel.ERROR) return 'warn';
+  const { message } = entry.log;
+  if (message.startsWith('Crash')) return 'error';
+  // A connection reports each failed connect and each error response; its caller retries or raises.
+  if (entry.namespace === 'Connection') return 'warn';
+  const fields = entry.log as Record<string, unknown>;
+  if (fields['retryCount'] !== undefined || fields['retryTime'] !== undefined) return 'warn';
+  return 'error';
 }
 
 export interface TopicSpec {
