@@ -26,7 +26,7 @@ const flags = {
   'ann-min-items': {
     type: 'integer',
     env: 'TASTE_ANN_MIN_ITEMS',
-    default: 100_000,
+    default: 50_000,
     description: 'item tables of at least this many items get an approximate nearest-neighbour index for RecommendItems, built at start (0: always)',
   },
   host: { type: 'string', env: 'TASTE_GRPC_HOST', default: '0.0.0.0', description: 'interface to listen on' },

@@ -35,10 +35,12 @@ export function itemKindOfUri(uri: string): ItemKind {
 export interface ItemRetrievalOptions {
   /**
    * Tables with at least this many items get an approximate nearest-neighbour index at load time;
-   * smaller ones are always searched exactly. bench/ranking.bench.ts measured the default: an
-   * exact top-100 over 100k × 64 takes ~10 ms on one core, beyond the latency a ranking call
-   * can spend on retrieval under load. 0: always build one.
-   * @default 100000
+   * smaller ones are always searched exactly (recall 1, nothing to build). bench/ranking.bench.ts
+   * measured the default: an exact top-100 at D = 64 takes 2.7 ms of a core at 10k items, 13 ms
+   * at 50k and 27 ms at 100k (p50, shared 2-core machine), so above ~50k an exact search holds
+   * the event loop past 10 ms, under 100 calls/s per core; the index answers in ~1 ms. 0: always
+   * build one.
+   * @default 50000
    */
   annMinItems?: number;
   /** The index's settings. */
@@ -51,7 +53,7 @@ export interface ItemRetrievalOptions {
   maxFetch?: number;
 }
 
-export const defaultItemRetrievalOptions = { annMinItems: 100_000, maxFetch: 5000 } as const;
+export const defaultItemRetrievalOptions = { annMinItems: 50_000, maxFetch: 5000 } as const;
 
 export interface RetrievalFilter {
   /** Only items of these kinds; absent or empty: every kind. */

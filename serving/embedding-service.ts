@@ -5,7 +5,7 @@ import type { EmbeddingRead, FeatureStore, StoredEmbedding } from '../featuresto
 import { isValidUserId, USER_ID_PATTERN } from '../featurestore/keys.js';
 import type { BatchGetUserEmbeddingsRequest__Output } from '../proto/generated/taste/v1/BatchGetUserEmbeddingsRequest.js';
 import type { GetUserEmbeddingRequest__Output } from '../proto/generated/taste/v1/GetUserEmbeddingRequest.js';
-import type { ItemScoreResult } from '../proto/generated/taste/v1/ItemScoreResult.js';
+import type { ItemError } from '../proto/generated/taste/v1/ItemError.js';
 import type { RecommendItemsRequest__Output } from '../proto/generated/taste/v1/RecommendItemsRequest.js';
 import type { RecommendItemsResponse } from '../proto/generated/taste/v1/RecommendItemsResponse.js';
 import type { ScoreItemsRequest__Output } from '../proto/generated/taste/v1/ScoreItemsRequest.js';
@@ -262,18 +262,26 @@ export class EmbeddingService {
     const user = await this.#userVector(store, table, request.userId);
     const { vocabulary, scorer } = table;
     const ids = itemUris.map((uri) => vocabulary.idOf(uri));
-    const known = ids.filter((id) => id > UNKNOWN_ITEM_ID);
-    const scores = scorer.score(user, known);
-    let next = 0;
-    const results = itemUris.map((itemUri, index): ItemScoreResult => {
-      const id = ids[index]!;
-      if (id === PAD_ITEM_ID) return { itemUri, error: { code: grpc.status.INVALID_ARGUMENT, message: 'empty item URI' } };
-      if (id === UNKNOWN_ITEM_ID) {
-        return { itemUri, error: { code: grpc.status.NOT_FOUND, message: `not in the item table of model version "${store.modelVersion}"` } };
+    const itemErrors: ItemError[] = [];
+    ids.forEach((id, index) => {
+      const itemUri = itemUris[index]!;
+      if (id === PAD_ITEM_ID) itemErrors.push({ index, itemUri, error: { code: grpc.status.INVALID_ARGUMENT, message: 'empty item URI' } });
+      else if (id === UNKNOWN_ITEM_ID) {
+        itemErrors.push({ index, itemUri, error: { code: grpc.status.NOT_FOUND, message: `not in the item table of model version "${store.modelVersion}"` } });
       }
-      return { itemUri, score: scores[next++]! };
     });
-    return { results, modelVersion: store.modelVersion };
+    // Only the known items are scored; the positions in error stay 0, as the .proto says.
+    const known = itemErrors.length === 0 ? ids : ids.filter((id) => id > UNKNOWN_ITEM_ID);
+    const knownScores = scorer.score(user, known);
+    let scores = knownScores;
+    if (itemErrors.length > 0) {
+      scores = new Float64Array(ids.length);
+      let next = 0;
+      ids.forEach((id, index) => {
+        if (id > UNKNOWN_ITEM_ID) scores[index] = knownScores[next++]!;
+      });
+    }
+    return { scores: Array.from(scores), itemErrors, modelVersion: store.modelVersion };
   }
 
   async #recommendItems(request: RecommendItemsRequest__Output): Promise<RecommendItemsResponse> {

@@ -180,28 +180,32 @@ test("ScoreItems: one score per candidate in request order, each the user's dot 
   const response = await scoreItems(t.context.main.client, { userId: HISTORY_USER, itemUris: candidates });
   t.is(response.modelVersion, t.context.version);
   t.deepEqual(
-    response.results.map(({ itemUri, score, result }) => ({ itemUri, score, result })),
-    candidates.map((itemUri) => ({ itemUri, score: dot(user, rows[uris.indexOf(itemUri)]!), result: 'score' as const })),
+    response.scores,
+    candidates.map((itemUri) => dot(user, rows[uris.indexOf(itemUri)]!)),
   );
+  t.deepEqual(response.itemErrors, []);
 });
 
 test('ScoreItems: an unknown or empty URI fails only its own result; the others are scored', async (t) => {
   const { uris, rows, users } = t.context;
   const response = await scoreItems(t.context.main.client, { userId: HISTORY_USER, itemUris: ['taste:track:2', 'taste:track:999999', '', '<pad>', 'taste:episode:3'] });
-  const [known, unknown, empty, reserved, episode] = response.results;
-  t.is(known?.score, dot(users.get(HISTORY_USER)!, rows[uris.indexOf('taste:track:2')]!));
-  t.is(unknown?.result, 'error');
-  t.is(unknown?.error?.code, grpc.status.NOT_FOUND);
-  t.regex(unknown?.error?.message ?? '', /not in the item table/);
-  t.is(empty?.error?.code, grpc.status.INVALID_ARGUMENT);
-  t.is(reserved?.error?.code, grpc.status.NOT_FOUND, 'the reserved rows are not items');
-  t.is(episode?.score, dot(users.get(HISTORY_USER)!, rows[uris.indexOf('taste:episode:3')]!));
+  const user = users.get(HISTORY_USER)!;
+  t.deepEqual(response.scores, [dot(user, rows[uris.indexOf('taste:track:2')]!), 0, 0, 0, dot(user, rows[uris.indexOf('taste:episode:3')]!)]);
+  t.deepEqual(
+    response.itemErrors.map(({ index, itemUri, error }) => ({ index, itemUri, code: error?.code })),
+    [
+      { index: 1, itemUri: 'taste:track:999999', code: grpc.status.NOT_FOUND },
+      { index: 2, itemUri: '', code: grpc.status.INVALID_ARGUMENT },
+      { index: 3, itemUri: '<pad>', code: grpc.status.NOT_FOUND }, // the reserved rows are not items
+    ],
+  );
+  t.regex(response.itemErrors[0]?.error?.message ?? '', /not in the item table/);
 });
 
 test('ScoreItems limits: the limit is served, one more or none is INVALID_ARGUMENT naming it', async (t) => {
   const { client } = t.context.main;
   const atLimit = await scoreItems(client, { userId: HISTORY_USER, itemUris: Array.from({ length: MAX_CANDIDATES }, () => 'taste:track:5') });
-  t.is(atLimit.results.length, MAX_CANDIDATES);
+  t.is(atLimit.scores.length, MAX_CANDIDATES);
   const over = await rpcError(scoreItems(client, { userId: HISTORY_USER, itemUris: Array.from({ length: MAX_CANDIDATES + 1 }, () => 'taste:track:5') }));
   t.is(over.code, grpc.status.INVALID_ARGUMENT);
   t.regex(over.details, new RegExp(`${MAX_CANDIDATES + 1} item_uris is over the limit of ${MAX_CANDIDATES}.*--max-candidates`));
@@ -304,9 +308,8 @@ from taste.v1 import embedding_service_pb2 as pb, embedding_service_pb2_grpc as 
 with grpc.insecure_channel(sys.argv[3]) as channel:
     response = rpc.EmbeddingServiceStub(channel).ScoreItems(
         pb.ScoreItemsRequest(user_id=sys.argv[4], item_uris=json.loads(sys.argv[5])), timeout=5)
-print(json.dumps({'model_version': response.model_version, 'results': [
-    {'item_uri': r.item_uri, 'score': r.score} if r.WhichOneof('result') == 'score'
-    else {'item_uri': r.item_uri, 'code': r.error.code} for r in response.results]}))
+print(json.dumps({'model_version': response.model_version, 'scores': list(response.scores),
+    'item_errors': [{'index': e.index, 'item_uri': e.item_uri, 'code': e.error.code} for e in response.item_errors]}))
 `;
   await writeFile(join(dir, 'client.py'), script);
   const protoRoot = new URL('../../../proto', import.meta.url).pathname;
@@ -314,9 +317,7 @@ print(json.dumps({'model_version': response.model_version, 'results': [
   const user = users.get(HISTORY_USER)!;
   t.deepEqual(JSON.parse(stdout), {
     model_version: t.context.version,
-    results: candidates.map((uri) => {
-      const id = uris.indexOf(uri);
-      return id < 0 ? { item_uri: uri, code: grpc.status.NOT_FOUND } : { item_uri: uri, score: dot(user, rows[id]!) };
-    }),
+    scores: candidates.map((uri) => (uris.includes(uri) ? dot(user, rows[uris.indexOf(uri)]!) : 0)),
+    item_errors: [{ index: 2, item_uri: 'taste:track:unknown', code: grpc.status.NOT_FOUND }],
   });
 });
