@@ -117,8 +117,11 @@ export class AnnIndex {
     return this.size * ((this.#dim + 1) * 4 + (2 * this.connectivity + 8) * 4);
   }
 
-  /** Up to `count` rows with the highest inner product with `query`, best first (approximately). */
-  search(query: ArrayLike<number>, count: number): AnnMatch[] {
+  /**
+   * Up to `count` rows with the highest inner product with `query`, best first (approximately).
+   * `beam`: candidates kept while searching, recall against time. @default expansionSearch
+   */
+  search(query: ArrayLike<number>, count: number, beam: number = this.expansionSearch): AnnMatch[] {
     if (query.length !== this.#dim) {
       throw new TasteError(ErrorCodes.MODEL_CONTRACT, `a query of ${query.length} dimensions cannot search an index of ${this.#dim}`);
     }
@@ -132,7 +135,7 @@ export class AnnIndex {
     // expansion_search says (measured: recall@100 0.83 asking for 125, 0.97 asking for 512), so
     // the beam is asked for as the count and the best `count` kept.
     const wanted = Math.max(1, Math.min(count, this.size));
-    const matches = this.#index.search(wide, Math.min(this.size, Math.max(wanted, this.expansionSearch)), 1);
+    const matches = this.#index.search(wide, Math.min(this.size, Math.max(wanted, beam)), 1);
     const found: AnnMatch[] = [];
     // cos = dot / (|q| · M); the caller re-scores exactly, so this score only orders.
     const scale = Math.sqrt(norm);
