@@ -44,7 +44,9 @@ interface StaticType {
 const pbjs = createRequire(import.meta.url)(`${REPO_ROOT}bench/pbjs/embedding_service.cjs`) as {
   taste: { v1: Record<'GetUserEmbeddingResponse' | 'BatchGetUserEmbeddingsResponse', StaticType> };
 };
-const root = protobuf.loadSync(join(PROTO_ROOT, SERVICE_PROTO));
+const root = new protobuf.Root();
+root.resolvePath = (_origin, target) => join(PROTO_ROOT, target); // imports are relative to the proto root
+root.loadSync(SERVICE_PROTO);
 const generic = loadServicePackage()['taste.v1.EmbeddingService'] as unknown as Record<
   'GetUserEmbedding' | 'BatchGetUserEmbeddings',
   { responseSerialize: (value: unknown) => Buffer }

@@ -1,7 +1,8 @@
-import { createLogger, type LogLevel } from '../common/logger.js';
+import { createLogger, type Logger, type LogLevel } from '../common/logger.js';
 import { FeatureStore } from '../featurestore/feature-store.js';
 import { createRedisClient } from '../featurestore/redis-client.js';
-import { loadModelBundle } from '../model/model-bundle.js';
+import { ItemRetrieval } from '../model/item-retrieval.js';
+import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
 import { startServingServer } from '../serving/server.js';
 import { logFlags, metricsFlags, redisFlags } from './common-flags.js';
 import { servingObserver, storeObserver } from '../metrics/observers.js';
@@ -13,7 +14,21 @@ import { redisOptions, ShutdownSignal } from './options.js';
 const flags = {
   ...redisFlags,
   model: { type: 'string', env: 'TASTE_MODEL_DIR', default: 'models/default', description: 'model directory whose version is served by default' },
-  'model-versions': { type: 'string', env: 'TASTE_SERVE_MODEL_VERSIONS', default: '', description: 'other model versions to serve, comma-separated (e.g. during a rollout)' },
+  'model-versions': { type: 'string', env: 'TASTE_SERVE_MODEL_VERSIONS', default: '', description: 'other model versions to serve, comma-separated (e.g. during a rollout); embeddings only unless --item-model loads their model' },
+  'item-model': {
+    type: 'string',
+    multiple: true,
+    env: 'TASTE_ITEM_MODEL_DIR',
+    description: "another version's model directory, for its item table (ScoreItems, RecommendItems); its version is served too; repeatable",
+  },
+  'max-candidates': { type: 'integer', env: 'TASTE_MAX_CANDIDATES', default: 1000, min: 1, max: 100_000, description: 'most item_uris per ScoreItems' },
+  'max-k': { type: 'integer', env: 'TASTE_MAX_K', default: 1000, min: 1, max: 10_000, description: 'largest k of RecommendItems' },
+  'ann-min-items': {
+    type: 'integer',
+    env: 'TASTE_ANN_MIN_ITEMS',
+    default: 50_000,
+    description: 'item tables of at least this many items get an approximate nearest-neighbour index for RecommendItems, built at start (0: always)',
+  },
   host: { type: 'string', env: 'TASTE_GRPC_HOST', default: '0.0.0.0', description: 'interface to listen on' },
   port: { type: 'integer', env: 'TASTE_GRPC_PORT', default: 50051, description: 'gRPC port (0: any free port)' },
   'max-batch': { type: 'integer', env: 'TASTE_MAX_BATCH', default: 500, min: 1, description: 'most users per BatchGetUserEmbeddings' },
@@ -43,7 +58,17 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
   const metrics = new PipelineMetrics();
   const metricsServer = values['metrics-port'] > 0 ? await startMetricsServer(metrics, { port: values['metrics-port'] }) : undefined;
   const bundle = await loadModelBundle(values.model);
-  const versions = [bundle.metadata.modelVersion, ...values['model-versions'].split(',').map((v) => v.trim()).filter(Boolean)];
+  const itemBundles = [bundle];
+  for (const directory of values['item-model']) itemBundles.push(await loadModelBundle(directory));
+  const itemTables = new Map<string, ItemRetrieval>();
+  const dims = new Map<string, number>();
+  for (const loaded of itemBundles) {
+    const version = loaded.metadata.modelVersion;
+    if (itemTables.has(version)) throw new UsageError(`two model directories hold model version "${version}" (--model, --item-model): pass one per version`);
+    itemTables.set(version, itemRetrieval(loaded, values['ann-min-items'], logger));
+    dims.set(version, loaded.metadata.embeddingDim);
+  }
+  const versions = [...itemTables.keys(), ...values['model-versions'].split(',').map((v) => v.trim()).filter(Boolean)];
   const redis = createRedisClient(redisOptions(values, 'taste-serving'));
   const stores = [...new Set(versions)].map(
     (modelVersion) =>
@@ -51,8 +76,8 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
         redis,
         modelVersion,
         queryTokens: bundle.metadata.queryTokens,
-        // Other versions' models are not loaded here, so only the loaded one's length is checked.
-        ...(modelVersion === bundle.metadata.modelVersion ? { embeddingDim: bundle.metadata.embeddingDim } : {}),
+        // Versions whose model is not loaded here are read without a length check.
+        ...(dims.has(modelVersion) ? { embeddingDim: dims.get(modelVersion)! } : {}),
         keyPrefix: values['key-prefix'],
         observer: storeObserver(metrics),
       }),
@@ -62,6 +87,9 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
       stores,
       defaultModelVersion: bundle.metadata.modelVersion,
       maxBatchSize: values['max-batch'],
+      itemTables,
+      maxCandidates: values['max-candidates'],
+      maxK: values['max-k'],
       logger,
       observer: servingObserver(metrics),
     },
@@ -79,7 +107,12 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
         }
       : {}),
   });
-  logger.info('serving', { address: `${values.host}:${server.port}`, versions, defaultVersion: bundle.metadata.modelVersion });
+  logger.info('serving', {
+    address: `${values.host}:${server.port}`,
+    versions: [...new Set(versions)],
+    defaultVersion: bundle.metadata.modelVersion,
+    itemTables: [...itemTables.keys()],
+  });
   metricsServer?.setReady(true);
   await shutdown.requested;
   metricsServer?.setReady(false);
@@ -89,4 +122,18 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
     await metricsServer?.close();
   });
   return 0;
+}
+
+/** The item table of a loaded model, with its index when the table is large enough (timed: it blocks the start). */
+function itemRetrieval(bundle: ModelBundle, annMinItems: number, logger: Logger): ItemRetrieval {
+  const retrieval = new ItemRetrieval(bundle.itemTable, bundle.vocabulary, { annMinItems });
+  const { index } = retrieval;
+  logger.info('item table loaded', {
+    modelVersion: bundle.metadata.modelVersion,
+    items: retrieval.items,
+    dimension: bundle.itemTable.dim,
+    search: index ? 'approximate (usearch HNSW)' : 'exact',
+    ...(index ? { indexBuildSeconds: Number(index.buildSeconds.toFixed(2)), indexMemoryBytes: index.memoryBytes } : {}),
+  });
+  return retrieval;
 }

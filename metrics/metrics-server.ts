@@ -14,6 +14,8 @@ export interface MetricsServer {
  * for a consumer, joined its group with the model loaded) for Kubernetes probes.
  */
 export async function startMetricsServer(metrics: PipelineMetrics, options: { host?: string; port: number }): Promise<MetricsServer> {
+  // Only now, when they can be read: metrics that are off must cost nothing.
+  metrics.startDefaultMetrics();
   let ready = false;
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];

@@ -54,14 +54,16 @@ export class ItemScorer {
    * The `k` items with the highest scores, best first. The reserved ids (<pad>, <unk>) and the
    * `exclude`d ones (e.g. the user's own history) are never returned. Equal scores keep id order
    * (the lower id first, also when only one of them fits in `k`), so the answer is deterministic.
+   * `accept`, when given, is asked about every other id: only those it accepts are ranked (e.g.
+   * one item kind).
    */
-  topK(user: ArrayLike<number>, k: number, exclude: Iterable<number> = []): ScoredItem[] {
+  topK(user: ArrayLike<number>, k: number, exclude: Iterable<number> = [], accept?: (id: number) => boolean): ScoredItem[] {
     this.#checkUser(user);
     if (!Number.isInteger(k) || k < 0) throw new TasteError(ErrorCodes.CONFIG_INVALID, `k must be an integer >= 0, got ${k}`);
     const skip = new Set(exclude);
     const best: ScoredItem[] = [];
     for (let id = UNKNOWN_ITEM_ID + 1; id < this.rows && k > 0; id++) {
-      if (skip.has(id)) continue;
+      if (skip.has(id) || (accept !== undefined && !accept(id))) continue;
       const score = this.#dot(user, id);
       if (best.length === k && !(score > best[k - 1]!.score)) continue;
       // After every equal score: ids arrive in increasing order, so ties stay in id order.

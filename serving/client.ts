@@ -5,6 +5,10 @@ import type { EmbeddingServiceClient } from '../proto/generated/taste/v1/Embeddi
 import type { GetUserEmbeddingRequest } from '../proto/generated/taste/v1/GetUserEmbeddingRequest.js';
 import type { GetUserEmbeddingResponse__Output } from '../proto/generated/taste/v1/GetUserEmbeddingResponse.js';
 import { ErrorCodes, TasteError } from '../common/errors.js';
+import type { RecommendItemsRequest } from '../proto/generated/taste/v1/RecommendItemsRequest.js';
+import type { RecommendItemsResponse__Output } from '../proto/generated/taste/v1/RecommendItemsResponse.js';
+import type { ScoreItemsRequest } from '../proto/generated/taste/v1/ScoreItemsRequest.js';
+import type { ScoreItemsResponse__Output } from '../proto/generated/taste/v1/ScoreItemsResponse.js';
 import { loadServiceTypes } from './service-definition.js';
 
 export type { EmbeddingServiceClient };
@@ -49,6 +53,34 @@ export function batchGetUserEmbeddings(
   return new Promise((resolve, reject) => {
     client.BatchGetUserEmbeddings(request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) =>
       error || !response ? reject(error ?? new TasteError(ErrorCodes.SERVING_CALL, 'BatchGetUserEmbeddings: no response')) : resolve(response),
+    );
+  });
+}
+
+/** Rejects with the call's `grpc.ServiceError`; per-item failures are in `results[i].error`. */
+export function scoreItems(
+  client: EmbeddingServiceClient,
+  request: ScoreItemsRequest,
+  deadlineMs: number = DEFAULT_CALL_DEADLINE_MS,
+  metadata: grpc.Metadata = new grpc.Metadata(),
+): Promise<ScoreItemsResponse__Output> {
+  return new Promise((resolve, reject) => {
+    client.ScoreItems(request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) =>
+      error || !response ? reject(error ?? new TasteError(ErrorCodes.SERVING_CALL, 'ScoreItems: no response')) : resolve(response),
+    );
+  });
+}
+
+/** Rejects with the call's `grpc.ServiceError` on any non-OK status. */
+export function recommendItems(
+  client: EmbeddingServiceClient,
+  request: RecommendItemsRequest,
+  deadlineMs: number = DEFAULT_CALL_DEADLINE_MS,
+  metadata: grpc.Metadata = new grpc.Metadata(),
+): Promise<RecommendItemsResponse__Output> {
+  return new Promise((resolve, reject) => {
+    client.RecommendItems(request, metadata, { deadline: Date.now() + deadlineMs }, (error, response) =>
+      error || !response ? reject(error ?? new TasteError(ErrorCodes.SERVING_CALL, 'RecommendItems: no response')) : resolve(response),
     );
   });
 }

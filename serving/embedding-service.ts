@@ -5,6 +5,13 @@ import type { EmbeddingRead, FeatureStore, StoredEmbedding } from '../featuresto
 import { isValidUserId, USER_ID_PATTERN } from '../events/user-id.js';
 import type { BatchGetUserEmbeddingsRequest__Output } from '../proto/generated/taste/v1/BatchGetUserEmbeddingsRequest.js';
 import type { GetUserEmbeddingRequest__Output } from '../proto/generated/taste/v1/GetUserEmbeddingRequest.js';
+import type { ItemError } from '../proto/generated/taste/v1/ItemError.js';
+import type { RecommendItemsRequest__Output } from '../proto/generated/taste/v1/RecommendItemsRequest.js';
+import type { RecommendItemsResponse } from '../proto/generated/taste/v1/RecommendItemsResponse.js';
+import type { ScoreItemsRequest__Output } from '../proto/generated/taste/v1/ScoreItemsRequest.js';
+import type { ScoreItemsResponse } from '../proto/generated/taste/v1/ScoreItemsResponse.js';
+import { PAD_ITEM_ID, UNKNOWN_ITEM_ID } from '../model/features.js';
+import { ItemKinds, type ItemKind, type ItemRetrieval } from '../model/item-retrieval.js';
 import {
   encodeBatchGetUserEmbeddingsResponse,
   encodeGetUserEmbeddingResponse,
@@ -19,10 +26,15 @@ import { EMBEDDING_SERVICE_NAME, loadServiceTypes } from './service-definition.j
 export interface EmbeddingServiceHandlers extends grpc.UntypedServiceImplementation {
   GetUserEmbedding: grpc.handleUnaryCall<GetUserEmbeddingRequest__Output, ServedGetUserEmbeddingResponse>;
   BatchGetUserEmbeddings: grpc.handleUnaryCall<BatchGetUserEmbeddingsRequest__Output, ServedBatchGetUserEmbeddingsResponse>;
+  ScoreItems: grpc.handleUnaryCall<ScoreItemsRequest__Output, ScoreItemsResponse>;
+  RecommendItems: grpc.handleUnaryCall<RecommendItemsRequest__Output, RecommendItemsResponse>;
 }
 
-/** What serving needs from a feature store: reads only, so a test or a cache can stand in. */
-export type EmbeddingReader = Pick<FeatureStore, 'modelVersion' | 'readEmbeddingResults'>;
+/**
+ * What serving needs from a feature store: reads only, so a test or a cache can stand in.
+ * `loadStates` (the user's stored window) is needed only for RecommendItems' exclude_history.
+ */
+export type EmbeddingReader = Pick<FeatureStore, 'modelVersion' | 'readEmbeddingResults'> & Partial<Pick<FeatureStore, 'loadStates'>>;
 
 export interface EmbeddingServiceOptions {
   /**
@@ -37,6 +49,16 @@ export interface EmbeddingServiceOptions {
   defaultModelVersion?: string;
   /** Most user ids in one BatchGetUserEmbeddings call; more is INVALID_ARGUMENT. @default 500 */
   maxBatchSize?: number;
+  /**
+   * The item tables that ScoreItems and RecommendItems use, by model version (each must be a
+   * served version). A served version without one answers those two with FAILED_PRECONDITION.
+   * @default none
+   */
+  itemTables?: ReadonlyMap<string, ItemRetrieval>;
+  /** Most item_uris in one ScoreItems call; more is INVALID_ARGUMENT. @default 1000 */
+  maxCandidates?: number;
+  /** Largest k of one RecommendItems call; more is INVALID_ARGUMENT. @default 1000 */
+  maxK?: number;
   /** Errors and feature-store outages (once per outage, not per request). @default silentLogger */
   logger?: Logger;
   /** Told about every call's outcome (metrics). */
@@ -49,7 +71,7 @@ export interface EmbeddingServiceObserver {
   onCall?(method: string, code: grpc.status, seconds: number): void;
 }
 
-export const defaultEmbeddingServiceOptions = { maxBatchSize: 500 } as const;
+export const defaultEmbeddingServiceOptions = { maxBatchSize: 500, maxCandidates: 1000, maxK: 1000 } as const;
 
 /** Model versions as they may appear in a request (and in Redis keys). */
 export const MODEL_VERSION_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -57,6 +79,11 @@ export const MODEL_VERSION_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 // One call fans out to one Redis read per user and answers with every vector: a ceiling keeps a
 // misconfigured limit from turning a single request into an outage.
 const MAX_BATCH_SIZE_CEILING = 10_000;
+// The same for scoring: a call's work and response grow with its candidates, and with k.
+const MAX_CANDIDATES_CEILING = 100_000;
+const MAX_K_CEILING = 10_000;
+// What a client is told to do when a version has no item table.
+const ITEM_TABLE_HINT = 'start taste serve with --model <that version\'s model directory> (or --item-model for a further version)';
 // setTimeout fires at once for delays above 2^31-1 ms; deadlines that far out are "no deadline".
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -78,6 +105,9 @@ export class EmbeddingService {
   readonly #stores: ReadonlyMap<string, EmbeddingReader>;
   readonly #defaultVersion: string;
   readonly #maxBatchSize: number;
+  readonly #itemTables: ReadonlyMap<string, ItemRetrieval>;
+  readonly #maxCandidates: number;
+  readonly #maxK: number;
   readonly #logger: Logger;
   readonly #observer: EmbeddingServiceObserver | undefined;
   #storeDown = false;
@@ -108,7 +138,22 @@ export class EmbeddingService {
     }
     this.#stores = stores;
     this.#defaultVersion = defaultVersion;
+    const itemTables = options.itemTables ?? new Map<string, ItemRetrieval>();
+    for (const version of itemTables.keys()) {
+      if (!stores.has(version)) throw configError(`an item table is given for model version "${version}", which has no store: serve it or drop the table`);
+    }
+    const maxCandidates = options.maxCandidates ?? defaultEmbeddingServiceOptions.maxCandidates;
+    if (!Number.isInteger(maxCandidates) || maxCandidates < 1 || maxCandidates > MAX_CANDIDATES_CEILING) {
+      throw configError(`maxCandidates must be an integer in 1..${MAX_CANDIDATES_CEILING}, got ${maxCandidates}`);
+    }
+    const maxK = options.maxK ?? defaultEmbeddingServiceOptions.maxK;
+    if (!Number.isInteger(maxK) || maxK < 1 || maxK > MAX_K_CEILING) {
+      throw configError(`maxK must be an integer in 1..${MAX_K_CEILING}, got ${maxK}`);
+    }
     this.#maxBatchSize = maxBatchSize;
+    this.#itemTables = itemTables;
+    this.#maxCandidates = maxCandidates;
+    this.#maxK = maxK;
     this.#logger = (options.logger ?? silentLogger).child({ component: 'embedding-service' });
     this.#observer = options.observer;
   }
@@ -133,6 +178,12 @@ export class EmbeddingService {
     BatchGetUserEmbeddings: (call, callback) => {
       void this.#answer('BatchGetUserEmbeddings', call, callback, () => this.#batchGetUserEmbeddings(call.request));
     },
+    ScoreItems: (call, callback) => {
+      void this.#answer('ScoreItems', call, callback, () => this.#scoreItems(call.request));
+    },
+    RecommendItems: (call, callback) => {
+      void this.#answer('RecommendItems', call, callback, () => this.#recommendItems(call.request));
+    },
   };
 
   addToServer(server: Pick<grpc.Server, 'addService'>): void {
@@ -141,6 +192,10 @@ export class EmbeddingService {
     const definition: grpc.ServiceDefinition = {
       GetUserEmbedding: { ...generic.GetUserEmbedding, responseSerialize: encodeGetUserEmbeddingResponse },
       BatchGetUserEmbeddings: { ...generic.BatchGetUserEmbeddings, responseSerialize: encodeBatchGetUserEmbeddingsResponse },
+      // protobufjs' encoders: no stored bytes to copy here; 53 µs for 500 packed scores, small beside
+      // decoding the request's 500 URIs (bench/results/2026-12-02-ranking/notes.md).
+      ScoreItems: generic.ScoreItems,
+      RecommendItems: generic.RecommendItems,
     };
     server.addService(definition, this.handlers);
   }
@@ -192,6 +247,111 @@ export class EmbeddingService {
       return { userId, embedding: toUserEmbedding(userId, store.modelVersion, read.embedding) };
     });
     return { results, modelVersion: store.modelVersion };
+  }
+
+  async #scoreItems(request: ScoreItemsRequest__Output): Promise<ScoreItemsResponse> {
+    const { itemUris } = request;
+    if (itemUris.length === 0) throw new StatusError(grpc.status.INVALID_ARGUMENT, 'item_uris is empty: send at least one candidate');
+    if (itemUris.length > this.#maxCandidates) {
+      throw new StatusError(
+        grpc.status.INVALID_ARGUMENT,
+        `${itemUris.length} item_uris is over the limit of ${this.#maxCandidates} per call: split the candidates (or raise --max-candidates)`,
+      );
+    }
+    const store = this.#storeFor(request.modelVersion);
+    const table = this.#itemTableFor(store.modelVersion);
+    const user = await this.#userVector(store, table, request.userId);
+    const { vocabulary, scorer } = table;
+    const ids = itemUris.map((uri) => vocabulary.idOf(uri));
+    const itemErrors: ItemError[] = [];
+    ids.forEach((id, index) => {
+      const itemUri = itemUris[index]!;
+      if (id === PAD_ITEM_ID) itemErrors.push({ index, itemUri, error: { code: grpc.status.INVALID_ARGUMENT, message: 'empty item URI' } });
+      else if (id === UNKNOWN_ITEM_ID) {
+        itemErrors.push({ index, itemUri, error: { code: grpc.status.NOT_FOUND, message: `not in the item table of model version "${store.modelVersion}"` } });
+      }
+    });
+    // Only the known items are scored; the positions in error stay 0, as the .proto says.
+    const known = itemErrors.length === 0 ? ids : ids.filter((id) => id > UNKNOWN_ITEM_ID);
+    const knownScores = scorer.score(user, known);
+    let scores = knownScores;
+    if (itemErrors.length > 0) {
+      scores = new Float64Array(ids.length);
+      let next = 0;
+      ids.forEach((id, index) => {
+        if (id > UNKNOWN_ITEM_ID) scores[index] = knownScores[next++]!;
+      });
+    }
+    return { scores: Array.from(scores), itemErrors, modelVersion: store.modelVersion };
+  }
+
+  async #recommendItems(request: RecommendItemsRequest__Output): Promise<RecommendItemsResponse> {
+    const { k } = request;
+    if (k < 1) throw new StatusError(grpc.status.INVALID_ARGUMENT, 'k is 0: ask for at least one item');
+    if (k > this.#maxK) throw new StatusError(grpc.status.INVALID_ARGUMENT, `k = ${k} is over the limit of ${this.#maxK} (--max-k)`);
+    const kinds = new Set<ItemKind>();
+    for (const kind of request.filters?.itemKinds ?? []) {
+      if (kind === ItemKinds.UNSPECIFIED || !Object.values(ItemKinds).includes(kind as ItemKind)) {
+        throw new StatusError(grpc.status.INVALID_ARGUMENT, `filters.item_kinds: ${JSON.stringify(kind)} is not an item kind: name TRACK, PODCAST_EPISODE or AUDIOBOOK_CHAPTER`);
+      }
+      kinds.add(kind as ItemKind);
+    }
+    const store = this.#storeFor(request.modelVersion);
+    const table = this.#itemTableFor(store.modelVersion);
+    const excludeHistory = request.filters?.excludeHistory === true;
+    if (excludeHistory && store.loadStates === undefined) {
+      throw new StatusError(grpc.status.FAILED_PRECONDITION, `exclude_history: the store of model version "${store.modelVersion}" cannot read histories`);
+    }
+    // Both reads in one round trip's time.
+    const [user, history] = await Promise.all([
+      this.#userVector(store, table, request.userId),
+      excludeHistory ? this.#historyOf(store, request.userId) : Promise.resolve(new Set<number>()),
+    ]);
+    const { items, approximate } = table.recommend(user, k, { kinds, exclude: history });
+    return {
+      items: items.map(({ id, score }) => ({ itemUri: table.vocabulary.uriOf(id) ?? '', score, kind: table.kindOf(id) })),
+      modelVersion: store.modelVersion,
+      approximate,
+    };
+  }
+
+  /** The user's embedding, checked against the table it is to be scored with. */
+  async #userVector(store: EmbeddingReader, table: ItemRetrieval, userId: string): Promise<Float32Array> {
+    if (!isValidUserId(userId)) throw new StatusError(grpc.status.INVALID_ARGUMENT, invalidUserMessage(userId));
+    const [read] = await this.#read(store, [userId]);
+    if (read?.status === 'corrupt') throw new StatusError(grpc.status.DATA_LOSS, corruptMessage(this.#logger, store, userId, read.reason));
+    if (read?.status !== 'found') {
+      throw new StatusError(grpc.status.NOT_FOUND, `no embedding for user ${quote(userId)} in model version "${store.modelVersion}"`);
+    }
+    const { vector } = read.embedding;
+    if (vector.length !== table.scorer.dim) {
+      this.#logger.error('stored embedding does not match the item table', { userId, modelVersion: store.modelVersion, dimension: vector.length, tableDimension: table.scorer.dim });
+      throw new StatusError(
+        grpc.status.FAILED_PRECONDITION,
+        `the stored embedding has ${vector.length} dimensions but the item table of model version "${store.modelVersion}" ${table.scorer.dim}: is --model the directory of that version?`,
+      );
+    }
+    return vector;
+  }
+
+  /** The item ids of the user's stored window (empty for a user without state). */
+  async #historyOf(store: EmbeddingReader, userId: string): Promise<Set<number>> {
+    if (!isValidUserId(userId)) return new Set(); // #userVector answers INVALID_ARGUMENT
+    const states = await store.loadStates!([userId]);
+    return new Set((states.get(userId)?.window ?? []).map((event) => event.itemId));
+  }
+
+  #itemTableFor(version: string): ItemRetrieval {
+    const table = this.#itemTables.get(version);
+    if (!table) {
+      const loaded = [...this.#itemTables.keys()];
+      throw new StatusError(
+        grpc.status.FAILED_PRECONDITION,
+        `model version "${version}" is served without its item table, so items cannot be scored for it: ${ITEM_TABLE_HINT}` +
+          (loaded.length > 0 ? `; item tables loaded: ${loaded.join(', ')}` : ''),
+      );
+    }
+    return table;
   }
 
   #storeFor(requested: string): EmbeddingReader {

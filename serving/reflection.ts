@@ -5,7 +5,7 @@ import type { PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { buildFileDescriptors, type FileDescriptorBytes, type ProtoSource } from '../proto/file-descriptors.js';
-import { PROTO_ROOT, SERVICE_PROTO } from '../proto/paths.js';
+import { EVENTS_PROTO, PROTO_ROOT, SERVICE_PROTO } from '../proto/paths.js';
 
 // @grpc/reflection ships the reflection protos it serves; they are published like ours.
 const reflectionProtoRoot = join(dirname(createRequire(import.meta.url).resolve('@grpc/reflection')), '../proto');
@@ -17,6 +17,8 @@ const reflectionProtoRoot = join(dirname(createRequire(import.meta.url).resolve(
  */
 export const REFLECTED_PROTOS: readonly ProtoSource[] = [
   { name: SERVICE_PROTO, path: join(PROTO_ROOT, SERVICE_PROTO) },
+  // The service imports it (ItemKind), so a client resolving the service needs it too.
+  { name: EVENTS_PROTO, path: join(PROTO_ROOT, EVENTS_PROTO) },
   { name: 'grpc/health/v1/health.proto', path: healthProtoPath },
   { name: 'grpc/reflection/v1/reflection.proto', path: join(reflectionProtoRoot, 'grpc/reflection/v1/reflection.proto') },
   { name: 'grpc/reflection/v1alpha/reflection.proto', path: join(reflectionProtoRoot, 'grpc/reflection/v1alpha/reflection.proto') },

@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import protobuf from 'protobufjs';
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import { PROTO_ROOT, SERVICE_PROTO } from '../proto/paths.js';
@@ -49,7 +49,11 @@ export const RESPONSE_MESSAGES = ['taste.v1.GetUserEmbeddingResponse', 'taste.v1
 
 /** The service's .proto as protobufjs reflection, field names as written there (snake_case). */
 export function loadServiceRoot(): protobuf.Root {
-  return new protobuf.Root().loadSync(join(PROTO_ROOT, SERVICE_PROTO), { keepCase: true });
+  const root = new protobuf.Root();
+  // Imports ("taste/v1/events.proto") are relative to the proto root, as protoc's -I resolves
+  // them, not to the importing file (protobufjs' default).
+  root.resolvePath = (_origin, target) => (isAbsolute(target) ? target : join(PROTO_ROOT, target));
+  return root.loadSync(SERVICE_PROTO, { keepCase: true });
 }
 
 const serviceRoot = loadServiceRoot();

@@ -132,6 +132,7 @@ maybe('the reflected files carry the names the .proto files have', async (t) => 
       'grpc/reflection/v1/reflection.proto',
       'grpc/reflection/v1alpha/reflection.proto',
       'taste/v1/embedding_service.proto',
+      'taste/v1/events.proto', // imported by the service (ItemKind)
     ]);
   } finally {
     await rm(dir, { recursive: true, force: true });

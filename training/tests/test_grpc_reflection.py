@@ -48,6 +48,7 @@ SERVICES = {
 # sits at health/v1/ in grpc-health-check but is published under its canonical grpc/health/v1/ name.
 PROTO_FILES = {
     "taste/v1/embedding_service.proto": ROOT / "proto" / "taste" / "v1" / "embedding_service.proto",
+    "taste/v1/events.proto": ROOT / "proto" / "taste" / "v1" / "events.proto",  # imported by the service
     "grpc/health/v1/health.proto": ROOT / "node_modules" / "grpc-health-check" / "proto" / "health" / "v1" / "health.proto",
     "grpc/reflection/v1/reflection.proto": ROOT / "node_modules" / "@grpc" / "reflection" / "build" / "proto" / "grpc" / "reflection" / "v1" / "reflection.proto",
     "grpc/reflection/v1alpha/reflection.proto": ROOT / "node_modules" / "@grpc" / "reflection" / "build" / "proto" / "grpc" / "reflection" / "v1alpha" / "reflection.proto",
