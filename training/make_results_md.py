@@ -85,6 +85,9 @@ RUNS = [
     ("ml-latest-small-stateful-dropout0.5-state128-noexport", "ablation: the same with 128 complex channels per layer "
      "(`--state-size 128`), seed 42, 20 min budget"),
     ("ml-latest-small-stateful-dropout0.5-state128-seed1-noexport", "the same with 128 channels, seed 1, 20 min budget"),
+    ("ml-latest-small-relativepos-dropout0.5-labelsmoothing0.1-len200-noexport", "ablation: the transformer with the "
+     "LastFM recipe (relative attention bias, dropout 0.5, label smoothing 0.1) over the newest 200 events "
+     "(`--max-seq-len 200`), seed 42, 28 min budget (stopped by it, validation still rising)"),
     ("sim-stateful-attributes-seed1", "the same stateful simulator configuration, seed 1, 18 min budget (seed 42 had 20)"),
     ("sim-stateful-attributes", "simulator seed 1, **stateful LRU** (v2), whole histories, item attributes, dropout 0.3 "
      "(20 min budget): models/stateful"),
