@@ -1,5 +1,4 @@
 import anyTest, { type TestFn } from 'ava';
-import type { Producer } from 'kafkajs';
 import { join } from 'node:path';
 import { type BackfillJobOptions, runBackfillJob } from '../../backfill/job.js';
 import { resolveKafkaRanges } from '../../backfill/kafka-range.js';
@@ -23,12 +22,6 @@ async function stop(t: { context: StreamJobContext }, stream: StreamJob): Promis
   t.context.jobs.splice(t.context.jobs.indexOf(stream), 1);
 }
 
-let idempotentProducer: Producer | undefined;
-let connected: Promise<void> | undefined;
-test.after.always(async () => {
-  await idempotentProducer?.disconnect();
-});
-
 /** Produces events keyed by user, each with its event time as the record timestamp. */
 async function produce(t: { context: StreamJobContext }, topics: StreamTopics, events: readonly EventRecord[]): Promise<void> {
   const plays = events.filter((e) => e.kind === 'play');
@@ -38,12 +31,7 @@ async function produce(t: { context: StreamJobContext }, topics: StreamTopics, e
     timestamp: String(e.event.eventTimeMs),
     value: e.kind === 'play' ? encodePlayEvent(e.event) : encodeSearchEvent(e.event),
   });
-  // Idempotent: a send kafkajs retries after a partial failure (a partition of a new topic without
-  // its leader yet) must not write the records that did land a second time, or the counts below
-  // would see producer duplicates, not the backfill's work.
-  idempotentProducer ??= t.context.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await (connected ??= idempotentProducer.connect());
-  await idempotentProducer.sendBatch({
+  await t.context.producer.sendBatch({
     acks: -1,
     topicMessages: [
       { topic: topics.play, messages: plays.map(message) },

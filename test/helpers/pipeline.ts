@@ -48,7 +48,10 @@ export interface StreamJobContext {
 export function withStreamJobs(test: TestFn<StreamJobContext>): (t: { context: StreamJobContext }, ...args: Parameters<typeof startTestJob>) => Promise<StreamJob> {
   test.before(async (t) => {
     const kafka = testKafka();
-    const producer = createProducer(kafka);
+    // Idempotent: a send kafkajs retries after a partial failure (a partition of a new topic without
+    // its leader yet) must not write the records that did land a second time, or a test's counts
+    // would see producer duplicates, not the pipeline's work (seen once in CI: 12 events for 6).
+    const producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     t.context = { kafka, producer, jobs: [] };
   });
