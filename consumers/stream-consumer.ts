@@ -1,8 +1,8 @@
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Consumer, ConsumerConfig, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import { createProducer } from './kafka.js';
 import { describeError, isRetryable } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { withRetry } from '../common/retry.js';
+import { sleep, withRetry } from '../common/retry.js';
 import type { Updater, UpdateSummary } from '../updater/updater.js';
 import type { SourcedEvent } from '../events/window-event.js';
 import { type DeadLetter, DeadLetterWriter } from './dead-letter.js';
@@ -37,13 +37,35 @@ export interface StreamConsumerOptions {
   observer?: StreamConsumerObserver;
   /** Called after each applied step (demo output). */
   onApplied?: (summary: UpdateSummary, messages: number) => void;
+  /**
+   * Longest the kafkajs consumer may go without a sign of life (a fetch, a batch, a group join)
+   * outside a step's apply, which has timeouts and retries of its own. Past it the consumer is
+   * taken for stalled and replaced. Idle partitions still fetch every 5 s, and a rebalance takes
+   * at most kafkajs's rebalance timeout (60 s), so the default leaves room for both. @default 120000
+   */
+  stallTimeoutMs?: number;
+  /** Test seam: how the kafkajs consumer is made. @default kafka.consumer(config) */
+  createConsumer?: (kafka: Kafka, config: ConsumerConfig) => Consumer;
 }
 
 /** What the consumer reports; metrics/ turns it into Prometheus metrics. */
 export interface StreamConsumerObserver {
   /** After each step is applied and its offsets resolved. */
   onStep?(step: ConsumerStep): void;
+  /** This member holds partitions (true, after each group join) or has lost its consumer until a replacement joins (false). */
+  onMembership?(member: boolean): void;
+  /** The kafkajs consumer was replaced: it crashed and kafkajs would not restart it, or it stalled. */
+  onReplaced?(reason: ConsumerReplacement): void;
 }
+
+/** Why the kafkajs consumer was replaced. */
+export const ConsumerReplacements = {
+  /** kafkajs gave up on an error it does not retry (its consumer stays stopped otherwise). */
+  CRASHED: 'crashed',
+  /** No fetch, batch or group join for longer than the stall timeout. */
+  STALLED: 'stalled',
+} as const;
+export type ConsumerReplacement = (typeof ConsumerReplacements)[keyof typeof ConsumerReplacements];
 
 /** One step: a chunk of one partition's batch, applied, with what was refused dead-lettered. */
 export interface ConsumerStep {
@@ -66,6 +88,8 @@ export interface StreamConsumerStats {
   steps: number;
   /** Times this member joined the group: 1 without rebalances. */
   groupJoins: number;
+  /** Times the kafkajs consumer was replaced after a crash kafkajs would not restart, or a stall. */
+  replacements: number;
 }
 
 /**
@@ -76,39 +100,75 @@ export interface StreamConsumerStats {
  */
 export class StreamConsumer {
   readonly #options: StreamConsumerOptions;
-  readonly #consumer: Consumer;
+  #consumer: Consumer;
   readonly #producer: Producer;
   readonly #deadLetters: DeadLetterWriter;
   readonly #stopping = new AbortController();
   readonly #typeByTopic: Map<string, EventType>;
   #joined: Promise<void>;
-  readonly stats: StreamConsumerStats = { messages: 0, applied: 0, duplicates: 0, deadLettered: 0, steps: 0, groupJoins: 0 };
+  readonly stats: StreamConsumerStats = { messages: 0, applied: 0, duplicates: 0, deadLettered: 0, steps: 0, groupJoins: 0, replacements: 0 };
+  /** When the kafkajs consumer last showed it was alive (performance.now()). */
+  #lastSignOfLife = performance.now();
+  /** Applies in flight: their time is not a stall (they have timeouts and retries, and log them). */
+  #applying = 0;
+  #replacing: Promise<void> | undefined;
+  /** Replacements since the last step that went through: each waits longer, so a crash loop does not spin. */
+  #replacementsInARow = 0;
+  #watchdog: NodeJS.Timeout | undefined;
+  #resolveJoined!: () => void;
 
   constructor(options: StreamConsumerOptions) {
     this.#options = options;
     const { kafka, topics } = options;
-    this.#consumer = kafka.consumer({
-      groupId: options.groupId ?? 'taste',
-      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: 3_000,
-      allowAutoTopicCreation: false,
-      maxBytesPerPartition: 1_048_576,
-    });
     this.#producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
     this.#deadLetters = new DeadLetterWriter(this.#producer, topics.deadLetter);
     this.#typeByTopic = new Map([
       [topics.play, EventTypes.PLAY],
       [topics.search, EventTypes.SEARCH],
     ]);
-    this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
-      this.stats.groupJoins++;
-    });
     this.#joined = new Promise((resolve) => {
-      const remove = this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
-        remove();
-        resolve();
-      });
+      this.#resolveJoined = resolve;
     });
+    this.#consumer = this.#createConsumer();
+  }
+
+  /** A kafkajs consumer with this member's settings, its events wired to the stats, the observer and the watchdog. */
+  #createConsumer(): Consumer {
+    const options = this.#options;
+    const config: ConsumerConfig = {
+      groupId: options.groupId ?? 'taste',
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: 3_000,
+      allowAutoTopicCreation: false,
+      maxBytesPerPartition: 1_048_576,
+    };
+    const consumer = options.createConsumer?.(options.kafka, config) ?? options.kafka.consumer(config);
+    const alive = () => {
+      if (consumer === this.#consumer) this.#lastSignOfLife = performance.now();
+    };
+    consumer.on(consumer.events.FETCH_START, alive);
+    consumer.on(consumer.events.FETCH, alive);
+    consumer.on(consumer.events.START_BATCH_PROCESS, alive);
+    consumer.on(consumer.events.END_BATCH_PROCESS, alive);
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      alive();
+      this.stats.groupJoins++;
+      this.#resolveJoined();
+      this.#options.observer?.onMembership?.(true);
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (consumer !== this.#consumer || this.#stopping.signal.aborted) return;
+      this.#options.observer?.onMembership?.(false);
+      // kafkajs restarts itself after errors it deems retriable; after any other (a TypeError
+      // anywhere in the step, a protocol error it does not retry) its consumer stays stopped for
+      // good while the process lives on: the partitions would stall without a word.
+      if (payload.restart) {
+        alive();
+        return;
+      }
+      this.#replace(ConsumerReplacements.CRASHED, describeError(payload.error));
+    });
+    return consumer;
   }
 
   /** Resolves once this member has joined the group and received its first assignment. */
@@ -117,11 +177,23 @@ export class StreamConsumer {
   }
 
   async start(): Promise<void> {
-    const { topics } = this.#options;
     await this.#producer.connect();
-    await this.#consumer.connect();
-    await this.#consumer.subscribe({ topics: [topics.play, topics.search], fromBeginning: this.#options.fromBeginning ?? true });
-    await this.#consumer.run({
+    await this.#run(this.#consumer);
+    const stallTimeoutMs = this.#options.stallTimeoutMs ?? 120_000;
+    this.#lastSignOfLife = performance.now();
+    this.#watchdog = setInterval(() => {
+      if (this.#applying > 0 || this.#replacing) return;
+      const silentMs = performance.now() - this.#lastSignOfLife;
+      if (silentMs > stallTimeoutMs) this.#replace(ConsumerReplacements.STALLED, `no fetch, batch or group join for ${Math.round(silentMs)} ms`);
+    }, Math.min(5_000, Math.max(100, stallTimeoutMs / 4)));
+    this.#watchdog.unref();
+  }
+
+  async #run(consumer: Consumer): Promise<void> {
+    const { topics } = this.#options;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topics.play, topics.search], fromBeginning: this.#options.fromBeginning ?? true });
+    await consumer.run({
       autoCommit: true,
       autoCommitInterval: this.#options.autoCommitIntervalMs ?? 1_000,
       eachBatchAutoResolve: false,
@@ -133,8 +205,54 @@ export class StreamConsumer {
   /** Finishes or abandons the step in flight (uncommitted work is replayed later), then leaves the group. */
   async stop(): Promise<void> {
     this.#stopping.abort();
+    clearInterval(this.#watchdog);
+    await this.#replacing;
     await this.#consumer.disconnect();
     await this.#producer.disconnect();
+  }
+
+  /**
+   * Drops the kafkajs consumer and starts a new one in the same group, until one runs. What the old
+   * one had fetched but not committed is fetched again, and the updater drops what was applied.
+   */
+  #replace(reason: ConsumerReplacement, detail: string): void {
+    if (this.#replacing || this.#stopping.signal.aborted) return;
+    this.stats.replacements++;
+    const backoffMs = Math.min(30_000, 1_000 * 2 ** this.#replacementsInARow) - 1_000;
+    this.#replacementsInARow++;
+    this.#options.observer?.onReplaced?.(reason);
+    this.#options.observer?.onMembership?.(false);
+    this.#options.logger.error('kafka consumer replaced: kafkajs would not have resumed it', { reason, detail, inMs: backoffMs });
+    this.#replacing = (async () => {
+      const old = this.#consumer;
+      await old.disconnect().catch(() => undefined);
+      await sleep(backoffMs, this.#stopping.signal);
+      await withRetry(
+        async () => {
+          const replacement = this.#createConsumer();
+          this.#consumer = replacement;
+          this.#lastSignOfLife = performance.now();
+          try {
+            await this.#run(replacement);
+          } catch (error) {
+            await replacement.disconnect().catch(() => undefined);
+            throw error;
+          }
+        },
+        {
+          attempts: Number.POSITIVE_INFINITY,
+          maxDelayMs: 10_000,
+          signal: this.#stopping.signal,
+          shouldRetry: () => !this.#stopping.signal.aborted,
+          onRetry: (error, attempt, delayMs) => {
+            this.#options.logger.warn('kafka consumer replacement failed to start; trying again', { attempt, delayMs, error: describeError(error) });
+          },
+        },
+      ).catch(() => undefined); // only a stop ends the retries
+    })().finally(() => {
+      this.#replacing = undefined;
+      this.#lastSignOfLife = performance.now();
+    });
   }
 
   async #handleBatch(payload: EachBatchPayload): Promise<void> {
@@ -172,6 +290,7 @@ export class StreamConsumer {
     this.stats.duplicates += summary.duplicates;
     this.stats.deadLettered += deadLetters.length;
     this.stats.steps++;
+    this.#replacementsInARow = 0;
     const lag = Math.max(0, Number(batch.highWatermark) - 1 - Number(last.offset));
     this.#options.observer?.onStep?.({ topic: batch.topic, partition: batch.partition, records: chunk.length, lag, summary, deadLetters });
     this.#options.onApplied?.(summary, chunk.length);
@@ -196,6 +315,7 @@ export class StreamConsumer {
     // Inference or a Redis outage can outlast the session timeout: keep heartbeating while the
     // step runs, so a slow step is not mistaken for a dead member (kafkajs throttles the calls).
     const beat = setInterval(() => heartbeat().catch(() => undefined), 1_000);
+    this.#applying++;
     try {
       return await withRetry(() => this.#options.updater.apply(events), {
         attempts: Number.POSITIVE_INFINITY,
@@ -214,6 +334,8 @@ export class StreamConsumer {
         },
       });
     } finally {
+      this.#applying--;
+      this.#lastSignOfLife = performance.now();
       clearInterval(beat);
     }
   }

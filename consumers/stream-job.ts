@@ -10,7 +10,7 @@ import { type Embedder, Updater, type UpdateSummary } from '../updater/updater.j
 import { EventFeaturizer } from '../events/featurizer.js';
 import { defaultValidationLimits } from '../events/validation.js';
 import { createKafka, ensureTopics, type KafkaConnectionOptions } from './kafka.js';
-import { StreamConsumer, type StreamConsumerObserver, type StreamTopics } from './stream-consumer.js';
+import { StreamConsumer, type StreamConsumerObserver, type StreamConsumerOptions, type StreamTopics } from './stream-consumer.js';
 
 export interface StreamJobOptions {
   modelDir: string;
@@ -47,6 +47,8 @@ export interface StreamJobOptions {
   partitionsConsumedConcurrently?: number;
   /** @default 30000 */
   sessionTimeoutMs?: number;
+  /** See StreamConsumerOptions.stallTimeoutMs. @default 120000 */
+  stallTimeoutMs?: number;
   /** Events older than this are refused (dead-lettered). @default 2005-01-01 */
   minEventTimeMs?: number;
   onApplied?: (summary: UpdateSummary, messages: number) => void;
@@ -54,6 +56,8 @@ export interface StreamJobOptions {
   observer?: StreamJobObserver;
   /** Wraps the model, e.g. to inject faults in tests. */
   decorateEmbedder?: (embedder: Embedder) => Embedder;
+  /** Test seam: see StreamConsumerOptions.createConsumer. */
+  createConsumer?: StreamConsumerOptions['createConsumer'];
 }
 
 /** What the stream job reports: its store's, pool's and consumer's observers, and its model time. */
@@ -136,7 +140,16 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       topics: options.topics,
       logger,
       updater: new Updater({ store, advancer: advancerFor(metadata, { embedder: embedderFor(pool, options), stepper: stepperFor(pool, options) }) }),
-      ...(observer?.consumer ? { observer: observer.consumer } : {}),
+      observer: {
+        ...observer?.consumer,
+        onMembership: (member) => {
+          joined = member;
+          reportReadiness();
+          observer?.consumer?.onMembership?.(member);
+        },
+      },
+      ...(options.stallTimeoutMs ? { stallTimeoutMs: options.stallTimeoutMs } : {}),
+      ...(options.createConsumer ? { createConsumer: options.createConsumer } : {}),
       featurizer: new EventFeaturizer({
         vocabulary: bundle.vocabulary,
         queryTokens: metadata.queryTokens,
@@ -148,10 +161,6 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       ...(options.partitionsConsumedConcurrently ? { partitionsConsumedConcurrently: options.partitionsConsumedConcurrently } : {}),
       ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
       ...(options.onApplied ? { onApplied: options.onApplied } : {}),
-    });
-    void consumer.joined.then(() => {
-      joined = true;
-      reportReadiness();
     });
     await consumer.start();
     logger.info('stream job started', {

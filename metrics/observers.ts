@@ -60,6 +60,7 @@ export function consumerObserver(metrics: PipelineMetrics): StreamConsumerObserv
       for (const ms of summary.freshnessMs) metrics.freshnessSeconds.observe(ms / 1000);
       metrics.consumerLag.set({ topic, partition: String(partition) }, lag);
     },
+    onReplaced: (reason) => metrics.consumerReplacements.inc({ reason }),
   };
 }
 

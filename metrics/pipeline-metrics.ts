@@ -24,6 +24,12 @@ export class PipelineMetrics {
   readonly redisErrors = new Counter({ name: 'taste_redis_errors_total', help: 'Feature store operations that failed', labelNames: ['operation'] as const, registers: [this.registry] });
   readonly corruptStates = new Counter({ name: 'taste_corrupt_states_total', help: 'Stored user states that could not be decoded and were started over', registers: [this.registry] });
   readonly writeConflicts = new Counter({ name: 'taste_write_conflicts_total', help: 'Compare-and-set writes lost to another writer (then retried)', registers: [this.registry] });
+  readonly consumerReplacements = new Counter({
+    name: 'taste_consumer_replacements_total',
+    help: 'Kafka consumers replaced because kafkajs would not resume them: crashed (an error it does not retry) or stalled (no sign of life past the stall timeout)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly consumerLag = new Gauge({ name: 'taste_consumer_lag', help: 'Records behind the end of the partition, as of the last step', labelNames: ['topic', 'partition'] as const, registers: [this.registry] });
   readonly grpcRequests = new Counter({ name: 'taste_grpc_requests_total', help: 'gRPC calls by method and status code', labelNames: ['method', 'code'] as const, registers: [this.registry] });
   readonly grpcSeconds = new Histogram({ name: 'taste_grpc_seconds', help: 'gRPC call latency', labelNames: ['method'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });

@@ -1,8 +1,8 @@
 import type { ExecutionContext } from 'ava';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isPollTimeout, pollUntil } from '../../common/poll.js';
 import { consumerGroupLag, createProducer, ensureTopics, type Kafka } from '../../consumers/kafka.js';
@@ -62,7 +62,7 @@ export async function produceStream(kafka: Kafka, topics: StreamTopics, spec: St
   ]);
   const world = simulatedWorld(spec);
   const started = Date.now();
-  const producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
+  let producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   let records = 0;
   let poison = 0;
@@ -80,6 +80,14 @@ export async function produceStream(kafka: Kafka, topics: StreamTopics, spec: St
         break;
       } catch (error) {
         if (attempt >= 30) throw error;
+        if ((error as { retriable?: boolean }).retriable === false) {
+          // kafkajs' idempotent producer can lose track of its sequence numbers after a request it
+          // timed out did land (OUT_OF_ORDER_SEQUENCE_NUMBER, seen under load), and never recovers:
+          // a new producer gets a new producer id and sequence.
+          await producer.disconnect().catch(() => undefined);
+          producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
+          await producer.connect().catch(() => undefined);
+        }
         await sleep(1000);
       }
     }
@@ -308,10 +316,15 @@ export class VersionWatcher {
   }
 }
 
+/** Each consumer's whole stderr lands here (the repo's ignored .taste folder). */
+export const CONSUMER_LOG_DIR = join(REPO, '.taste', 'reliability-logs');
+
 /** A `taste consume` process: real process, real signals. */
 export class ConsumerProcess {
   readonly child: ChildProcess;
   stderr = '';
+  /** Where the whole log goes, so a failed run in CI can be read after the fact. */
+  readonly logFile: string;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(args: string[], env: NodeJS.ProcessEnv) {
@@ -320,9 +333,14 @@ export class ConsumerProcess {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    mkdirSync(CONSUMER_LOG_DIR, { recursive: true });
+    this.logFile = join(CONSUMER_LOG_DIR, `consume-${Date.now()}-${this.child.pid ?? 'unstarted'}.log`);
+    const log = createWriteStream(this.logFile);
     this.child.stderr!.on('data', (chunk) => {
+      log.write(chunk);
       this.stderr = (this.stderr + chunk).slice(-20_000);
     });
+    this.child.on('exit', () => log.end());
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
   }
 
@@ -446,8 +464,10 @@ export async function freePort(): Promise<number> {
 }
 
 /** The scenario's promise: drained, nothing lost or applied twice, no version went back, same state as a clean run. */
-export function assertExactlyOnce(t: ExecutionContext, outcome: { lag: number; verdict: Verdict; regressions: string[] }): void {
-  t.is(outcome.lag, 0, 'consumer group lag');
+export function assertExactlyOnce(t: ExecutionContext, outcome: { lag: number; verdict: Verdict; regressions: string[]; consumers?: readonly ConsumerProcess[] }): void {
+  // A consumer that stalls says why in its log: show the end of each one's beside the lag.
+  const logs = (outcome.consumers ?? []).map((consumer) => `--- ${consumer.logFile} (last lines)\n${consumer.stderr.slice(-3000)}`).join('\n');
+  t.is(outcome.lag, 0, `consumer group lag${logs ? `\n${logs}` : ''}`);
   t.is(outcome.verdict.lost, 0);
   t.is(outcome.verdict.doubleApplied, 0);
   t.deepEqual(outcome.regressions, []);

@@ -56,6 +56,7 @@ export class Scenario {
   readonly #brokers: string[];
   readonly #redisUrl: string;
   readonly #production: Promise<Produced['sent']>;
+  readonly #consumers: ConsumerProcess[] = [];
   #produced: Promise<Produced> | undefined;
 
   private constructor(
@@ -124,6 +125,7 @@ export class Scenario {
   consumer(args: string[] = this.consumerArgs(), env: NodeJS.ProcessEnv = {}): ConsumerProcess {
     const consumer = new ConsumerProcess(args, { TASTE_KAFKA_BROKERS: this.#brokers.join(','), TASTE_REDIS_URL: this.#redisUrl, ...env });
     this.#t.teardown(() => consumer.kill('SIGKILL'));
+    this.#consumers.push(consumer);
     return consumer;
   }
 
@@ -147,6 +149,6 @@ export class Scenario {
 
   /** Drained, nothing lost or applied twice, no watched version went back, same state as a clean run. */
   assertExactlyOnce(lag: number, verdict: Verdict): void {
-    assertExactlyOnce(this.#t, { lag, verdict, regressions: this.watcher?.regressions ?? [] });
+    assertExactlyOnce(this.#t, { lag, verdict, regressions: this.watcher?.regressions ?? [], consumers: this.#consumers });
   }
 }
