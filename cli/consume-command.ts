@@ -15,6 +15,7 @@ const flags = {
   'group-id': { type: 'string', env: 'TASTE_GROUP_ID', default: 'taste', description: 'Kafka consumer group' },
   'partitions-concurrently': { type: 'integer', env: 'TASTE_PARTITIONS_CONCURRENTLY', default: 2, min: 1, description: 'partitions processed at once by this member' },
   'session-timeout-ms': { type: 'integer', env: 'TASTE_SESSION_TIMEOUT_MS', default: 30000, min: 6000, description: 'Kafka group session timeout: how soon a dead member\'s partitions move' },
+  'stall-timeout-ms': { type: 'integer', env: 'TASTE_STALL_TIMEOUT_MS', default: 120000, min: 1000, description: 'Longest the Kafka consumer may show no sign of life (fetch, batch, group join) outside a step before it is replaced' },
   'create-topics': { type: 'boolean', env: 'TASTE_CREATE_TOPICS', default: true, description: 'create missing topics at start (false where topics are managed elsewhere)' },
   'min-event-time': { type: 'string', env: 'TASTE_MIN_EVENT_TIME', default: '2005-01-01T00:00:00Z', description: 'oldest event time accepted (older events are dead-lettered; lower it to replay old history)' },
   'chunk-size': { type: 'integer', env: 'TASTE_CHUNK_SIZE', default: 500, min: 1, description: 'records applied (and committed) per step' },
@@ -56,6 +57,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     partitionsConsumedConcurrently: values['partitions-concurrently'],
     chunkSize: values['chunk-size'],
     sessionTimeoutMs: values['session-timeout-ms'],
+    stallTimeoutMs: values['stall-timeout-ms'],
     minEventTimeMs,
     observer: streamJobObserver(metrics),
     // Ready while this member is in its group with an inference worker up.
