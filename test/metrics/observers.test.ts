@@ -162,6 +162,7 @@ test('the registry declares the metric families the alerts, dashboards and docs 
   const declared = (await exposition(new PipelineMetrics({ defaultMetrics: false }))).filter((line) => line.startsWith('# TYPE '));
   t.deepEqual(declared.sort(), [
     '# TYPE taste_consumer_lag gauge',
+    '# TYPE taste_consumer_replacements_total counter',
     '# TYPE taste_corrupt_states_total counter',
     '# TYPE taste_events_applied_total counter',
     '# TYPE taste_events_consumed_total counter',
