@@ -84,6 +84,7 @@ const emptyCounts = (): CheckpointCounts => ({
   filtered: 0,
   writes: 0,
   conflicts: 0,
+  erased: 0,
   steps: 0,
 });
 
@@ -151,7 +152,7 @@ class BackfillRun {
   constructor(options: BackfillOptions) {
     const { sources, resumeFrom: resume } = options;
     this.#options = options;
-    this.#counts = resume ? { ...resume.counts } : emptyCounts();
+    this.#counts = resume ? { ...emptyCounts(), ...resume.counts } : emptyCounts();
     this.#priorMs = resume?.elapsedMs ?? 0;
     this.#unitsTotal = sources.reduce((sum, source) => sum + source.units, 0);
     this.#unitsBefore = prefixSums(sources.map((source) => source.units));
@@ -251,6 +252,7 @@ class BackfillRun {
     counts.duplicates += summary.duplicates;
     counts.writes += summary.writes;
     counts.conflicts += summary.conflicts;
+    counts.erased += summary.tombstoneHits;
     for (const rejected of summary.rejected) {
       counts.invalid += rejected.events.length;
       this.#options.onInvalid?.({

@@ -25,6 +25,8 @@ export interface CheckpointCounts {
   filtered: number;
   writes: number;
   conflicts: number;
+  /** Events dropped because their user was erased after them (tombstone hits); absent in older checkpoints. */
+  erased: number;
   steps: number;
 }
 

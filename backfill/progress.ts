@@ -81,6 +81,7 @@ export function formatSummary(summary: BackfillSummary, dryRun: boolean): string
     `  records read   ${summary.records}${summary.resumed ? ` (all runs of this checkpoint; ${summary.runRecords} in this run)` : ''}`,
     `  events         ${summary.events} valid; ${verb} ${summary.applied}, duplicates skipped ${summary.duplicates}`,
     `  invalid        ${summary.invalid} (skipped)`,
+    ...(summary.erased > 0 ? [`  erased         ${summary.erased} (events of users erased after them: dropped, docs/erasure.md)`] : []),
     `  filtered       ${summary.filtered} (--user, --since/--until, blank lines)`,
     `  users          ${summary.usersExact ? '' : '≈'}${summary.users} in this run, ${summary.writes} state writes in ${summary.steps} steps`,
     `  elapsed        ${duration(seconds)} this run (${duration(summary.elapsedMs / 1000)} in all)`,

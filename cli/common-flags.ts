@@ -10,6 +10,7 @@ export const kafkaFlags = {
   'kafka-sasl-password': { type: 'string', env: 'TASTE_KAFKA_SASL_PASSWORD', description: 'SASL password (prefer the env var)' },
   'plays-topic': { type: 'string', env: 'TASTE_PLAYS_TOPIC', default: 'taste.plays.v1', description: 'topic of PlayEvent records' },
   'searches-topic': { type: 'string', env: 'TASTE_SEARCHES_TOPIC', default: 'taste.searches.v1', description: 'topic of SearchEvent records' },
+  'erasures-topic': { type: 'string', env: 'TASTE_ERASURES_TOPIC', default: 'taste.erasures.v1', description: 'topic of ErasureRequest records (docs/erasure.md)' },
   'dead-letter-topic': { type: 'string', env: 'TASTE_DEAD_LETTER_TOPIC', default: 'taste.dead-letter.v1', description: 'where refused records go' },
   'topic-partitions': { type: 'integer', env: 'TASTE_TOPIC_PARTITIONS', default: 4, min: 1, description: 'partitions for topics this command creates' },
 } as const satisfies FlagSpecs;

@@ -5,7 +5,7 @@ import { kafkaFlags, logFlags, metricsFlags, modelFlags, redisFlags } from './co
 import { streamJobObserver } from '../metrics/observers.js';
 import { PipelineMetrics } from '../metrics/pipeline-metrics.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
-import { formatHelp, parseFlags } from './flags.js';
+import { formatHelp, parseFlags, UsageError } from './flags.js';
 import { kafkaOptions, parseTime, redisOptions, ShutdownSignal, topicsOf } from './options.js';
 
 const flags = {
@@ -18,6 +18,7 @@ const flags = {
   'stall-timeout-ms': { type: 'integer', env: 'TASTE_STALL_TIMEOUT_MS', default: 120000, min: 1000, description: 'Longest the Kafka consumer may show no sign of life (fetch, batch, group join) outside a step before it is replaced' },
   'create-topics': { type: 'boolean', env: 'TASTE_CREATE_TOPICS', default: true, description: 'create missing topics at start (false where topics are managed elsewhere)' },
   'min-event-time': { type: 'string', env: 'TASTE_MIN_EVENT_TIME', default: '2005-01-01T00:00:00Z', description: 'oldest event time accepted (older events are dead-lettered; lower it to replay old history)' },
+  'tombstone-lifetime': { type: 'string', env: 'TASTE_TOMBSTONE_LIFETIME', default: 'retention', description: 'how long an erasure\'s tombstone outlives its request time: "retention" (the event topics\' longest retention + 7 days; forever if they keep records forever or compact), "forever", or a number of ms (docs/erasure.md)' },
   'chunk-size': { type: 'integer', env: 'TASTE_CHUNK_SIZE', default: 500, min: 1, description: 'records applied (and committed) per step' },
   ...metricsFlags,
   ...logFlags,
@@ -36,6 +37,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     return 0;
   }
   const minEventTimeMs = parseTime(values['min-event-time'], '--min-event-time');
+  const tombstoneLifetimeMs = parseTombstoneLifetime(values['tombstone-lifetime']);
   const logger = createLogger(values['log-level'] as LogLevel, { component: 'consumer' });
   const shutdown = new ShutdownSignal((message) => logger.info(message));
   const metrics = new PipelineMetrics();
@@ -58,6 +60,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     chunkSize: values['chunk-size'],
     sessionTimeoutMs: values['session-timeout-ms'],
     stallTimeoutMs: values['stall-timeout-ms'],
+    ...(tombstoneLifetimeMs === undefined ? {} : { tombstoneLifetimeMs }),
     minEventTimeMs,
     observer: streamJobObserver(metrics),
     // Ready while this member is in its group with an inference worker up.
@@ -75,4 +78,12 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
   });
   logger.info('stopped', { ...job.consumer.stats });
   return 0;
+}
+
+/** --tombstone-lifetime: undefined for "retention" (derived by the job), 'forever', or whole ms. */
+function parseTombstoneLifetime(text: string): number | 'forever' | undefined {
+  if (text === 'retention') return undefined;
+  if (text === 'forever') return 'forever';
+  if (/^[1-9][0-9]*$/.test(text) && Number.isSafeInteger(Number(text))) return Number(text);
+  throw new UsageError(`--tombstone-lifetime must be "retention", "forever" or a positive number of ms, got "${text}"`);
 }

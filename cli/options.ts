@@ -25,7 +25,7 @@ export function kafkaOptions(values: FlagValues<typeof kafkaFlags>, clientId: st
 }
 
 export function topicsOf(values: FlagValues<typeof kafkaFlags>): StreamTopics {
-  return { play: values['plays-topic'], search: values['searches-topic'], deadLetter: values['dead-letter-topic'] };
+  return { play: values['plays-topic'], search: values['searches-topic'], deadLetter: values['dead-letter-topic'], erasure: values['erasures-topic'] };
 }
 
 /** A time flag: ISO 8601 (2025-01-31T00:00:00Z) or ms since the epoch. */

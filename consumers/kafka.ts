@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Admin, type Consumer, Kafka, type KafkaConfig, type LogEntry, logLevel, Partitioners, type Producer, type ProducerConfig, type SASLOptions } from 'kafkajs';
+import { type Admin, type ConfigResourceTypes, type Consumer, Kafka, type KafkaConfig, type LogEntry, logLevel, Partitioners, type Producer, type ProducerConfig, type SASLOptions } from 'kafkajs';
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { pollUntil } from '../common/poll.js';
@@ -107,6 +107,39 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs: number)
     },
     { what: () => `leaders for topics ${topics.join(', ')} (${lastProblem})`, timeoutMs, intervalMs: 100, code: ErrorCodes.KAFKA },
   );
+}
+
+/** kafkajs' ConfigResourceTypes.TOPIC: its enums, like its error classes, cannot be imported by name from ESM. */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
+
+/**
+ * The longest `retention.ms` among `topics`: how long an event can stay on them. Undefined when
+ * one of them keeps records forever (-1), or compacts instead of deleting.
+ */
+export async function longestRetentionMs(kafka: Kafka, topics: readonly string[]): Promise<number | undefined> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: topics.map((name) => ({ type: TOPIC_RESOURCE, name, configNames: ['retention.ms', 'cleanup.policy'] })),
+    });
+    let longest = 0;
+    for (const { resourceName, configEntries } of resources) {
+      const value = (name: string) => configEntries.find((entry) => entry.configName === name)?.configValue;
+      if (value('cleanup.policy')?.includes('compact')) return undefined;
+      const retention = Number(value('retention.ms'));
+      if (!Number.isSafeInteger(retention)) throw new TasteError(ErrorCodes.KAFKA, `topic ${resourceName} has no readable retention.ms ("${value('retention.ms')}")`);
+      if (retention < 0) return undefined;
+      longest = Math.max(longest, retention);
+    }
+    return longest;
+  } catch (error) {
+    if (error instanceof TasteError) throw error;
+    throw kafkaError(`could not read the retention of ${topics.join(', ')}`, error, { canRetry: true });
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /**

@@ -8,11 +8,29 @@ import type { SourcedEvent } from '../events/window-event.js';
 import { type DeadLetter, DeadLetterWriter } from './dead-letter.js';
 import type { EventFeaturizer } from '../events/featurizer.js';
 import { type EventType, EventTypes } from '../events/event-record.js';
+import { type ErasureRequest, parseErasureRequest } from '../events/erasure-request.js';
+import { defaultValidationLimits } from '../events/validation.js';
+import { type ErasureResult, ErasureOutcomes, type EraseOptions } from '../featurestore/feature-store.js';
 
 export interface StreamTopics {
   play: string;
   search: string;
   deadLetter: string;
+  /** Erasure requests (docs/erasure.md); the stream job consumes it when set. */
+  erasure?: string;
+}
+
+/** What applies erasure requests: the feature store (FeatureStore.erase). */
+export interface Eraser {
+  erase(requests: readonly ErasureRequest[], options?: EraseOptions): Promise<ErasureResult[]>;
+}
+
+/** The erasure topic, consumed beside the events (docs/erasure.md). */
+export interface ErasureConsumption {
+  topic: string;
+  eraser: Eraser;
+  /** How long a tombstone outlives its request time; undefined: forever. */
+  tombstoneLifetimeMs?: number;
 }
 
 export interface StreamConsumerOptions {
@@ -35,6 +53,8 @@ export interface StreamConsumerOptions {
   fromBeginning?: boolean;
   /** Told about every committed step (metrics). */
   observer?: StreamConsumerObserver;
+  /** Erasure requests: consumed, applied and committed like events when set. */
+  erasure?: ErasureConsumption;
   /** Called after each applied step (demo output). */
   onApplied?: (summary: UpdateSummary, messages: number) => void;
   /**
@@ -56,6 +76,22 @@ export interface StreamConsumerObserver {
   onMembership?(member: boolean): void;
   /** The kafkajs consumer was replaced: it crashed and kafkajs would not restart it, or it stalled. */
   onReplaced?(reason: ConsumerReplacement): void;
+  /** After each step of the erasure topic is applied and its offsets resolved. */
+  onErasureStep?(step: ErasureStep): void;
+}
+
+/** One step of the erasure topic: its requests applied, the malformed ones dead-lettered. */
+export interface ErasureStep {
+  topic: string;
+  partition: number;
+  records: number;
+  /** Records behind the end of the partition after the step. */
+  lag: number;
+  /** Users whose keys were deleted and tombstone set. */
+  erased: number;
+  /** Requests that changed nothing: a tombstone at or after their time was there (a redelivery, an older request). */
+  alreadyErased: number;
+  deadLetters: readonly DeadLetter[];
 }
 
 /** Why the kafkajs consumer was replaced. */
@@ -90,6 +126,8 @@ export interface StreamConsumerStats {
   groupJoins: number;
   /** Times the kafkajs consumer was replaced after a crash kafkajs would not restart, or a stall. */
   replacements: number;
+  /** Erasure requests that deleted a user's keys. */
+  erased: number;
 }
 
 /**
@@ -106,7 +144,7 @@ export class StreamConsumer {
   readonly #stopping = new AbortController();
   readonly #typeByTopic: Map<string, EventType>;
   #joined: Promise<void>;
-  readonly stats: StreamConsumerStats = { messages: 0, applied: 0, duplicates: 0, deadLettered: 0, steps: 0, groupJoins: 0, replacements: 0 };
+  readonly stats: StreamConsumerStats = { messages: 0, applied: 0, duplicates: 0, deadLettered: 0, steps: 0, groupJoins: 0, replacements: 0, erased: 0 };
   /** When the kafkajs consumer last showed it was alive (performance.now()). */
   #lastSignOfLife = performance.now();
   /** Applies in flight: their time is not a stall (they have timeouts and retries, and log them). */
@@ -192,7 +230,8 @@ export class StreamConsumer {
   async #run(consumer: Consumer): Promise<void> {
     const { topics } = this.#options;
     await consumer.connect();
-    await consumer.subscribe({ topics: [topics.play, topics.search], fromBeginning: this.#options.fromBeginning ?? true });
+    const erasureTopics = this.#options.erasure ? [this.#options.erasure.topic] : [];
+    await consumer.subscribe({ topics: [topics.play, topics.search, ...erasureTopics], fromBeginning: this.#options.fromBeginning ?? true });
     await consumer.run({
       autoCommit: true,
       autoCommitInterval: this.#options.autoCommitIntervalMs ?? 1_000,
@@ -257,13 +296,56 @@ export class StreamConsumer {
 
   async #handleBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, isRunning, isStale } = payload;
+    const erasure = this.#options.erasure;
     const type = this.#typeByTopic.get(batch.topic);
-    if (!type) return;
+    if (!type && batch.topic !== erasure?.topic) return;
     const chunkSize = this.#options.chunkSize ?? 500;
     for (let start = 0; start < batch.messages.length; start += chunkSize) {
       if (!isRunning() || isStale() || this.#stopping.signal.aborted) return;
-      await this.#step(type, batch.messages.slice(start, start + chunkSize), payload);
+      const chunk = batch.messages.slice(start, start + chunkSize);
+      if (type) await this.#step(type, chunk, payload);
+      else await this.#eraseStep(erasure!, chunk, payload);
     }
+  }
+
+  /** Parse the requests (malformed → dead-letter topic), apply them, then resolve and commit the offsets. */
+  async #eraseStep(erasure: ErasureConsumption, chunk: Message[], payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const requests: ErasureRequest[] = [];
+    const deadLetters: DeadLetter[] = [];
+    const now = Date.now();
+    for (const message of chunk) {
+      const parsed = parseErasureRequest(message.key, message.value, now, defaultValidationLimits);
+      if (parsed.ok) requests.push(parsed.request);
+      else {
+        deadLetters.push({ topic: batch.topic, partition: batch.partition, offset: message.offset, key: message.key, value: message.value, timestamp: message.timestamp, rejection: parsed.rejection });
+      }
+    }
+    const lifetime = erasure.tombstoneLifetimeMs === undefined ? {} : { tombstoneLifetimeMs: erasure.tombstoneLifetimeMs };
+    const results = requests.length === 0 ? [] : await this.#retrying(() => erasure.eraser.erase(requests, lifetime), payload);
+    await this.#deadLetters.send(deadLetters);
+    // The audit trail: request ids and outcomes, never a user's events.
+    results.forEach((result, index) => {
+      const { requestId, requestTimeMs } = requests[index]!;
+      this.#options.logger.info('erasure applied', { requestId, requestTimeMs, outcome: result.outcome, keysDeleted: result.keysDeleted });
+    });
+    for (const letter of deadLetters) {
+      this.#options.logger.warn('erasure request refused (dead-lettered)', { partition: letter.partition, offset: letter.offset, reason: letter.rejection.reason });
+    }
+
+    const last = chunk[chunk.length - 1]!;
+    payload.resolveOffset(last.offset);
+    await payload.heartbeat();
+    await payload.commitOffsetsIfNecessary();
+
+    const erased = results.filter((result) => result.outcome === ErasureOutcomes.ERASED).length;
+    this.stats.messages += chunk.length;
+    this.stats.erased += erased;
+    this.stats.deadLettered += deadLetters.length;
+    this.stats.steps++;
+    this.#replacementsInARow = 0;
+    const lag = Math.max(0, Number(batch.highWatermark) - 1 - Number(last.offset));
+    this.#options.observer?.onErasureStep?.({ topic: batch.topic, partition: batch.partition, records: chunk.length, lag, erased, alreadyErased: results.length - erased, deadLetters });
   }
 
   /** Featurize, apply, dead-letter what was refused, then resolve and commit the offsets. */
@@ -311,13 +393,18 @@ export class StreamConsumer {
   }
 
   /** Applies through the updater, retrying retryable failures for as long as this member owns the partition. */
-  async #apply(events: SourcedEvent[], { batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<UpdateSummary> {
+  async #apply(events: SourcedEvent[], payload: EachBatchPayload): Promise<UpdateSummary> {
+    return this.#retrying(() => this.#options.updater.apply(events), payload);
+  }
+
+  /** Runs a step's work, retrying retryable failures for as long as this member owns the partition. */
+  async #retrying<T>(work: () => Promise<T>, { batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<T> {
     // Inference or a Redis outage can outlast the session timeout: keep heartbeating while the
     // step runs, so a slow step is not mistaken for a dead member (kafkajs throttles the calls).
     const beat = setInterval(() => heartbeat().catch(() => undefined), 1_000);
     this.#applying++;
     try {
-      return await withRetry(() => this.#options.updater.apply(events), {
+      return await withRetry(work, {
         attempts: Number.POSITIVE_INFINITY,
         maxDelayMs: 5_000,
         signal: this.#stopping.signal,

@@ -9,7 +9,7 @@ import { advancerFor, type Stepper } from '../updater/advance.js';
 import { type Embedder, Updater, type UpdateSummary } from '../updater/updater.js';
 import { EventFeaturizer } from '../events/featurizer.js';
 import { defaultValidationLimits } from '../events/validation.js';
-import { createKafka, ensureTopics, type KafkaConnectionOptions } from './kafka.js';
+import { createKafka, ensureTopics, type KafkaConnectionOptions, longestRetentionMs } from './kafka.js';
 import { StreamConsumer, type StreamConsumerObserver, type StreamConsumerOptions, type StreamTopics } from './stream-consumer.js';
 
 export interface StreamJobOptions {
@@ -49,6 +49,12 @@ export interface StreamJobOptions {
   sessionTimeoutMs?: number;
   /** See StreamConsumerOptions.stallTimeoutMs. @default 120000 */
   stallTimeoutMs?: number;
+  /**
+   * How long an erasure's tombstone outlives its request time (docs/erasure.md): a number of ms,
+   * or 'forever'. @default the event topics' longest retention + TOMBSTONE_LATENESS_MS; forever
+   * if one keeps records forever or is compacted
+   */
+  tombstoneLifetimeMs?: number | 'forever';
   /** Events older than this are refused (dead-lettered). @default 2005-01-01 */
   minEventTimeMs?: number;
   onApplied?: (summary: UpdateSummary, messages: number) => void;
@@ -77,6 +83,13 @@ export interface StreamJob {
   redis: RedisClient;
   stop(): Promise<void>;
 }
+
+/**
+ * What the derived tombstone lifetime adds to the topics' retention: how late after its event time
+ * an event may still be produced. An event produced later than that, older than an erasure whose
+ * tombstone has expired, would be applied (docs/erasure.md says so, and how to set the lifetime).
+ */
+export const TOMBSTONE_LATENESS_MS = 7 * 24 * 3600 * 1000;
 
 /** Everything the streaming job needs, wired and started: model, Redis, topics, consumer group. */
 export async function startStreamJob(options: StreamJobOptions): Promise<StreamJob> {
@@ -133,8 +146,12 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
         { topic: options.topics.play, partitions },
         { topic: options.topics.search, partitions },
         { topic: options.topics.deadLetter, partitions: 1 },
+        ...(options.topics.erasure ? [{ topic: options.topics.erasure, partitions }] : []),
       ]);
     }
+    const erasureTopic = options.topics.erasure;
+    const tombstoneLifetimeMs = erasureTopic ? await tombstoneLifetime(kafka, options) : undefined;
+    if (erasureTopic) logger.info('erasures', { topic: erasureTopic, tombstoneLifetimeMs: tombstoneLifetimeMs ?? 'forever' });
     const consumer = new StreamConsumer({
       kafka,
       topics: options.topics,
@@ -149,6 +166,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
         },
       },
       ...(options.stallTimeoutMs ? { stallTimeoutMs: options.stallTimeoutMs } : {}),
+      ...(erasureTopic ? { erasure: { topic: erasureTopic, eraser: store, ...(tombstoneLifetimeMs === undefined ? {} : { tombstoneLifetimeMs }) } } : {}),
       ...(options.createConsumer ? { createConsumer: options.createConsumer } : {}),
       featurizer: new EventFeaturizer({
         vocabulary: bundle.vocabulary,
@@ -185,6 +203,15 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
     await stopAll();
     throw error;
   }
+}
+
+/** The configured tombstone lifetime, or the event topics' longest retention plus the lateness allowed; undefined: forever. */
+async function tombstoneLifetime(kafka: Parameters<typeof longestRetentionMs>[0], options: StreamJobOptions): Promise<number | undefined> {
+  const configured = options.tombstoneLifetimeMs;
+  if (configured === 'forever') return undefined;
+  if (configured !== undefined) return configured;
+  const retention = await longestRetentionMs(kafka, [options.topics.play, options.topics.search]);
+  return retention === undefined ? undefined : retention + TOMBSTONE_LATENESS_MS;
 }
 
 function embedderFor(pool: InferencePool, options: StreamJobOptions): Embedder {

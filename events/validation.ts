@@ -20,6 +20,10 @@ export const RejectReasons = {
   UNKNOWN_ENUM: 'UNKNOWN_ENUM',
   EVENT_TIME_OUT_OF_RANGE: 'EVENT_TIME_OUT_OF_RANGE',
   EMPTY_SEARCH: 'EMPTY_SEARCH',
+  // Erasure requests (events/erasure-request.ts) only.
+  MISSING_REQUEST_ID: 'MISSING_REQUEST_ID',
+  INVALID_REQUEST_ID: 'INVALID_REQUEST_ID',
+  REQUEST_TIME_OUT_OF_RANGE: 'REQUEST_TIME_OUT_OF_RANGE',
 } as const;
 export type RejectReason = (typeof RejectReasons)[keyof typeof RejectReasons];
 

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import type { WindowEvent } from '../events/window-event.js';
+import type { ErasureRequest } from '../events/erasure-request.js';
 import {
   decodeHighWater,
   decodeVector,
@@ -12,7 +13,10 @@ import {
   MAX_NARROW_QUERY_BUCKETS,
   tokenBytesFor,
 } from './codec.js';
-import { StateFields, userKey } from './keys.js';
+import { StateFields, tombstoneKey, userKey, versionsKey } from './keys.js';
+import { parseTombstone, type Tombstone } from './tombstones.js';
+
+export type { Tombstone } from './tombstones.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -45,6 +49,8 @@ export interface UserState {
   corrupt?: true;
   /** The stored version, byte for byte, when it is not a version: the next write must replace exactly it. */
   corruptVersion?: Buffer;
+  /** The user was erased: events at or before `atMs` must not be applied (docs/erasure.md). */
+  tombstone?: Tombstone;
 }
 
 export interface StoredEmbedding {
@@ -73,6 +79,32 @@ export interface StateUpdate {
   appliedTotal: number;
   /** Stateful models: the new checkpoint. */
   checkpoint?: Checkpoint;
+  /**
+   * The tombstone read with the state (Tombstone.raw), or none. The write happens only if it still
+   * holds: an erasure between the read and the write makes the writer lose, even for a user that
+   * had no state to delete (version 0 before and after).
+   */
+  expectedTombstone?: string;
+}
+
+/** What one erasure request did. */
+export const ErasureOutcomes = {
+  /** The user's keys were deleted and the tombstone set to the request time. */
+  ERASED: 'erased',
+  /** A tombstone at or after the request time was there already (a redelivery, or an older request): nothing changed. */
+  ALREADY_ERASED: 'already-erased',
+} as const;
+export type ErasureOutcome = (typeof ErasureOutcomes)[keyof typeof ErasureOutcomes];
+
+export interface ErasureResult {
+  outcome: ErasureOutcome;
+  /** State keys deleted (one per model version the user had). */
+  keysDeleted: number;
+}
+
+export interface EraseOptions {
+  /** How long a tombstone outlives its request time; undefined: forever (docs/erasure.md). */
+  tombstoneLifetimeMs?: number;
 }
 
 export const WriteOutcomes = { WRITTEN: 'written', CONFLICT: 'conflict' } as const;
@@ -96,7 +128,7 @@ export interface FeatureStoreOptions {
   observer?: FeatureStoreObserver;
 }
 
-export type StoreOperation = 'load-state' | 'write-state' | 'read-embeddings';
+export type StoreOperation = 'load-state' | 'write-state' | 'read-embeddings' | 'erase';
 
 /** What the store reports; metrics/ turns it into Prometheus metrics. */
 export interface FeatureStoreObserver {
@@ -105,21 +137,67 @@ export interface FeatureStoreObserver {
 }
 
 // Compare-and-set of the whole user state in one step: the write lands only if nobody wrote since
-// we read, so a redelivered or concurrent batch can never apply an event twice or go backwards.
+// we read, so a redelivered or concurrent batch can never apply an event twice or go backwards,
+// and only if the tombstone is still the one read, so an erasure in between always wins.
 // An expected version that is not a whole number is a corrupt one being replaced: it becomes 1.
+// KEYS: state, tombstone, versions set. ARGV: expected version, expected tombstone ('' for none),
+// this model version (added to the set, so an erasure finds the key), then the fields.
 const WRITE_STATE_SCRIPT = `
 local current = redis.call('HGET', KEYS[1], '${StateFields.version}') or '0'
 if current ~= ARGV[1] then return 0 end
+local tombstone = redis.call('GET', KEYS[2]) or ''
+if tombstone ~= ARGV[2] then return 0 end
 local version = string.match(ARGV[1], '^%d+$') and tonumber(ARGV[1]) or 0
-redis.call('HSET', KEYS[1], '${StateFields.version}', string.format('%d', version + 1), unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], '${StateFields.version}', string.format('%d', version + 1), unpack(ARGV, 4))
+redis.call('SADD', KEYS[3], ARGV[3])
 return 1
 `;
+
+// One user's erasure in one step. KEYS: tombstone, versions set, then the state key of every model
+// version in ARGV[4..] (same order). ARGV: request time, request id, when the tombstone expires
+// ('' for never), then the model versions. Returns {1, keys deleted}; {0, 0} when a tombstone at
+// or after the request time is there (a redelivery changes nothing, and never deletes the fresh
+// profile begun after it); {-1, 0} when the set holds a version the caller did not list (a new
+// model wrote meanwhile): read the set again. An unparsable tombstone is replaced.
+const ERASE_SCRIPT = `
+local tombstone = redis.call('GET', KEYS[1])
+if tombstone then
+  local at = tonumber(string.match(tombstone, '^(%d+);'))
+  if at and at >= tonumber(ARGV[1]) then return {0, 0} end
+end
+local listed = {}
+for i = 4, #ARGV do listed[ARGV[i]] = true end
+for _, version in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if not listed[version] then return {-1, 0} end
+end
+local deleted = 0
+for i = 3, #KEYS do deleted = deleted + redis.call('DEL', KEYS[i]) end
+redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ';' .. ARGV[2])
+if ARGV[3] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) end
+return {1, deleted}
+`;
+
+/** Tries of one erasure while new model versions keep appearing in the user's set. */
+const MAX_ERASE_ATTEMPTS = 8;
+
+/** Names the per-user keys beside the state use (keys.ts): a model version may not take them. */
+const RESERVED_VERSION_NAMES = new Set(['versions', 'erased']);
 
 /** A stored version or count: a whole number as this store writes it. */
 const COUNT_PATTERN = /^(0|[1-9][0-9]{0,15})$/;
 
 type ScriptedRedis = RedisClient & {
-  tasteWriteState(key: string, expectedVersion: string | Buffer, ...fieldsAndValues: (string | Buffer)[]): Promise<number>;
+  tasteWriteState(
+    stateKey: string,
+    tombstoneKey: string,
+    versionsKey: string,
+    expectedVersion: string | Buffer,
+    expectedTombstone: string,
+    modelVersion: string,
+    ...fieldsAndValues: (string | Buffer)[]
+  ): Promise<number>;
+  tasteErase(keyCount: number, ...keysThenArgs: string[]): Promise<[number, number]>;
 };
 
 export class FeatureStore {
@@ -136,6 +214,9 @@ export class FeatureStore {
     if (!Number.isInteger(options.queryTokens) || options.queryTokens < 0 || options.queryTokens > 255) {
       throw new TasteError(ErrorCodes.CONFIG_INVALID, `queryTokens must be an integer in 0..255, got ${options.queryTokens}`);
     }
+    if (RESERVED_VERSION_NAMES.has(options.modelVersion)) {
+      throw new TasteError(ErrorCodes.CONFIG_INVALID, `model version "${options.modelVersion}" is reserved for the per-user keys beside the state`);
+    }
     this.#prefix = options.keyPrefix ?? 'taste';
     this.#observer = options.observer;
     this.modelVersion = options.modelVersion;
@@ -145,8 +226,9 @@ export class FeatureStore {
     this.embeddingDim = options.embeddingDim;
     const redis = options.redis as ScriptedRedis;
     if (typeof redis.tasteWriteState !== 'function') {
-      redis.defineCommand('tasteWriteState', { numberOfKeys: 1, lua: WRITE_STATE_SCRIPT });
+      redis.defineCommand('tasteWriteState', { numberOfKeys: 3, lua: WRITE_STATE_SCRIPT });
     }
+    if (typeof redis.tasteErase !== 'function') redis.defineCommand('tasteErase', { lua: ERASE_SCRIPT });
     this.#redis = redis;
   }
 
@@ -155,45 +237,91 @@ export class FeatureStore {
   }
 
   async loadStates(userIds: readonly string[]): Promise<Map<string, UserState>> {
-    const rows = await this.#guard('load-state', () =>
-      Promise.all(
-        userIds.map((userId) =>
-          this.#redis.hmgetBuffer(
-            this.key(userId),
-            StateFields.version,
-            StateFields.window,
-            StateFields.highWater,
-            StateFields.appliedTotal,
-            ...(this.stateDim === undefined ? [] : [StateFields.checkpointState, StateFields.checkpointEventMs]),
+    const [rows, tombstones] = await this.#guard('load-state', () =>
+      Promise.all([
+        Promise.all(
+          userIds.map((userId) =>
+            this.#redis.hmgetBuffer(
+              this.key(userId),
+              StateFields.version,
+              StateFields.window,
+              StateFields.highWater,
+              StateFields.appliedTotal,
+              ...(this.stateDim === undefined ? [] : [StateFields.checkpointState, StateFields.checkpointEventMs]),
+            ),
           ),
         ),
-      ),
+        Promise.all(userIds.map((userId) => this.#redis.get(tombstoneKey(this.#prefix, userId)))),
+      ]),
     );
     const states = new Map<string, UserState>();
     userIds.forEach((userId, index) => {
-      const [version, window, highWater, appliedTotal, checkpointState, checkpointEventMs] = rows[index] ?? [];
-      const parsedVersion = version ? parseCount(version) : 0;
-      if (parsedVersion === undefined) {
-        states.set(userId, { version: 0, corruptVersion: version!, appliedTotal: 0, window: [], highWater: new Map(), corrupt: true });
-        return;
-      }
-      try {
-        const total = appliedTotal ? parseCount(appliedTotal) : 0;
-        if (total === undefined) throw new TasteError(ErrorCodes.STORE_CORRUPT, `stored event count "${appliedTotal}" is not a count`);
-        const checkpoint = checkpointState ? this.#decodeCheckpoint(checkpointState, checkpointEventMs) : undefined;
-        states.set(userId, {
-          version: parsedVersion,
-          appliedTotal: total,
-          window: window ? decodeWindow(window) : [],
-          highWater: highWater ? decodeHighWater(highWater.toString()) : new Map(),
-          ...(checkpoint ? { checkpoint } : {}),
-        });
-      } catch (error) {
-        if (!(error instanceof TasteError) || error.code !== ErrorCodes.STORE_CORRUPT) throw error;
-        states.set(userId, { version: parsedVersion, appliedTotal: 0, window: [], highWater: new Map(), corrupt: true });
-      }
+      const state = this.#decodeState(rows[index] ?? []);
+      const tombstone = tombstones[index];
+      states.set(userId, tombstone === null || tombstone === undefined ? state : { ...state, tombstone: parseTombstone(tombstone) });
     });
     return states;
+  }
+
+  /**
+   * Erases each requested user: deletes their state for every model version written for them and
+   * leaves a tombstone at the request time, in one step per user (ERASE_SCRIPT). Applied even to a
+   * user with no state, so an erasure that comes before late events still wins. Harmless when
+   * redelivered. Requests for the same user are applied in order; the latest request time wins.
+   */
+  async erase(requests: readonly ErasureRequest[], options: EraseOptions = {}): Promise<ErasureResult[]> {
+    return this.#guard('erase', async () => {
+      const results: ErasureResult[] = new Array(requests.length);
+      // One user's requests run one after the other (the latest time wins either way); users run together.
+      const byUser = new Map<string, number[]>();
+      requests.forEach((request, index) => byUser.set(request.userId, [...(byUser.get(request.userId) ?? []), index]));
+      await Promise.all(
+        [...byUser.values()].map(async (indexes) => {
+          for (const index of indexes) results[index] = await this.#eraseOne(requests[index]!, options.tombstoneLifetimeMs);
+        }),
+      );
+      return results;
+    });
+  }
+
+  async #eraseOne(request: ErasureRequest, lifetimeMs: number | undefined): Promise<ErasureResult> {
+    const { userId, requestTimeMs, requestId } = request;
+    const expireAt = lifetimeMs === undefined ? '' : String(requestTimeMs + lifetimeMs);
+    for (let attempt = 1; attempt <= MAX_ERASE_ATTEMPTS; attempt++) {
+      // This store's own version too: states written before the versions set existed are not in it.
+      const versions = [...new Set([this.modelVersion, ...(await this.#redis.smembers(versionsKey(this.#prefix, userId)))])];
+      const keys = [tombstoneKey(this.#prefix, userId), versionsKey(this.#prefix, userId), ...versions.map((version) => userKey(this.#prefix, userId, version))];
+      const [status, deleted] = await this.#redis.tasteErase(keys.length, ...keys, String(requestTimeMs), requestId, expireAt, ...versions);
+      if (status === 1) return { outcome: ErasureOutcomes.ERASED, keysDeleted: deleted };
+      if (status === 0) return { outcome: ErasureOutcomes.ALREADY_ERASED, keysDeleted: 0 };
+    }
+    throw new TasteError(ErrorCodes.STORE_CONFLICT, `user ${userId}: new model versions kept appearing during ${MAX_ERASE_ATTEMPTS} erasure attempts`, {
+      canRetry: true,
+    });
+  }
+
+  /** One state row (HMGET of loadStates) → the state; what does not decode marks it corrupt. */
+  #decodeState(row: (Buffer | null)[]): UserState {
+    const [version, window, highWater, appliedTotal, checkpointState, checkpointEventMs] = row;
+    const parsedVersion = version ? parseCount(version) : 0;
+    if (parsedVersion === undefined) {
+      return { version: 0, corruptVersion: version!, appliedTotal: 0, window: [], highWater: new Map(), corrupt: true };
+    }
+    try {
+      const total = appliedTotal ? parseCount(appliedTotal) : 0;
+      if (total === undefined) throw new TasteError(ErrorCodes.STORE_CORRUPT, `stored event count "${appliedTotal}" is not a count`);
+      const checkpoint = checkpointState ? this.#decodeCheckpoint(checkpointState, checkpointEventMs) : undefined;
+      return {
+        version: parsedVersion,
+        appliedTotal: total,
+        window: window ? decodeWindow(window) : [],
+        highWater: highWater ? decodeHighWater(highWater.toString()) : new Map(),
+        ...(checkpoint ? { checkpoint } : {}),
+      };
+    } catch (error) {
+      if (!(error instanceof TasteError) || error.code !== ErrorCodes.STORE_CORRUPT) throw error;
+      return { version: parsedVersion, appliedTotal: 0, window: [], highWater: new Map(), corrupt: true };
+    }
   }
 
   /** Applies each update atomically if its expected version still holds. */
@@ -203,7 +331,11 @@ export class FeatureStore {
         updates.map((update) =>
           this.#redis.tasteWriteState(
             this.key(update.userId),
+            tombstoneKey(this.#prefix, update.userId),
+            versionsKey(this.#prefix, update.userId),
             update.replacesCorruptVersion ?? String(update.expectedVersion),
+            update.expectedTombstone ?? '',
+            this.modelVersion,
             StateFields.window,
             encodeWindow(update.window, this.queryTokens, this.tokenBytes),
             StateFields.highWater,

@@ -15,6 +15,12 @@
  *   stateful models only (docs/model-contract.md, "The stateful kind"):
  *     st    the checkpoint: the model state after every applied event before the window, float32
  *     ct    event time of the newest event in the checkpoint (ms since epoch); absent if none
+ *
+ * Beside them, per user, in the same slot (docs/erasure.md):
+ *   <prefix>:{<userId>}:versions  →  set of the model versions written for this user, so that an
+ *                                    erasure finds every key of theirs without a SCAN
+ *   <prefix>:{<userId>}:erased    →  the tombstone "<request time ms>;<request id>": no event at or
+ *                                    before that time may be applied; expires with the events
  */
 export const StateFields = {
   version: 'ver',
@@ -31,4 +37,14 @@ export const StateFields = {
 
 export function userKey(prefix: string, userId: string, modelVersion: string): string {
   return `${prefix}:{${userId}}:${modelVersion}`;
+}
+
+/** The set of model versions that have a state key for this user. */
+export function versionsKey(prefix: string, userId: string): string {
+  return `${prefix}:{${userId}}:versions`;
+}
+
+/** The user's erasure tombstone. */
+export function tombstoneKey(prefix: string, userId: string): string {
+  return `${prefix}:{${userId}}:erased`;
 }

@@ -57,10 +57,20 @@ export function consumerObserver(metrics: PipelineMetrics): StreamConsumerObserv
       metrics.stepUsers.observe(summary.writes);
       metrics.writeConflicts.inc(summary.conflicts);
       metrics.corruptStates.inc(summary.corruptStates.length);
+      metrics.tombstoneHits.inc({ topic }, summary.tombstoneHits);
       for (const ms of summary.freshnessMs) metrics.freshnessSeconds.observe(ms / 1000);
       metrics.consumerLag.set({ topic, partition: String(partition) }, lag);
     },
     onReplaced: (reason) => metrics.consumerReplacements.inc({ reason }),
+    onErasureStep: ({ topic, partition, records, lag, erased, alreadyErased, deadLetters }) => {
+      metrics.eventsConsumed.inc({ topic }, records);
+      metrics.erasureRequests.inc({ outcome: 'erased' }, erased);
+      metrics.erasureRequests.inc({ outcome: 'already_erased' }, alreadyErased);
+      metrics.erasureRequests.inc({ outcome: 'refused' }, deadLetters.length);
+      metrics.usersErased.inc(erased);
+      for (const letter of deadLetters) metrics.eventsDeadLettered.inc({ topic, reason: letter.rejection.reason });
+      metrics.consumerLag.set({ topic, partition: String(partition) }, lag);
+    },
   };
 }
 

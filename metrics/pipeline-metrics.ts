@@ -30,6 +30,14 @@ export class PipelineMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly erasureRequests = new Counter({
+    name: 'taste_erasure_requests_total',
+    help: 'Erasure requests read: erased (keys deleted, tombstone set), already_erased (a tombstone as late was there: a redelivery or an older request), refused (malformed, dead-lettered)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly usersErased = new Counter({ name: 'taste_users_erased_total', help: 'Users whose keys an erasure deleted (every model version) and whose tombstone it set', registers: [this.registry] });
+  readonly tombstoneHits = new Counter({ name: 'taste_tombstone_hits_total', help: 'Events dropped because their user was erased after their event time', labelNames: ['topic'] as const, registers: [this.registry] });
   readonly consumerLag = new Gauge({ name: 'taste_consumer_lag', help: 'Records behind the end of the partition, as of the last step', labelNames: ['topic', 'partition'] as const, registers: [this.registry] });
   readonly grpcRequests = new Counter({ name: 'taste_grpc_requests_total', help: 'gRPC calls by method and status code', labelNames: ['method', 'code'] as const, registers: [this.registry] });
   readonly grpcSeconds = new Histogram({ name: 'taste_grpc_seconds', help: 'gRPC call latency', labelNames: ['method'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });

@@ -56,6 +56,8 @@ export interface UpdateSummary {
   freshnessMs: number[];
   /** Users whose stored state could not be decoded and was started over (see UserState.corrupt). */
   corruptStates: string[];
+  /** Events dropped because their user was erased after them (an event time at or before the tombstone's). */
+  tombstoneHits: number;
 }
 
 /**
@@ -104,6 +106,7 @@ export class Updater {
       newestEventMs: 0,
       freshnessMs: [],
       corruptStates: [],
+      tombstoneHits: 0,
     };
     let pending = [...byUser.keys()];
     for (let attempt = 0; pending.length > 0; attempt++) {
@@ -153,13 +156,25 @@ export class Updater {
     return this.#write(writable, summary);
   }
 
-  /** Each user's merge plan (dedup by offset), and the update it will write; users with nothing new are counted as duplicates and left out. */
+  /**
+   * Each user's merge plan (dedup by offset), and the update it will write; users with nothing new
+   * are counted as duplicates and left out. Events at or before an erased user's tombstone are
+   * dropped first, whatever their offset: they belong to the erased profile.
+   */
   #plan(userIds: readonly string[], byUser: Map<string, SourcedEvent[]>, states: Map<string, UserState>, summary: UpdateSummary): PlannedUser[] {
     const planned: PlannedUser[] = [];
     for (const userId of userIds) {
       const state = states.get(userId)!;
       if (state.corrupt && !summary.corruptStates.includes(userId)) summary.corruptStates.push(userId);
-      const plan = planMerge(state.highWater, byUser.get(userId)!);
+      const incoming = byUser.get(userId)!;
+      const erasedUpTo = state.tombstone?.atMs;
+      const live = erasedUpTo === undefined ? incoming : incoming.filter(({ event }) => event.eventTimeMs > erasedUpTo);
+      // The dropped events leave the batch, so a retry after a lost race does not count them again.
+      if (live.length < incoming.length) {
+        summary.tombstoneHits += incoming.length - live.length;
+        byUser.set(userId, live);
+      }
+      const plan = planMerge(state.highWater, live);
       if (plan.fresh.length === 0) {
         summary.duplicates += plan.duplicates;
         continue;
@@ -168,6 +183,7 @@ export class Updater {
         userId,
         expectedVersion: state.version,
         ...(state.corruptVersion ? { replacesCorruptVersion: state.corruptVersion } : {}),
+        ...(state.tombstone ? { expectedTombstone: state.tombstone.raw } : {}),
         window: [],
         highWater: plan.highWater,
         embedding: new Float32Array(0),

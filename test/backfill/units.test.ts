@@ -133,7 +133,7 @@ test('checkpoints are replaced atomically and refuse other options', async (t) =
     source: 0,
     cursor: { at: 10, next: 300 },
     done: false,
-    counts: { records: 10, events: 9, applied: 9, duplicates: 0, invalid: 1, filtered: 0, writes: 3, conflicts: 0, steps: 1 },
+    counts: { records: 10, events: 9, applied: 9, duplicates: 0, invalid: 1, filtered: 0, writes: 3, conflicts: 0, erased: 0, steps: 1 },
     elapsedMs: 5,
     updatedAt: new Date().toISOString(),
   };
@@ -209,6 +209,7 @@ test('progress: a bar with percent, rate and ETA on a terminal, log lines otherw
     filtered: 93,
     writes: 300,
     conflicts: 0,
+    erased: 0,
     steps: 2,
     unitsDone: 250,
     unitsTotal: 1000,

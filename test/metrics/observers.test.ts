@@ -13,7 +13,7 @@ async function exposition(metrics: PipelineMetrics): Promise<string[]> {
 }
 
 function summary(overrides: Partial<UpdateSummary>): UpdateSummary {
-  return { users: 0, applied: 0, duplicates: 0, writes: 0, conflicts: 0, rejected: [], newestEventMs: 0, freshnessMs: [], corruptStates: [], ...overrides };
+  return { users: 0, applied: 0, duplicates: 0, writes: 0, conflicts: 0, rejected: [], newestEventMs: 0, freshnessMs: [], corruptStates: [], tombstoneHits: 0, ...overrides };
 }
 
 function step(overrides: Partial<ConsumerStep>): ConsumerStep {
@@ -61,6 +61,29 @@ test('the consumer observer counts records per topic, step sizes, conflicts, cor
     // A gauge: the last step's lag, not a sum.
     'taste_consumer_lag{topic="taste.plays.v1",partition="3"} 0',
     'taste_consumer_lag{topic="taste.searches.v1",partition="0"} 5',
+  ]) {
+    t.true(lines.includes(line), line);
+  }
+});
+
+test('the consumer observer counts erasure requests by outcome, users erased and tombstone hits', async (t) => {
+  const metrics = new PipelineMetrics({ defaultMetrics: false });
+  const observer = consumerObserver(metrics);
+  const erasures = 'taste.erasures.v1';
+  observer.onErasureStep?.({ topic: erasures, partition: 1, records: 4, lag: 2, erased: 2, alreadyErased: 1, deadLetters: [{ ...undecodable, topic: erasures }] });
+  observer.onErasureStep?.({ topic: erasures, partition: 1, records: 1, lag: 0, erased: 1, alreadyErased: 0, deadLetters: [] });
+  observer.onStep?.(step({ records: 6, summary: summary({ applied: 2, writes: 1, tombstoneHits: 4 }) }));
+
+  const lines = await exposition(metrics);
+  for (const line of [
+    'taste_erasure_requests_total{outcome="erased"} 3',
+    'taste_erasure_requests_total{outcome="already_erased"} 1',
+    'taste_erasure_requests_total{outcome="refused"} 1',
+    'taste_users_erased_total 3',
+    'taste_tombstone_hits_total{topic="taste.plays.v1"} 4',
+    'taste_events_consumed_total{topic="taste.erasures.v1"} 5',
+    'taste_events_dead_lettered_total{topic="taste.erasures.v1",reason="UNDECODABLE"} 1',
+    'taste_consumer_lag{topic="taste.erasures.v1",partition="1"} 0',
   ]) {
     t.true(lines.includes(line), line);
   }
@@ -164,6 +187,7 @@ test('the registry declares the metric families the alerts, dashboards and docs 
     '# TYPE taste_consumer_lag gauge',
     '# TYPE taste_consumer_replacements_total counter',
     '# TYPE taste_corrupt_states_total counter',
+    '# TYPE taste_erasure_requests_total counter',
     '# TYPE taste_events_applied_total counter',
     '# TYPE taste_events_consumed_total counter',
     '# TYPE taste_events_dead_lettered_total counter',
@@ -178,6 +202,8 @@ test('the registry declares the metric families the alerts, dashboards and docs 
     '# TYPE taste_redis_seconds histogram',
     '# TYPE taste_step_records histogram',
     '# TYPE taste_step_users histogram',
+    '# TYPE taste_tombstone_hits_total counter',
+    '# TYPE taste_users_erased_total counter',
     '# TYPE taste_write_conflicts_total counter',
   ]);
 });
