@@ -197,7 +197,6 @@ type ScriptedRedis = RedisClient & {
     modelVersion: string,
     ...fieldsAndValues: (string | Buffer)[]
   ): Promise<number>;
-  tasteErase(keyCount: number, ...keysThenArgs: string[]): Promise<[number, number]>;
 };
 
 export class FeatureStore {
@@ -228,7 +227,6 @@ export class FeatureStore {
     if (typeof redis.tasteWriteState !== 'function') {
       redis.defineCommand('tasteWriteState', { numberOfKeys: 3, lua: WRITE_STATE_SCRIPT });
     }
-    if (typeof redis.tasteErase !== 'function') redis.defineCommand('tasteErase', { lua: ERASE_SCRIPT });
     this.#redis = redis;
   }
 
@@ -291,7 +289,10 @@ export class FeatureStore {
       // This store's own version too: states written before the versions set existed are not in it.
       const versions = [...new Set([this.modelVersion, ...(await this.#redis.smembers(versionsKey(this.#prefix, userId)))])];
       const keys = [tombstoneKey(this.#prefix, userId), versionsKey(this.#prefix, userId), ...versions.map((version) => userKey(this.#prefix, userId, version))];
-      const [status, deleted] = await this.#redis.tasteErase(keys.length, ...keys, String(requestTimeMs), requestId, expireAt, ...versions);
+      // EVAL, not a defined command: ioredis routes a defined command of variable key count by its
+      // first argument, the count, which sends it to the wrong Cluster node; EVAL it reads right.
+      // Erasures are rare, so sending the script each time costs nothing that matters.
+      const [status, deleted] = (await this.#redis.eval(ERASE_SCRIPT, keys.length, ...keys, String(requestTimeMs), requestId, expireAt, ...versions)) as [number, number];
       if (status === 1) return { outcome: ErasureOutcomes.ERASED, keysDeleted: deleted };
       if (status === 0) return { outcome: ErasureOutcomes.ALREADY_ERASED, keysDeleted: 0 };
     }

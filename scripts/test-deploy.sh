@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The deployment checks of `npm test` (one line in scripts/test.sh): the manifests and the
-# Dockerfile (scripts/validate-manifests.sh), then the feature-store tests a second time, against
+# Dockerfile (scripts/validate-manifests.sh), then the feature-store and erasure tests a second time, against
 # a local Redis Cluster (3 masters), as production runs on one. Needs dist/ built.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,4 +20,4 @@ stop_cluster() {
 }
 trap stop_cluster EXIT
 eval "$(bash deploy/local/services.sh cluster env)"
-TASTE_TEST_REDIS_CLUSTER_URL="$TASTE_TEST_REDIS_CLUSTER_URL" npx ava dist/test/featurestore/feature-store.test.js
+TASTE_TEST_REDIS_CLUSTER_URL="$TASTE_TEST_REDIS_CLUSTER_URL" npx ava dist/test/featurestore/feature-store.test.js dist/test/featurestore/erasure.test.js
