@@ -63,7 +63,7 @@ echo "[pipeline-eval] building the evaluation set"
 oldest=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).oldest_event_time_ms)' "$work/set/offline.json")
 
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-export TASTE_PLAYS_TOPIC="$run.plays" TASTE_SEARCHES_TOPIC="$run.searches" TASTE_DEAD_LETTER_TOPIC="$run.dead-letter"
+export TASTE_PLAYS_TOPIC="$run.plays" TASTE_SEARCHES_TOPIC="$run.searches" TASTE_DEAD_LETTER_TOPIC="$run.dead-letter" TASTE_ERASURES_TOPIC="$run.erasures"
 export TASTE_GROUP_ID="$run" TASTE_KEY_PREFIX="$run" TASTE_MODEL_DIR="$model" TASTE_METRICS_PORT=0 TASTE_LOG_LEVEL=warn
 echo "[pipeline-eval] starting taste consume and taste serve ($run)"
 node dist/cli/main.js consume --min-event-time "$oldest" --inference-workers "$workers" &

@@ -59,6 +59,7 @@ export async function produceStream(kafka: Kafka, topics: StreamTopics, spec: St
     { topic: topics.play, partitions },
     { topic: topics.search, partitions },
     { topic: topics.deadLetter, partitions: 1 },
+    ...(topics.erasure ? [{ topic: topics.erasure, partitions }] : []),
   ]);
   const world = simulatedWorld(spec);
   const started = Date.now();
@@ -365,6 +366,8 @@ export function consumerArgs(topics: StreamTopics, groupId: string, keyPrefix: s
     '--plays-topic', topics.play,
     '--searches-topic', topics.search,
     '--dead-letter-topic', topics.deadLetter,
+    // `taste consume` reads an erasure topic by default: each scenario gets its own.
+    ...(topics.erasure ? ['--erasures-topic', topics.erasure] : []),
     '--group-id', groupId,
     '--key-prefix', keyPrefix,
     '--model', DEFAULT_MODEL_DIR,

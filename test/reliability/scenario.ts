@@ -4,7 +4,9 @@ import { createRedisClient, waitForRedis } from '../../featurestore/redis-client
 import { FeatureStore, type RedisClient } from '../../featurestore/feature-store.js';
 import { InferencePool } from '../../model/inference-pool.js';
 import { loadModelBundle, type ModelBundle } from '../../model/model-bundle.js';
-import { createKafka, type Kafka } from '../../consumers/kafka.js';
+import { createKafka, createProducer, type Kafka } from '../../consumers/kafka.js';
+import { sendErasureRequests } from '../../consumers/erasure-requests.js';
+import type { ErasureRequest } from '../../events/erasure-request.js';
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
 import { DEFAULT_MODEL_DIR, KAFKA_BROKERS, REDIS_URL } from '../helpers/environment.js';
 import { testKafka, testLogger, uniqueTopics } from '../helpers/pipeline.js';
@@ -46,7 +48,7 @@ export interface Produced {
  * start, (watch versions,) run consumers, inject faults, drain, verify, report.
  */
 export class Scenario {
-  readonly topics: StreamTopics = uniqueTopics();
+  readonly topics: StreamTopics & { erasure: string };
   readonly groupId: string;
   readonly keyPrefix: string;
   readonly store: FeatureStore;
@@ -58,6 +60,7 @@ export class Scenario {
   readonly #production: Promise<Produced['sent']>;
   readonly #consumers: ConsumerProcess[] = [];
   #produced: Promise<Produced> | undefined;
+  #erasuresSent = false;
 
   private constructor(
     t: ExecutionContext,
@@ -70,6 +73,8 @@ export class Scenario {
     this.#t = t;
     this.#brokers = options.brokers ?? KAFKA_BROKERS;
     this.#redisUrl = options.redisUrl ?? REDIS_URL;
+    const topics = uniqueTopics();
+    this.topics = { ...topics, erasure: `${topics.play}.erasures` };
     const id = randomUUID().slice(0, 8);
     this.keyPrefix = `rel-${id}`;
     this.groupId = `rel-group-${id}`;
@@ -129,9 +134,22 @@ export class Scenario {
     return consumer;
   }
 
-  /** Waits until the group has consumed both topics to the end. */
+  /** Waits until the group has consumed both event topics to the end (and the erasure topic, once a request was sent). */
   drained(timeoutMs?: number): Promise<{ lag: number; ms: number }> {
-    return waitForLagZero(this.kafka, this.groupId, [this.topics.play, this.topics.search], timeoutMs);
+    const erasures = this.#erasuresSent ? [this.topics.erasure] : [];
+    return waitForLagZero(this.kafka, this.groupId, [this.topics.play, this.topics.search, ...erasures], timeoutMs);
+  }
+
+  /** Sends erasure requests to the scenario's erasure topic (acknowledged by all in-sync replicas). */
+  async erase(requests: readonly ErasureRequest[]): Promise<void> {
+    const producer = createProducer(this.kafka, { idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    try {
+      await sendErasureRequests(producer, this.topics.erasure, requests);
+      this.#erasuresSent = true;
+    } finally {
+      await producer.disconnect();
+    }
   }
 
   /** Stops the version watcher and compares the store with the ground truth. */
