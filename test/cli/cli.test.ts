@@ -35,7 +35,7 @@ function taste(args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (text: st
 test('every command has --help', async (t) => {
   const top = await taste(['--help']);
   t.is(top.code, 0);
-  for (const command of ['demo', 'consume', 'serve', 'produce', 'simulate', 'backfill', 'evaluate']) {
+  for (const command of ['demo', 'consume', 'serve', 'produce', 'simulate', 'backfill', 'evaluate', 'erase']) {
     t.regex(top.stdout, new RegExp(`\\b${command}\\b`));
     const help = await taste([command, '--help']);
     t.is(help.code, 0, `${command} --help`);
@@ -103,7 +103,7 @@ test('consume stops cleanly on SIGTERM', async (t) => {
   const id = unique('cli');
   let signalled = 0;
   const run = await taste(
-    ['consume', '--metrics-port', '0', '--plays-topic', `${id}.plays`, '--searches-topic', `${id}.searches`, '--dead-letter-topic', `${id}.dlq`, '--group-id', id, '--key-prefix', id, '--intra-op-threads', '1'],
+    ['consume', '--metrics-port', '0', '--plays-topic', `${id}.plays`, '--searches-topic', `${id}.searches`, '--dead-letter-topic', `${id}.dlq`, '--erasures-topic', `${id}.erasures`, '--group-id', id, '--key-prefix', id, '--intra-op-threads', '1'],
     { TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_REDIS_URL: REDIS_URL },
     (stderr, kill) => {
       if (!signalled && stderr.includes('stream job started')) {
@@ -125,7 +125,7 @@ test('consume wires its own readiness: /readyz answers 200 once the member has j
   let readyStatus: number | undefined;
   let metricsText = '';
   const run = await taste(
-    ['consume', '--metrics-port', String(metricsPort), '--plays-topic', `${id}.plays`, '--searches-topic', `${id}.searches`, '--dead-letter-topic', `${id}.dlq`, '--group-id', id, '--key-prefix', id, '--intra-op-threads', '1'],
+    ['consume', '--metrics-port', String(metricsPort), '--plays-topic', `${id}.plays`, '--searches-topic', `${id}.searches`, '--dead-letter-topic', `${id}.dlq`, '--erasures-topic', `${id}.erasures`, '--group-id', id, '--key-prefix', id, '--intra-op-threads', '1'],
     { TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_REDIS_URL: REDIS_URL },
     (stderr, kill) => {
       if (stderr.includes('"msg":"metrics"') && !url) {
