@@ -59,7 +59,8 @@ const encoded = updates.map(fieldsOf);
 const valueBytes = encoded[0]!.reduce((sum, v) => sum + Buffer.byteLength(v), 0);
 report.info(`batch ${B} users, L=${metadata.maxSeqLen}, D=${metadata.embeddingDim}: ${valueBytes} bytes of fields+values per user; ${args.repeats} repeats of ≥${minMs} ms`);
 
-type Scripted = { tasteWriteState(key: string, expected: string, ...rest: (string | Buffer)[]): Promise<number> };
+// The store's script: state key, tombstone key, versions set; expected version, expected tombstone, model version; fields.
+type Scripted = { tasteWriteState(key: string, tombstone: string, versions: string, expected: string, expectedTombstone: string, modelVersion: string, ...rest: (string | Buffer)[]): Promise<number> };
 const scripted = redis as unknown as Scripted;
 const rawKeys = users.map((u) => `${prefix}:raw:{${u}}`);
 
@@ -80,7 +81,7 @@ try {
           version++;
         },
         async () => {
-          const results = await Promise.all(luaKeys.map((key, i) => scripted.tasteWriteState(key, String(luaVersion), ...encoded[i]!)));
+          const results = await Promise.all(luaKeys.map((key, i) => scripted.tasteWriteState(key, `${key}:erased`, `${key}:versions`, String(luaVersion), '', metadata.modelVersion, ...encoded[i]!)));
           if (results.some((x) => x !== 1)) throw new Error('Lua CAS lost a race nobody runs');
           luaVersion++;
         },
