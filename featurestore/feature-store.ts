@@ -140,15 +140,21 @@ export interface FeatureStoreObserver {
 // we read, so a redelivered or concurrent batch can never apply an event twice or go backwards,
 // and only if the tombstone is still the one read, so an erasure in between always wins.
 // An expected version that is not a whole number is a corrupt one being replaced: it becomes 1.
+// A new state copies the tombstone it was begun under into its own field, so that loading a user
+// with state is one HMGET: an erasure deletes the state, so the copy can only be the tombstone
+// that stood when the state began (later ones delete it), and comparing it catches a state
+// erased and rebuilt to the very version a writer read.
 // KEYS: state, tombstone, versions set. ARGV: expected version, expected tombstone ('' for none),
 // this model version (added to the set, so an erasure finds the key), then the fields.
 const WRITE_STATE_SCRIPT = `
-local current = redis.call('HGET', KEYS[1], '${StateFields.version}') or '0'
-if current ~= ARGV[1] then return 0 end
-local tombstone = redis.call('GET', KEYS[2]) or ''
+local current = redis.call('HGET', KEYS[1], '${StateFields.version}')
+if (current or '0') ~= ARGV[1] then return 0 end
+local tombstone
+if current then tombstone = redis.call('HGET', KEYS[1], '${StateFields.erasedUnder}') or ''
+else tombstone = redis.call('GET', KEYS[2]) or '' end
 if tombstone ~= ARGV[2] then return 0 end
 local version = string.match(ARGV[1], '^%d+$') and tonumber(ARGV[1]) or 0
-redis.call('HSET', KEYS[1], '${StateFields.version}', string.format('%d', version + 1), unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], '${StateFields.version}', string.format('%d', version + 1), '${StateFields.erasedUnder}', tombstone, unpack(ARGV, 4))
 redis.call('SADD', KEYS[3], ARGV[3])
 return 1
 `;
@@ -234,29 +240,36 @@ export class FeatureStore {
     return userKey(this.#prefix, userId, this.modelVersion);
   }
 
+  /**
+   * Each user's state and the tombstone it must respect: for a user with state, the copy in the
+   * state (one HMGET); for a user without, the tombstone key, read in a second round for them only.
+   */
   async loadStates(userIds: readonly string[]): Promise<Map<string, UserState>> {
-    const [rows, tombstones] = await this.#guard('load-state', () =>
-      Promise.all([
-        Promise.all(
-          userIds.map((userId) =>
-            this.#redis.hmgetBuffer(
-              this.key(userId),
-              StateFields.version,
-              StateFields.window,
-              StateFields.highWater,
-              StateFields.appliedTotal,
-              ...(this.stateDim === undefined ? [] : [StateFields.checkpointState, StateFields.checkpointEventMs]),
-            ),
+    const { rows, tombstones } = await this.#guard('load-state', async () => {
+      const rows = await Promise.all(
+        userIds.map((userId) =>
+          this.#redis.hmgetBuffer(
+            this.key(userId),
+            StateFields.version,
+            StateFields.window,
+            StateFields.highWater,
+            StateFields.appliedTotal,
+            StateFields.erasedUnder,
+            ...(this.stateDim === undefined ? [] : [StateFields.checkpointState, StateFields.checkpointEventMs]),
           ),
         ),
-        Promise.all(userIds.map((userId) => this.#redis.get(tombstoneKey(this.#prefix, userId)))),
-      ]),
-    );
+      );
+      const stateless = userIds.filter((_, index) => !rows[index]?.[0]);
+      const read = await Promise.all(stateless.map((userId) => this.#redis.get(tombstoneKey(this.#prefix, userId))));
+      const tombstones = new Map(stateless.map((userId, index) => [userId, read[index] ?? '']));
+      return { rows, tombstones };
+    });
     const states = new Map<string, UserState>();
     userIds.forEach((userId, index) => {
-      const state = this.#decodeState(rows[index] ?? []);
-      const tombstone = tombstones[index];
-      states.set(userId, tombstone === null || tombstone === undefined ? state : { ...state, tombstone: parseTombstone(tombstone) });
+      const row = rows[index] ?? [];
+      const state = this.#decodeState(row);
+      const tombstone = tombstones.get(userId) ?? row[4]?.toString('latin1') ?? '';
+      states.set(userId, tombstone === '' ? state : { ...state, tombstone: parseTombstone(tombstone) });
     });
     return states;
   }
@@ -303,7 +316,7 @@ export class FeatureStore {
 
   /** One state row (HMGET of loadStates) → the state; what does not decode marks it corrupt. */
   #decodeState(row: (Buffer | null)[]): UserState {
-    const [version, window, highWater, appliedTotal, checkpointState, checkpointEventMs] = row;
+    const [version, window, highWater, appliedTotal, , checkpointState, checkpointEventMs] = row;
     const parsedVersion = version ? parseCount(version) : 0;
     if (parsedVersion === undefined) {
       return { version: 0, corruptVersion: version!, appliedTotal: 0, window: [], highWater: new Map(), corrupt: true };

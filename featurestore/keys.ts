@@ -12,6 +12,7 @@
  *     last  event time of the newest event in the window (ms since epoch)
  *     n     events in the window
  *     total events applied since the state began (audits exactly-once: equals events sent)
+ *     er    the tombstone (below) this state began under, "" if none: events at or before it are dropped
  *   stateful models only (docs/model-contract.md, "The stateful kind"):
  *     st    the checkpoint: the model state after every applied event before the window, float32
  *     ct    event time of the newest event in the checkpoint (ms since epoch); absent if none
@@ -31,6 +32,7 @@ export const StateFields = {
   lastEventMs: 'last',
   eventsInWindow: 'n',
   appliedTotal: 'total',
+  erasedUnder: 'er',
   checkpointState: 'st',
   checkpointEventMs: 'ct',
 } as const;

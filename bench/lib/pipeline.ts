@@ -79,11 +79,14 @@ export async function runPipeline(options: {
   overrides?: JobOverrides;
   timeoutMs?: number;
   keepKeys?: boolean;
+  /** Runs after seeding, before the job starts (e.g. erase some users). */
+  beforeStart?: (store: FeatureStore) => Promise<void>;
 }): Promise<PipelineRun> {
   const { bundle, redis, topics, expected } = options;
   const keyPrefix = unique('ingest');
   const store = new FeatureStore({ redis, modelVersion: bundle.metadata.modelVersion, queryTokens: bundle.metadata.queryTokens, keyPrefix });
   if (options.seedUserIds) await seedUsers(store, options.seedUserIds, bundle.metadata);
+  await options.beforeStart?.(store);
   const steps: StepRecord[] = [];
   const rssBefore = process.memoryUsage().rss;
   let rssPeak = rssBefore;

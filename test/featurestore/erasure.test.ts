@@ -122,6 +122,25 @@ test(`[${target.name}] a writer that read a state before its erasure loses its c
   t.deepEqual(await keysOf(t.context.redis, prefix, user), [`${prefix}:{${user}}:erased`]);
 });
 
+test(`[${target.name}] a writer loses even when the state was erased and rebuilt to the very version it read`, async (t) => {
+  const { prefix, m1 } = stores(t);
+  const user = unique('user');
+  await m1.writeStates([update(user, 0, [1])]);
+  const stale = (await m1.loadStates([user])).get(user)!;
+  t.is(stale.version, 1);
+  await m1.erase([{ userId: user, requestTimeMs: T0 + 10, requestId: 'req-1' }]);
+  // A fresh profile after the erasure reaches version 1 again.
+  const fresh = (await m1.loadStates([user])).get(user)!;
+  t.deepEqual(await m1.writeStates([update(user, 0, [20], { expectedTombstone: fresh.tombstone!.raw })]), ['written']);
+  t.is((await m1.loadStates([user])).get(user)!.version, 1);
+  // The writer that read the erased state at version 1 still loses: the state began under another tombstone.
+  t.deepEqual(await m1.writeStates([update(user, stale.version, [1, 2])]), ['conflict']);
+  const after = (await m1.loadStates([user])).get(user)!;
+  t.deepEqual(after.window.map((e) => e.offset), [20]);
+  t.deepEqual(after.tombstone, fresh.tombstone, 'a user with state reads the tombstone it began under');
+  t.deepEqual((await keysOf(t.context.redis, prefix, user)).sort(), [`${prefix}:{${user}}:erased`, `${prefix}:{${user}}:m1`, `${prefix}:{${user}}:versions`]);
+});
+
 test(`[${target.name}] a redelivered or older request changes nothing; a later one erases again`, async (t) => {
   const { redis } = t.context;
   const { prefix, m1 } = stores(t);

@@ -61,7 +61,7 @@ test('rediss://: the store works over TLS with the CA given; without it, or in p
 });
 
 // The least each component needs (docs/deploy.md repeats these lines for production).
-const CONSUMER_ACL = 'user taste-consumer on >consumer-pw ~taste:* resetchannels -@all +ping +info +client|setname +hmget +evalsha +eval +hget +hset';
+const CONSUMER_ACL = 'user taste-consumer on >consumer-pw ~taste:* resetchannels -@all +ping +info +client|setname +hmget +evalsha +eval +hget +hset +get +set +del +sadd +smembers +pexpireat';
 const SERVING_ACL = 'user taste-serving on >serving-pw ~taste:* resetchannels -@all +ping +info +client|setname +hmget';
 
 test('ACL users: the consumer runs with only the commands it uses; the serving user reads embeddings and cannot write', async (t) => {
@@ -80,16 +80,23 @@ test('ACL users: the consumer runs with only the commands it uses; the serving u
   t.deepEqual(await writer.writeStates([update(user)]), ['written']);
   t.is((await writer.loadStates([user])).get(user)!.version, 1);
   t.deepEqual(await writer.writeStates([{ ...update(user), expectedVersion: 1, appliedTotal: 2 }]), ['written'], 'a second write (the script is cached by then) too');
+  // Erasure (the consumer applies the erasure topic): the set of versions, the deletes, the tombstone and its lifetime.
+  const [erased] = await writer.erase([{ userId: user, requestTimeMs: Date.now(), requestId: 'acl-1' }], { tombstoneLifetimeMs: 60_000 });
+  t.deepEqual(erased, { outcome: 'erased', keysDeleted: 1 });
+  t.truthy((await writer.loadStates([user])).get(user)!.tombstone, 'the tombstone is read back');
+  t.deepEqual(await writer.writeStates([update(unique('user'))]), ['written']);
 
   const serving = createRedisClient({ url: `redis://taste-serving:serving-pw@127.0.0.1:${port}`, connectionName: 'taste-serving' });
   t.teardown(() => serving.disconnect());
   await waitForRedis(serving);
   const reader = new FeatureStore({ redis: serving, modelVersion: 'm1', queryTokens: 8 });
-  t.deepEqual(Array.from((await reader.readEmbeddings([user]))[0]!.vector), [Math.fround(0.6), Math.fround(0.8)]);
+  const kept = unique('user');
+  t.deepEqual(await writer.writeStates([update(kept)]), ['written']);
+  t.deepEqual(Array.from((await reader.readEmbeddings([kept]))[0]!.vector), [Math.fround(0.6), Math.fround(0.8)]);
   const denied = await t.throwsAsync(reader.writeStates([{ ...update(unique('user')) }]));
   t.regex(String(denied?.message), /NOPERM/);
-  await t.throwsAsync(serving.hset(reader.key(user), 'emb', 'x'), { message: /NOPERM/ });
-  await t.throwsAsync(serving.del(reader.key(user)), { message: /NOPERM/ });
+  await t.throwsAsync(serving.hset(reader.key(kept), 'emb', 'x'), { message: /NOPERM/ });
+  await t.throwsAsync(serving.del(reader.key(kept)), { message: /NOPERM/ });
   // Keys outside the prefix are out of both users' reach.
   await t.throwsAsync(consumer.hmget('other:key', 'x'), { message: /NOPERM/ });
 });
