@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sendErasureRequests } from '../../consumers/erasure-requests.js';
 import { createProducer } from '../../consumers/kafka.js';
 import { createEmbeddingClient, getUserEmbedding, batchGetUserEmbeddings } from '../../serving/client.js';
 import { eventually, KAFKA_BROKERS, REDIS_URL, unique } from '../helpers/environment.js';
@@ -105,11 +106,11 @@ test.before(async (t) => {
   const promtool = ensurePromtool();
 
   const id = unique('dashboard');
-  const topics = { plays: `${id}.plays`, searches: `${id}.searches`, deadLetter: `${id}.dlq` };
+  const topics = { plays: `${id}.plays`, searches: `${id}.searches`, deadLetter: `${id}.dlq`, erasures: `${id}.erasures` };
   const [consumeMetrics, serveMetrics] = [await freePort(), await freePort()];
   await startTaste(
     t,
-    ['consume', '--metrics-port', String(consumeMetrics), '--plays-topic', topics.plays, '--searches-topic', topics.searches, '--dead-letter-topic', topics.deadLetter, '--group-id', id, '--key-prefix', id, '--intra-op-threads', '1'],
+    ['consume', '--metrics-port', String(consumeMetrics), '--plays-topic', topics.plays, '--searches-topic', topics.searches, '--dead-letter-topic', topics.deadLetter, '--erasures-topic', topics.erasures, '--group-id', id, '--key-prefix', id, '--intra-op-threads', '1'],
     /stream job started/,
   );
   const serving = await startTaste(t, ['serve', '--port', '0', '--metrics-port', String(serveMetrics), '--key-prefix', id], /"address":"[^"]*:(\d+)"[^\n]*"msg":"serving"/);
@@ -126,10 +127,25 @@ test.before(async (t) => {
   } finally {
     await producer.disconnect();
   }
-  t.context.consumePage = await eventually(async () => {
+  await eventually(async () => {
     const page = await scrape(consumeMetrics);
     return /^taste_events_applied_total\{[^}]*\} [1-9]/m.test(page) && /^taste_events_dead_lettered_total\{/m.test(page) ? page : undefined;
   }, 'the plays applied and the bad record dead-lettered', 60_000);
+  // An erasure of another listener, then an event of theirs from before it (dropped by the tombstone).
+  const erased = unique('erased');
+  const eraser = createProducer(testKafka());
+  await eraser.connect();
+  try {
+    await sendErasureRequests(eraser, topics.erasures, [{ userId: erased, requestTimeMs: Date.now(), requestId: 'dashboard-1' }]);
+    await eventually(async () => (/^taste_users_erased_total [1-9]/m.test(await scrape(consumeMetrics)) ? true : undefined), 'the erasure applied', 60_000);
+    await sendPlays(eraser, topics.plays, [play(erased, 'taste:track:3', Date.now() - 60_000)]);
+  } finally {
+    await eraser.disconnect();
+  }
+  t.context.consumePage = await eventually(async () => {
+    const page = await scrape(consumeMetrics);
+    return /^taste_tombstone_hits_total\{[^}]*\} [1-9]/m.test(page) ? page : undefined;
+  }, 'the erased listener\'s old event dropped', 60_000);
 
   const client = createEmbeddingClient(`127.0.0.1:${serving[1]}`);
   try {
