@@ -15,6 +15,13 @@ tools_log=.taste/test-tools.log
   bash scripts/ensure-grpcurl.sh >/dev/null || echo "[test] grpcurl could not be built: its reflection tests skip" >&2
 ) 2>"$tools_log" &
 tools_pid=$!
+# The training venv (minutes when cold): the Python tests at the end use it, and so does the ava
+# test of the gRPC contract from a Python grpcio client (test/serving/ranking.test.ts).
+python_pid=""
+if [ -z "${TASTE_SKIP_PYTHON_TESTS:-}" ]; then
+  bash training/setup.sh >.taste/test-python-setup.log 2>&1 &
+  python_pid=$!
+fi
 
 if [ $# -eq 0 ]; then
   # Seconds, so they run first: import cycles, and no folder importing a higher one (the order is
@@ -39,6 +46,9 @@ trap stop_services EXIT
 [ $# -gt 0 ] || bash scripts/test-deploy.sh # manifests + Dockerfile checks (warms their tools), store tests on a Redis Cluster
 wait "$tools_pid" || { cat "$tools_log" >&2; echo "[test] promtool could not be installed (see above)" >&2; exit 1; }
 grep -h '^\[test\]\|installed in\|ready in' "$tools_log" || true
+if [ -n "$python_pid" ]; then
+  wait "$python_pid" || { cat .taste/test-python-setup.log >&2; echo "[test] training/setup.sh failed (see above)" >&2; exit 1; }
+fi
 echo "[test] ava"
 npx ava "$@"
 

@@ -105,7 +105,7 @@ test('killed with SIGKILL and restarted with its checkpoint, the backfill ends b
   t.true(done.done);
 
   const [a, b] = await Promise.all([stateDigest(t.context.redis, whole), stateDigest(t.context.redis, resumed)]);
-  t.is(a.keys, 400);
+  t.is(a.keys, 2 * 400, '400 users: a state and a set of model versions each');
   t.deepEqual(b, a);
 
   const third = await taste(args, env);

@@ -19,7 +19,7 @@ export function tempDir(): Promise<string> {
 
 /**
  * SHA-256 over every key under `prefix` (names without the prefix, sorted) and all their fields
- * (sorted, raw bytes): two prefixes with the same digest hold byte-identical state.
+ * (sorted, raw bytes; a set's members, sorted): two prefixes with the same digest hold byte-identical state.
  */
 export async function stateDigest(redis: RedisClient, prefix: string): Promise<{ keys: number; digest: string }> {
   const keys: string[] = [];
@@ -32,8 +32,13 @@ export async function stateDigest(redis: RedisClient, prefix: string): Promise<{
   keys.sort();
   const hash = createHash('sha256');
   for (const key of keys) {
-    const fields = await redis.hgetallBuffer(key);
     hash.update(`${key.slice(prefix.length)}\0`);
+    // The state hashes, and beside them each user's set of model versions (featurestore/keys.ts).
+    if ((await redis.type(key)) === 'set') {
+      for (const member of (await redis.smembers(key)).sort()) hash.update(`${member}\0`);
+      continue;
+    }
+    const fields = await redis.hgetallBuffer(key);
     for (const name of Object.keys(fields).sort()) hash.update(`${name}\0`).update(fields[name]!).update('\0');
   }
   return { keys: keys.length, digest: hash.digest('hex') };
