@@ -65,6 +65,7 @@ export async function produceStream(kafka: Kafka, topics: StreamTopics, spec: St
   const started = Date.now();
   let producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
+  let connected = true;
   let records = 0;
   let poison = 0;
   let plays: { key: string | null; value: Buffer; headers?: Record<string, string> }[] = [];
@@ -77,6 +78,12 @@ export async function produceStream(kafka: Kafka, topics: StreamTopics, spec: St
     // twice; the ground truth is read from the topics, so such duplicates count as real records.
     for (let attempt = 0; topicMessages.length; attempt++) {
       try {
+        // A replacement's connect is tried here, so one that fails while the broker is down is
+        // tried again (kafkajs never reconnects a producer whose connect failed: "disconnected").
+        if (!connected) {
+          await producer.connect();
+          connected = true;
+        }
         await producer.sendBatch({ topicMessages, acks: -1 });
         break;
       } catch (error) {
@@ -87,7 +94,7 @@ export async function produceStream(kafka: Kafka, topics: StreamTopics, spec: St
           // a new producer gets a new producer id and sequence.
           await producer.disconnect().catch(() => undefined);
           producer = createProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
-          await producer.connect().catch(() => undefined);
+          connected = false;
         }
         await sleep(1000);
       }
