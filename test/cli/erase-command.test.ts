@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createProducer } from '../../consumers/kafka.js';
+import { createProducer, ensureTopics } from '../../consumers/kafka.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
 import { eventually, KAFKA_BROKERS, REDIS_URL, unique } from '../helpers/environment.js';
 import { play, sendPlays, testKafka } from '../helpers/pipeline.js';
@@ -39,11 +39,15 @@ test('taste erase waits until the running consumer has erased the users; the tom
   // The event topics keep records 3 days: the derived tombstone lifetime is 3 + 7 days.
   const admin = kafka.admin();
   await admin.connect();
+  const eventTopics = [`${id}.plays`, `${id}.searches`];
+  // kafkajs' own waitForLeaders gives up on a new topic's first UNKNOWN_TOPIC_OR_PARTITION (it failed CI
+  // once); ensureTopics finds them created and waits for their leaders the patient way.
   await admin.createTopics({
-    waitForLeaders: true,
-    topics: [`${id}.plays`, `${id}.searches`].map((topic) => ({ topic, numPartitions: 2, configEntries: [{ name: 'retention.ms', value: String(3 * DAY_MS) }] })),
+    waitForLeaders: false,
+    topics: eventTopics.map((topic) => ({ topic, numPartitions: 2, configEntries: [{ name: 'retention.ms', value: String(3 * DAY_MS) }] })),
   });
   await admin.disconnect();
+  await ensureTopics(kafka, eventTopics.map((topic) => ({ topic, partitions: 2 })));
   const consumer: ChildProcess = spawn(process.execPath, [CLI, 'consume', ...topicArgs(id), '--group-id', id, '--metrics-port', '0', '--intra-op-threads', '1'], {
     cwd: REPO,
     env: { ...process.env, ...ENV },
