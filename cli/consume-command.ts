@@ -66,6 +66,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     // Ready while this member is in its group with an inference worker up.
     onReadinessChange: (ready) => metricsServer?.setReady(ready),
   });
+  metrics.runsModel(job.bundle.metadata.modelVersion, job.bundle.metadata.kind);
   if (metricsServer) logger.info('metrics', { url: `http://0.0.0.0:${metricsServer.port}/metrics` });
   const progress = setInterval(() => logger.info('progress', { ...job.consumer.stats }), 10_000);
   progress.unref();

@@ -69,6 +69,8 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
     dims.set(version, loaded.metadata.embeddingDim);
   }
   const versions = [...itemTables.keys(), ...values['model-versions'].split(',').map((v) => v.trim()).filter(Boolean)];
+  for (const loaded of itemBundles) metrics.servesModel(loaded.metadata.modelVersion, loaded.metadata.kind);
+  for (const version of new Set(versions)) if (!itemTables.has(version)) metrics.servesModel(version, 'none');
   const redis = createRedisClient(redisOptions(values, 'taste-serving'));
   const stores = [...new Set(versions)].map(
     (modelVersion) =>

@@ -4,7 +4,7 @@ import type { PipelineMetrics } from './pipeline-metrics.js';
 
 export interface MetricsServer {
   readonly port: number;
-  /** What /readyz answers: 200 once set, 503 before and after `setReady(false)`. */
+  /** What /readyz answers (and `taste_ready` says): 200 once set, 503 before and after `setReady(false)`. */
   setReady(ready: boolean): void;
   close(): Promise<void>;
 }
@@ -17,6 +17,7 @@ export async function startMetricsServer(metrics: PipelineMetrics, options: { ho
   // Only now, when they can be read: metrics that are off must cost nothing.
   metrics.startDefaultMetrics();
   let ready = false;
+  metrics.ready.set(0);
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/metrics') {
@@ -46,6 +47,7 @@ export async function startMetricsServer(metrics: PipelineMetrics, options: { ho
     port: (server.address() as AddressInfo).port,
     setReady: (value) => {
       ready = value;
+      metrics.ready.set(value ? 1 : 0);
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

@@ -84,12 +84,12 @@ export function streamJobObserver(metrics: PipelineMetrics): StreamJobObserver {
   };
 }
 
-/** gRPC calls by method and status name, and their latency. */
+/** gRPC calls by method, status name and model version, and their latency. */
 export function servingObserver(metrics: PipelineMetrics): EmbeddingServiceObserver {
   return {
-    onCall: (method, code, seconds) => {
-      metrics.grpcRequests.inc({ method, code: status[code] ?? String(code) });
-      metrics.grpcSeconds.observe({ method }, seconds);
+    onCall: (method, code, seconds, modelVersion) => {
+      metrics.grpcRequests.inc({ method, code: status[code] ?? String(code), model_version: modelVersion });
+      metrics.grpcSeconds.observe({ method, model_version: modelVersion }, seconds);
     },
   };
 }

@@ -39,11 +39,47 @@ export class PipelineMetrics {
   readonly usersErased = new Counter({ name: 'taste_users_erased_total', help: 'Users whose keys an erasure deleted (every model version) and whose tombstone it set', registers: [this.registry] });
   readonly tombstoneHits = new Counter({ name: 'taste_tombstone_hits_total', help: 'Events dropped because their user was erased after their event time', labelNames: ['topic'] as const, registers: [this.registry] });
   readonly consumerLag = new Gauge({ name: 'taste_consumer_lag', help: 'Records behind the end of the partition, as of the last step', labelNames: ['topic', 'partition'] as const, registers: [this.registry] });
-  readonly grpcRequests = new Counter({ name: 'taste_grpc_requests_total', help: 'gRPC calls by method and status code', labelNames: ['method', 'code'] as const, registers: [this.registry] });
-  readonly grpcSeconds = new Histogram({ name: 'taste_grpc_seconds', help: 'gRPC call latency', labelNames: ['method'] as const, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  readonly grpcRequests = new Counter({
+    name: 'taste_grpc_requests_total',
+    help: 'gRPC calls by method, status code and the model version they asked for ("unserved": a version not served here)',
+    labelNames: ['method', 'code', 'model_version'] as const,
+    registers: [this.registry],
+  });
+  readonly grpcSeconds = new Histogram({
+    name: 'taste_grpc_seconds',
+    help: 'gRPC call latency, by method and model version',
+    labelNames: ['method', 'model_version'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly ready = new Gauge({
+    name: 'taste_ready',
+    help: 'What /readyz answers: 1 ready (a consumer in its group with an inference worker up; a server serving), 0 not',
+    registers: [this.registry],
+  });
+  readonly modelInfo = new Gauge({
+    name: 'taste_model_info',
+    help: 'The models this process runs or serves, always 1, by version and kind (windowed, stateful; none: served from the store without its model loaded)',
+    labelNames: ['model_version', 'model_kind'] as const,
+    registers: [this.registry],
+  });
 
   readonly #defaultMetrics: boolean;
   #collectingDefaults = false;
+
+  /**
+   * A process that runs one model (a consumer): every metric it exports carries that
+   * `model_version`, so a shadow model's consumer is told apart from the live one's on any panel.
+   */
+  runsModel(modelVersion: string, modelKind: string): void {
+    this.registry.setDefaultLabels({ model_version: modelVersion });
+    this.modelInfo.set({ model_version: modelVersion, model_kind: modelKind }, 1);
+  }
+
+  /** A process that serves several versions (a server): its calls carry the version they asked for. */
+  servesModel(modelVersion: string, modelKind: string): void {
+    this.modelInfo.set({ model_version: modelVersion, model_kind: modelKind }, 1);
+  }
 
   /** `defaultMetrics: false`: never the process metrics, e.g. for a test that wants a quiet registry. */
   constructor(options: { defaultMetrics?: boolean } = {}) {

@@ -67,9 +67,15 @@ export interface EmbeddingServiceOptions {
 
 /** What the service reports; metrics/ turns it into Prometheus metrics. */
 export interface EmbeddingServiceObserver {
-  /** Once per call: the method, the status code it answered, how long it took. */
-  onCall?(method: string, code: grpc.status, seconds: number): void;
+  /**
+   * Once per call: the method, the status code it answered, how long it took, and the model version
+   * it asked for (empty resolved to the default; `UNSERVED_MODEL_VERSION` for any version not served
+   * here, so a client's typo cannot grow the metrics without bound).
+   */
+  onCall?(method: string, code: grpc.status, seconds: number, modelVersion: string): void;
 }
+
+export const UNSERVED_MODEL_VERSION = 'unserved';
 
 export const defaultEmbeddingServiceOptions = { maxBatchSize: 500, maxCandidates: 1000, maxK: 1000 } as const;
 
@@ -389,17 +395,23 @@ export class EmbeddingService {
     work: () => Promise<Response>,
   ): Promise<void> {
     const started = performance.now();
+    const version = this.#versionLabel((call.request as { modelVersion?: unknown }).modelVersion);
     let response: Response;
     try {
       response = await withinDeadline(call.getDeadline(), work);
     } catch (error) {
       const status = this.#toStatus(method, error);
-      this.#observer?.onCall?.(method, status.code ?? grpc.status.UNKNOWN, (performance.now() - started) / 1000);
+      this.#observer?.onCall?.(method, status.code ?? grpc.status.UNKNOWN, (performance.now() - started) / 1000, version);
       callback(status);
       return;
     }
-    this.#observer?.onCall?.(method, grpc.status.OK, (performance.now() - started) / 1000);
+    this.#observer?.onCall?.(method, grpc.status.OK, (performance.now() - started) / 1000, version);
     callback(null, response);
+  }
+
+  #versionLabel(requested: unknown): string {
+    if (requested === undefined || requested === '') return this.#defaultVersion;
+    return typeof requested === 'string' && this.#stores.has(requested) ? requested : UNSERVED_MODEL_VERSION;
   }
 
   #toStatus(method: string, error: unknown): Partial<grpc.StatusObject> {

@@ -142,6 +142,6 @@ test('consume wires its own readiness: /readyz answers 200 once the member has j
   );
   t.truthy(url, `the metrics server started: ${run.stderr.slice(-500)}`);
   t.is(readyStatus, 200);
-  t.regex(metricsText, /taste_inference_workers 1/);
+  t.regex(metricsText, /^taste_inference_workers\{model_version="[^"]+"\} 1$/m);
   t.is(run.code, 0, run.stderr.slice(-500));
 });

@@ -43,7 +43,7 @@ const variableQueries = dashboard.templating.list
 
 /** What Grafana substitutes before it sends a query. */
 function asPromql(expr: string): string {
-  return expr.replaceAll('$__rate_interval', '5m').replaceAll('$__interval', '1m').replaceAll('$namespace', 'taste');
+  return expr.replaceAll('$__rate_interval', '5m').replaceAll('$__interval', '1m').replaceAll('$namespace', 'taste').replaceAll('$model_version', '.+');
 }
 
 /** Metric names a query selects: every selector here is written `name{...}`. */
@@ -65,6 +65,36 @@ function exposedNames(page: string): Set<string> {
 /** Series names with at least one sample on the page. */
 function sampledNames(page: string): Set<string> {
   return new Set([...page.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})? \S+$/gm)].map((match) => match[1]!));
+}
+
+/** Series Prometheus itself writes for every scrape target, not any taste process. */
+const PROMETHEUS_SERIES = ['up'];
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** The samples of a /metrics page, labels as a map: the exposition format does not fix their order. */
+function samplesOf(page: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const [, name, body, value] of page.matchAll(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\S+)$/gm)) {
+    const labels: Record<string, string> = {};
+    for (const [, key, text] of (body ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = text!;
+    samples.push({ name: name!, labels, value: Number(value) });
+  }
+  return samples;
+}
+
+/** The first sample of that name whose labels include these (others may be there too). */
+function find(samples: Sample[], name: string, labels: Record<string, string>): Sample | undefined {
+  return samples.find((sample) => sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value));
+}
+
+/** Its value, or 0 when there is no such sample. */
+function count(samples: Sample[], name: string, labels: Record<string, string>): number {
+  return find(samples, name, labels)?.value ?? 0;
 }
 
 interface Context {
@@ -137,7 +167,7 @@ test.before(async (t) => {
   await eraser.connect();
   try {
     await sendErasureRequests(eraser, topics.erasures, [{ userId: erased, requestTimeMs: Date.now(), requestId: 'dashboard-1' }]);
-    await eventually(async () => (/^taste_users_erased_total [1-9]/m.test(await scrape(consumeMetrics)) ? true : undefined), 'the erasure applied', 60_000);
+    await eventually(async () => (/^taste_users_erased_total(\{[^}]*\})? [1-9]/m.test(await scrape(consumeMetrics)) ? true : undefined), 'the erasure applied', 60_000);
     await sendPlays(eraser, topics.plays, [play(erased, 'taste:track:3', Date.now() - 60_000)]);
   } finally {
     await eraser.disconnect();
@@ -152,6 +182,7 @@ test.before(async (t) => {
     await eventually(() => getUserEmbedding(client, { userId: user }).then(() => true, () => undefined), 'the embedding served');
     await getUserEmbedding(client, { userId: unique('nobody') }).catch(() => undefined);
     await getUserEmbedding(client, { userId: 'bad{id}' }).catch(() => undefined);
+    await getUserEmbedding(client, { userId: user, modelVersion: 'not-a-served-version' }).catch(() => undefined);
     await batchGetUserEmbeddings(client, { userIds: [user] });
   } finally {
     client.close();
@@ -188,7 +219,7 @@ test('every query parses as PromQL (promtool check rules, each query a recording
 
 test('every metric the dashboard reads is on the /metrics of a running taste consume or taste serve', (t) => {
   const { consumePage, servePage } = t.context;
-  const exposed = new Set([...exposedNames(consumePage), ...exposedNames(servePage), ...ruleNames(readFileSync(RULE_MANIFEST, 'utf8'), 'record')]);
+  const exposed = new Set([...exposedNames(consumePage), ...exposedNames(servePage), ...ruleNames(readFileSync(RULE_MANIFEST, 'utf8'), 'record'), ...PROMETHEUS_SERIES]);
   t.true(exposed.has('taste_freshness_seconds_bucket') && exposed.has('taste_grpc_seconds_bucket'), 'both pages were scraped');
   const missing: string[] = [];
   for (const { panel, refId, expr } of targets) {
@@ -208,15 +239,29 @@ test('every metric the dashboard reads is on the /metrics of a running taste con
   t.log(`declared but without samples in this run (no such event happened): ${unsampled.join(', ') || 'none'}`);
 });
 
-test('the serving metrics the dashboard groups by carry the labels it groups by', (t) => {
-  const { servePage, consumePage } = t.context;
-  t.regex(servePage, /^taste_grpc_requests_total\{method="GetUserEmbedding",code="OK"\} [1-9]/m);
-  t.regex(servePage, /^taste_grpc_requests_total\{method="GetUserEmbedding",code="NOT_FOUND"\} [1-9]/m);
-  t.regex(servePage, /^taste_grpc_seconds_bucket\{le="0\.1",method="GetUserEmbedding"\} [1-9]/m);
-  t.regex(consumePage, /^taste_events_dead_lettered_total\{topic="[^"]+\.plays",reason="UNDECODABLE"\} 1$/m);
-  t.regex(consumePage, /^taste_consumer_lag\{topic="[^"]+",partition="\d+"\} \d+$/m);
+test('the metrics the dashboard groups by carry the labels it groups by, the model version among them', (t) => {
+  const serve = samplesOf(t.context.servePage);
+  const consume = samplesOf(t.context.consumePage);
+  const version = find(serve, 'taste_model_info', { model_kind: 'windowed' })?.labels['model_version'];
+  t.truthy(version, 'taste serve names the model it serves');
+  const model_version = version!;
+  t.true(count(serve, 'taste_grpc_requests_total', { method: 'GetUserEmbedding', code: 'OK', model_version }) >= 1);
+  t.true(count(serve, 'taste_grpc_requests_total', { method: 'GetUserEmbedding', code: 'NOT_FOUND', model_version }) >= 1);
+  // A version nobody serves is counted under one label, whatever the client sent.
+  t.is(count(serve, 'taste_grpc_requests_total', { method: 'GetUserEmbedding', code: 'NOT_FOUND', model_version: 'unserved' }), 1);
+  t.notRegex(t.context.servePage, /not-a-served-version/);
+  t.true(count(serve, 'taste_grpc_seconds_bucket', { le: '0.1', method: 'GetUserEmbedding', model_version }) >= 1);
+  t.is(count(serve, 'taste_ready', {}), 1);
+  // The consumer runs one model: every series it exports carries that version.
+  t.is(count(consume, 'taste_model_info', { model_version, model_kind: 'windowed' }), 1);
+  const unlabelled = consume.filter((sample) => sample.name.startsWith('taste_') && sample.labels['model_version'] !== model_version);
+  t.deepEqual(unlabelled.map((sample) => sample.name), [], 'consumer series without its model_version');
+  t.is(count(consume, 'taste_ready', { model_version }), 1);
+  t.is(count(consume, 'taste_events_dead_lettered_total', { reason: 'UNDECODABLE', model_version }), 1);
+  const lag = find(consume, 'taste_consumer_lag', { model_version });
+  t.truthy(lag?.labels['topic'] && lag.labels['partition'], 'lag per topic and partition');
   // The freshness SLO's rules read the le="1" bucket: the bound must stay one of the buckets.
-  t.regex(consumePage, /^taste_freshness_seconds_bucket\{le="1"\} \d+$/m);
-  t.regex(consumePage, /^taste_freshness_seconds_count [1-9]/m);
-  t.regex(consumePage, /^taste_redis_seconds_count\{operation="write-state"\} [1-9]/m);
+  t.truthy(find(consume, 'taste_freshness_seconds_bucket', { le: '1', model_version }));
+  t.true(count(consume, 'taste_freshness_seconds_count', { model_version }) >= 1);
+  t.true(count(consume, 'taste_redis_seconds_count', { operation: 'write-state', model_version }) >= 1);
 });

@@ -13,6 +13,7 @@ test('a running job exposes its counters, latencies, freshness and lag on /metri
   const base = `http://127.0.0.1:${server.port}`;
   t.is((await fetch(`${base}/healthz`)).status, 200);
   t.is((await fetch(`${base}/readyz`)).status, 503, 'not ready before the job says so');
+  t.regex(await (await fetch(`${base}/metrics`)).text(), /^taste_ready 0$/m, 'taste_ready says what /readyz says');
 
   const topics = uniqueTopics();
   const job = await startTestJob({ topics, observer: streamJobObserver(metrics) });
@@ -20,6 +21,7 @@ test('a running job exposes its counters, latencies, freshness and lag on /metri
   await job.consumer.joined;
   server.setReady(true);
   t.is((await fetch(`${base}/readyz`)).status, 200);
+  t.regex(await (await fetch(`${base}/metrics`)).text(), /^taste_ready 1$/m);
 
   const producer = createProducer(testKafka());
   await producer.connect();

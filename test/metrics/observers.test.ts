@@ -159,26 +159,44 @@ test('the stream job observer wires the store, the pool, the consumer and the mo
   }
 });
 
-test('the serving observer counts calls by method and gRPC status name, and times them', async (t) => {
+test('the serving observer counts calls by method, gRPC status name and model version, and times them', async (t) => {
   const metrics = new PipelineMetrics({ defaultMetrics: false });
   const observer = servingObserver(metrics);
-  observer.onCall?.('GetUserEmbedding', status.OK, 0.0625);
-  observer.onCall?.('GetUserEmbedding', status.OK, 0.125);
-  observer.onCall?.('BatchGetUserEmbeddings', status.NOT_FOUND, 0.5);
-  observer.onCall?.('BatchGetUserEmbeddings', 99 as status, 0.25);
+  observer.onCall?.('GetUserEmbedding', status.OK, 0.0625, 'v1');
+  observer.onCall?.('GetUserEmbedding', status.OK, 0.125, 'v1');
+  observer.onCall?.('GetUserEmbedding', status.OK, 0.25, 'v2');
+  observer.onCall?.('BatchGetUserEmbeddings', status.NOT_FOUND, 0.5, 'unserved');
+  observer.onCall?.('BatchGetUserEmbeddings', 99 as status, 0.25, 'v1');
 
   const lines = await exposition(metrics);
   for (const line of [
-    'taste_grpc_requests_total{method="GetUserEmbedding",code="OK"} 2',
-    'taste_grpc_requests_total{method="BatchGetUserEmbeddings",code="NOT_FOUND"} 1',
+    'taste_grpc_requests_total{method="GetUserEmbedding",code="OK",model_version="v1"} 2',
+    'taste_grpc_requests_total{method="GetUserEmbedding",code="OK",model_version="v2"} 1',
+    'taste_grpc_requests_total{method="BatchGetUserEmbeddings",code="NOT_FOUND",model_version="unserved"} 1',
     // A code grpc-js has no name for is counted under its number.
-    'taste_grpc_requests_total{method="BatchGetUserEmbeddings",code="99"} 1',
-    'taste_grpc_seconds_count{method="GetUserEmbedding"} 2',
-    'taste_grpc_seconds_sum{method="GetUserEmbedding"} 0.1875',
-    'taste_grpc_seconds_sum{method="BatchGetUserEmbeddings"} 0.75',
+    'taste_grpc_requests_total{method="BatchGetUserEmbeddings",code="99",model_version="v1"} 1',
+    'taste_grpc_seconds_count{method="GetUserEmbedding",model_version="v1"} 2',
+    'taste_grpc_seconds_sum{method="GetUserEmbedding",model_version="v1"} 0.1875',
+    'taste_grpc_seconds_sum{method="BatchGetUserEmbeddings",model_version="unserved"} 0.5',
   ]) {
     t.true(lines.includes(line), line);
   }
+});
+
+test('a process that runs one model labels every metric with its version; one that serves several names each in taste_model_info', async (t) => {
+  const consumer = new PipelineMetrics({ defaultMetrics: false });
+  consumer.eventsApplied.inc({ topic: 'taste.plays.v1' }, 3);
+  consumer.runsModel('m-2026', 'stateful');
+  const consumerLines = await exposition(consumer);
+  t.true(consumerLines.includes('taste_events_applied_total{topic="taste.plays.v1",model_version="m-2026"} 3'), consumerLines.join('\n'));
+  t.true(consumerLines.includes('taste_model_info{model_version="m-2026",model_kind="stateful"} 1'));
+
+  const server = new PipelineMetrics({ defaultMetrics: false });
+  server.servesModel('m-2026', 'windowed');
+  server.servesModel('m-2025', 'none');
+  const serverLines = await exposition(server);
+  t.true(serverLines.includes('taste_model_info{model_version="m-2026",model_kind="windowed"} 1'));
+  t.true(serverLines.includes('taste_model_info{model_version="m-2025",model_kind="none"} 1'));
 });
 
 test('the registry declares the metric families the alerts, dashboards and docs name, with their types', async (t) => {
@@ -198,6 +216,8 @@ test('the registry declares the metric families the alerts, dashboards and docs 
     '# TYPE taste_inference_seconds histogram',
     '# TYPE taste_inference_worker_failures_total counter',
     '# TYPE taste_inference_workers gauge',
+    '# TYPE taste_model_info gauge',
+    '# TYPE taste_ready gauge',
     '# TYPE taste_redis_errors_total counter',
     '# TYPE taste_redis_seconds histogram',
     '# TYPE taste_step_records histogram',
