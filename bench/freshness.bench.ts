@@ -19,7 +19,7 @@ import { createEmbeddingClient, getUserEmbedding } from '../serving/client.js';
 import { benchArgs, KAFKA_BROKERS, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, REPO_ROOT, unique } from './lib/env.js';
 import { consumeAll } from './lib/kafka-ceiling.js';
 import { jobIntraOpThreads, jobOverridesFromArgs, runPipeline, startBenchJob } from './lib/pipeline.js';
-import { Report } from './lib/report.js';
+import { logHistogram, Report } from './lib/report.js';
 import { benchKafka, benchTopics, createTopics, deleteKeys, deleteTopics, freePort, seedUsers } from './lib/services.js';
 import { fmt, sleep, spread, summarize } from './lib/stats.js';
 import { benchWorld, produceWorldEvents } from './lib/traffic.js';
@@ -232,6 +232,8 @@ async function measureAt(rate: number, jobOverrides: { intraOpThreads?: number }
   return { stored, probe, probeTimeouts, produced, lagMs };
 }
 
+// Every latency of the main load's runs, for the histogram (bench/figures/freshness.png).
+const mainLoad = { stored: [] as number[], probe: [] as number[], rate: 0 };
 try {
   const plan = [
     { f: fraction, tag: '', overrides: {} },
@@ -252,6 +254,11 @@ try {
       report.info(`  probe (tag produced → GetUserEmbedding shows it, 5 ms polling): ${result.probe.length} probes, ${result.probeTimeouts} timed out: p50 ${probeS.p50} p99 ${probeS.p99} max ${probeS.max} ms`);
       report.context(`run${tag}${runs > 1 ? `.${r + 1}` : ''}`, { rate: at, fraction: f, produced: result.produced, lagMs: result.lagMs, stored: storedS, probe: { ...probeS, timeouts: result.probeTimeouts } });
       results.push({ stored: storedS, probe: probeS, lagMs: result.lagMs });
+      if (tag === '') {
+        mainLoad.stored.push(...result.stored);
+        mainLoad.probe.push(...result.probe);
+        mainLoad.rate = at;
+      }
     }
     for (const name of ['stored', 'probe'] as const) {
       const p99 = spread(results.map((x) => x[name].p99));
@@ -283,6 +290,22 @@ try {
 } finally {
   redis.disconnect();
 }
+report.plot({
+  id: 'freshness',
+  kind: 'histogram',
+  title: 'Freshness: event time to embedding readable',
+  caption: `${mainLoad.rate} events/s (${fraction} × the max sustained rate), ${args.repeats} runs of ${seconds} s, ${fmt(U)} simulated users; floor: a kafkajs no-op consumer at the same rate`,
+  xLabel: 'milliseconds (log scale)',
+  xLog: true,
+  ...logHistogram(
+    [
+      { label: 'stored: upd − last, every user written', values: mainLoad.stored },
+      { label: 'probe: GetUserEmbedding shows the event', values: mainLoad.probe },
+      { label: 'floor: kafkajs no-op, event → received', values: floorLatencies },
+    ],
+    { min: 1, max: 10_000, bins: 48 },
+  ),
+});
 report.context('settings', { rate, maxRate, maxSource, seconds, users: U, burstFactor });
 report.context('floor', floor);
 report.finish(OUT_DIR);

@@ -25,7 +25,8 @@ const shipped = `${REPO_ROOT}models/stateful`;
 const statefulDir = stringArg(args, 'stateful-model', existsSync(shipped) ? shipped : `${REPO_ROOT}model/testdata/stateful-model`);
 const minMs = numberArg(args, 'min-ms', args.long ? 2000 : 500);
 const batch = numberArg(args, 'batch', 256);
-const histories = [50, 1000];
+// 50 and 1,000 are the figures; the points between draw the curve (bench/figures/history-cost.png).
+const histories = [50, 100, 200, 500, 1000];
 
 const stateful = await loadModelBundle(statefulDir);
 const windowed = await loadModelBundle(MODEL_DIR);
@@ -84,16 +85,34 @@ for (let r = 0; r < args.repeats; r++) {
   // µs per user update (one new event)
   times.forEach((calls, i) => perEvent[i]!.push((quantile(calls, 0.5) * 1000) / (i < statefulFeeds.length ? batch : windowedBatch)));
 }
-const [s50, s1000, w50, w1000] = perEvent.map(spread);
-report.info(`stateful µs per event: history 50 ${fmt(s50!.median)}, 1000 ${fmt(s1000!.median)}; windowed: T=50 ${fmt(w50!.median)}, T=1000 ${fmt(w1000!.median)}`);
+const statefulCost = perEvent.slice(0, histories.length).map(spread);
+const windowedCost = perEvent.slice(histories.length).map(spread);
+const s50 = statefulCost[0]!;
+const s1000 = statefulCost[histories.length - 1]!;
+const w50 = windowedCost[0]!;
+const w1000 = windowedCost[histories.length - 1]!;
+const line = (label: string, cost: typeof statefulCost) => ({ label, x: histories, y: cost.map((c) => c.median), low: cost.map((c) => c.min), high: cost.map((c) => c.max) });
+report.plot({
+  id: 'history-cost',
+  kind: 'lines',
+  title: 'Model cost per new event against history length',
+  caption: `ONNX Runtime, 1 intra-op thread; stateful batch ${batch}, windowed batch ${windowedBatch}; median of ${args.repeats} repeats, band min–max`,
+  xLabel: 'events of history the embedding covers',
+  yLabel: 'µs per new event',
+  xLog: true,
+  yLog: true,
+  lines: [line(`stateful (${stateful.metadata.modelVersion}): checkpoint + tail + 1 event`, statefulCost), line('windowed transformer: re-encodes the whole window', windowedCost)],
+});
+report.info(`µs per event by history ${histories.join('/')}: stateful ${statefulCost.map((c) => fmt(c.median)).join('/')}; windowed ${windowedCost.map((c) => fmt(c.median)).join('/')}`);
+report.info(`stateful µs per event: history 50 ${fmt(s50.median)}, 1000 ${fmt(s1000.median)}; windowed: T=50 ${fmt(w50.median)}, T=1000 ${fmt(w1000.median)}`);
 report.figure({
   id: 'history.stateful.h1000_vs_h50',
   label: 'stateful model, ORT µs per new event, history 1,000 vs 50 (checkpoint + tail + 1 event per step)',
   unit: 'µs/event',
-  value: s1000!.median,
-  spread: s1000!,
-  ceiling: s50!.median,
-  ceilingSpread: s50!,
+  value: s1000.median,
+  spread: s1000,
+  ceiling: s50.median,
+  ceilingSpread: s50,
   ceilingLabel: 'history 50',
   lowerIsBetter: true,
   goal: { kind: 'max-ratio', target: 1.1 },
@@ -102,10 +121,10 @@ report.figure({
   id: 'history.windowed.t1000_vs_t50',
   label: 'windowed transformer (today), ORT µs per update, window 1,000 vs 50 events',
   unit: 'µs/event',
-  value: w1000!.median,
-  spread: w1000!,
-  ceiling: w50!.median,
-  ceilingSpread: w50!,
+  value: w1000.median,
+  spread: w1000,
+  ceiling: w50.median,
+  ceilingSpread: w50,
   ceilingLabel: 'window 50',
   lowerIsBetter: true,
 });
@@ -113,10 +132,10 @@ report.figure({
   id: 'history.stateful_vs_windowed.h50',
   label: 'ORT µs per new event: stateful (history 50) vs windowed transformer (window 50)',
   unit: 'µs/event',
-  value: s50!.median,
-  spread: s50!,
-  ceiling: w50!.median,
-  ceilingSpread: w50!,
+  value: s50.median,
+  spread: s50,
+  ceiling: w50.median,
+  ceilingSpread: w50,
   ceilingLabel: 'windowed, T=50',
   lowerIsBetter: true,
 });
@@ -136,8 +155,8 @@ try {
   const windows = syntheticWindows(sample, windowed.metadata.maxSeqLen, windowed.metadata, 3);
   await windowedStore.writeStates(windows.map((window, i) => ({ userId: `u${i}`, expectedVersion: 0, window, highWater, embedding: new Float32Array(windowed.metadata.embeddingDim).fill(0.1), updatedMs: 1_767_225_600_000, appliedTotal: 1000 })));
   for (let i = 0; i < sample; i++) {
-    memory.stateful!.push(Number(await redis.call('MEMORY', 'USAGE', statefulStore.key(`u${i}`))));
-    memory.windowed!.push(Number(await redis.call('MEMORY', 'USAGE', windowedStore.key(`u${i}`))));
+    memory.stateful!.push(Number(await redis.call('MEMORY', 'USAGE', statefulStore.key(`u${i}`), 'SAMPLES', '0')));
+    memory.windowed!.push(Number(await redis.call('MEMORY', 'USAGE', windowedStore.key(`u${i}`), 'SAMPLES', '0')));
   }
   const keys = [...Array(sample).keys()].flatMap((i) => [statefulStore.key(`u${i}`), windowedStore.key(`u${i}`)]);
   await redis.del(...keys);

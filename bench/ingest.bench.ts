@@ -128,6 +128,21 @@ try {
     `model-only ceiling: ${fmt(modelUsersS.median)} users/s at batch ${batch}, T=${T}, ${threads} intra-op threads × ${eventsPerUser.toFixed(2)} events/user/step = ${fmt(modelEvents.median)} events/s ` +
       `→ ${inferenceBound ? 'inference-bound (model ceiling below the Kafka ceiling): goal ≥ 0.8 × model ceiling' : 'not inference-bound: goal ≥ 0.5 × kafkajs no-op'}`,
   );
+  const bar = (label: string, s: typeof pipe, ceiling: boolean) => ({ label, value: s.median, low: s.min, high: s.max, ceiling });
+  report.plot({
+    id: 'ingest',
+    kind: 'bars',
+    title: 'Stream job throughput against its ceilings, same topic, same run',
+    caption: `${fmt(N)} events of ${fmt(U)} simulated users, ${P} partitions, ${threads} intra-op threads; median of ${args.repeats} runs, bars min–max`,
+    yLabel: 'events per second',
+    valueLog: true,
+    bars: [
+      bar('kafkajs no-op consumer', noopS, true),
+      bar('+ decode, validate, featurize', decodeS, true),
+      bar(`model alone (batch ${batch}, T=${T})`, modelEvents, true),
+      bar('taste stream job (Kafka → model → Redis, committed)', pipe, false),
+    ],
+  });
   report.context('maxEventsPerS', pipe.median);
   report.context('settings', { events: N, users: U, partitions: P, cold, threads, overrides, batch, T, eventsPerUser, usersPerStep });
   report.context('runs', runs.map(({ steps, ...rest }) => ({ ...rest, stepUsers: steps.map((s) => s.users) })));

@@ -179,12 +179,44 @@ try {
   const halfSingle = Math.max(10, Math.round(0.5 * qps('grpc.single.c64').median));
   const halfBatch = Math.max(2, Math.round(0.5 * qps('grpc.batch.c16').median));
   const openSeconds = args.long ? 10 : 2;
+  // Latency against load, GetUserEmbedding: open loop at fractions of the max closed-loop rate
+  // (bench/figures/serving-latency.png); the half-load point is also the figure below.
+  const maxSingle = qps('grpc.single.c64').median;
+  const sweep: { fraction: number; rate: number; grpc: Measured; raw: Measured }[] = [];
+  for (const fraction of [0.1, 0.25, 0.5, 0.75, 0.9]) {
+    const rate = fraction === 0.5 ? halfSingle : Math.max(10, Math.round(fraction * maxSingle));
+    const grpc = await measured(() => openLoop(grpcSingle, rate, openSeconds * 1000));
+    const raw = await measured(() => openLoop(rawSingle, rate, openSeconds * 1000));
+    sweep.push({ fraction, rate, grpc, raw });
+  }
+  const sweepLine = (label: string, pick: (point: (typeof sweep)[number]) => Measured, q: 'p50' | 'p99') => ({
+    label,
+    x: sweep.map((point) => point.rate),
+    y: sweep.map((point) => summarize(pick(point).latenciesMs)[q]),
+  });
+  report.plot({
+    id: 'serving-latency',
+    kind: 'lines',
+    title: 'GetUserEmbedding latency against load (open loop)',
+    caption: `${sweep.map((point) => point.fraction).join(', ')} × the max closed-loop rate (${fmt(maxSingle)} calls/s at concurrency 64), ${openSeconds} s per point; raw ioredis HMGET at the same rates`,
+    xLabel: 'offered load, calls per second',
+    yLabel: 'latency, ms',
+    yLog: true,
+    lines: [
+      sweepLine('gRPC p99', (point) => point.grpc, 'p99'),
+      sweepLine('gRPC p50', (point) => point.grpc, 'p50'),
+      sweepLine('raw HMGET p99', (point) => point.raw, 'p99'),
+      sweepLine('raw HMGET p50', (point) => point.raw, 'p50'),
+    ],
+  });
+  report.context('latencyAgainstLoad', sweep.map(({ fraction, rate, grpc, raw }) => ({ fraction, rate, grpc: summarize(grpc.latenciesMs), raw: summarize(raw.latenciesMs), grpcErrors: grpc.errors, grpcSkipped: grpc.skipped })));
+  const half = sweep.find((point) => point.fraction === 0.5)!;
   for (const [kind, rate, grpcCall, rawCall, goal] of [
     ['single', halfSingle, grpcSingle, rawSingle, 5],
     ['batch', halfBatch, grpcBatch, rawBatch, 10],
   ] as const) {
-    const g = await measured(() => openLoop(grpcCall, rate, openSeconds * 1000));
-    const w = await measured(() => openLoop(rawCall, rate, openSeconds * 1000));
+    const g = kind === 'single' ? half.grpc : await measured(() => openLoop(grpcCall, rate, openSeconds * 1000));
+    const w = kind === 'single' ? half.raw : await measured(() => openLoop(rawCall, rate, openSeconds * 1000));
     const gs = summarize(g.latenciesMs);
     const ws = summarize(w.latenciesMs);
     report.info(

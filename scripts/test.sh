@@ -60,6 +60,8 @@ fi
 if [ -f training/run-tests.sh ] && [ -z "${TASTE_SKIP_PYTHON_TESTS:-}" ]; then
   echo "[test] python (training)"
   bash training/run-tests.sh
+  echo "[test] python (bench figures)"
+  training/.venv/bin/python -m pytest -q bench/tests
 fi
 
 if [ $# -eq 0 ] && [ -z "${TASTE_SKIP_PYTHON_TESTS:-}" ]; then

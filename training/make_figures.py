@@ -67,7 +67,8 @@ def planned(run_names: list[str], groups: list[tuple[str, str, str]]) -> list[st
     return out
 
 
-def _pyplot():
+def deterministic_pyplot():
+    """matplotlib with the Agg backend and fixed settings: the same data draws the same pixels anywhere."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,7 +80,7 @@ def _pyplot():
     return plt
 
 
-def _save(plt, fig, path: Path) -> Path:
+def save_png(plt, fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     # No "Software" (matplotlib's version) and no time in the PNG: the bytes depend on the data only.
     fig.savefig(path, format="png", metadata={"Software": None}, pil_kwargs={"optimize": False})
@@ -123,7 +124,7 @@ def draw_ranking(plt, dataset: str, groups: list[tuple[str, str, str]], runs: di
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False, fontsize=8)
     fig.tight_layout(rect=(0, 0.06 + 0.1 / len(kinds), 1, 1))
-    return _save(plt, fig, out / ranking_name(dataset))
+    return save_png(plt, fig, out / ranking_name(dataset))
 
 
 def draw_curves(plt, run: str, m: dict, out: Path) -> Path:
@@ -146,7 +147,7 @@ def draw_curves(plt, run: str, m: dict, out: Path) -> Path:
     right.legend(handles, [h.get_label() for h in handles], loc="center right", fontsize=7)
     ax.set_title(run, fontsize=8)
     fig.tight_layout()
-    return _save(plt, fig, out / curves_name(run))
+    return save_png(plt, fig, out / curves_name(run))
 
 
 def draw_history_length(plt, runs: dict[str, dict], out: Path) -> Path:
@@ -190,13 +191,13 @@ def draw_history_length(plt, runs: dict[str, dict], out: Path) -> Path:
                      fontsize=8)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(plt, fig, out / HISTORY_NAME)
+    return save_png(plt, fig, out / HISTORY_NAME)
 
 
 def draw(run_names: list[str], groups: list[tuple[str, str, str]], published: dict, published_best: dict,
          out: Path = FIGURES) -> list[Path]:
     """Draws every figure of planned() into out; returns their paths."""
-    plt = _pyplot()
+    plt = deterministic_pyplot()
     runs = load(run_names)
     names = planned(run_names, groups)
     # A run dropped from the list takes its figure with it.
