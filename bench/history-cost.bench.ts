@@ -104,7 +104,6 @@ report.plot({
   lines: [line(`stateful (${stateful.metadata.modelVersion}): checkpoint + tail + 1 event`, statefulCost), line('windowed transformer: re-encodes the whole window', windowedCost)],
 });
 report.info(`µs per event by history ${histories.join('/')}: stateful ${statefulCost.map((c) => fmt(c.median)).join('/')}; windowed ${windowedCost.map((c) => fmt(c.median)).join('/')}`);
-report.info(`stateful µs per event: history 50 ${fmt(s50.median)}, 1000 ${fmt(s1000.median)}; windowed: T=50 ${fmt(w50.median)}, T=1000 ${fmt(w1000.median)}`);
 report.figure({
   id: 'history.stateful.h1000_vs_h50',
   label: 'stateful model, ORT µs per new event, history 1,000 vs 50 (checkpoint + tail + 1 event per step)',

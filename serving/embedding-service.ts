@@ -360,8 +360,13 @@ export class EmbeddingService {
     return table;
   }
 
+  /** The version a request names: its own, or the default when it leaves the field empty. */
+  #resolveVersion(requested: string): string {
+    return requested === '' ? this.#defaultVersion : requested;
+  }
+
   #storeFor(requested: string): EmbeddingReader {
-    const version = requested === '' ? this.#defaultVersion : requested;
+    const version = this.#resolveVersion(requested);
     if (!MODEL_VERSION_PATTERN.test(version)) {
       throw new StatusError(
         grpc.status.INVALID_ARGUMENT,
@@ -410,8 +415,10 @@ export class EmbeddingService {
   }
 
   #versionLabel(requested: unknown): string {
-    if (requested === undefined || requested === '') return this.#defaultVersion;
-    return typeof requested === 'string' && this.#stores.has(requested) ? requested : UNSERVED_MODEL_VERSION;
+    if (requested === undefined) return this.#defaultVersion;
+    if (typeof requested !== 'string') return UNSERVED_MODEL_VERSION;
+    const version = this.#resolveVersion(requested);
+    return this.#stores.has(version) ? version : UNSERVED_MODEL_VERSION;
   }
 
   #toStatus(method: string, error: unknown): Partial<grpc.StatusObject> {
