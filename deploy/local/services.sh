@@ -405,15 +405,22 @@ format_kafka_storage() {
   [[ -f "$KAFKA_DATA/meta.properties" ]] && return 0
   local cluster_id_file="$KAFKA_DIR/cluster.id" cluster_id
   if [[ ! -s "$cluster_id_file" ]]; then
-    # A Kafka cluster id is a base64url-encoded random 128-bit UUID (22 chars, no padding).
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$cluster_id_file"
+    # A Kafka cluster id is a base64url-encoded random 128-bit UUID (22 chars, no padding). Like
+    # Kafka's own Uuid.randomUuid, draw again when it starts with '-' (1 in 64): such an id reads
+    # as an option on a command line.
+    cluster_id="-"
+    while [[ "$cluster_id" == -* ]]; do
+      cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
+    printf '%s' "$cluster_id" >"$cluster_id_file"
   fi
   cluster_id="$(cat "$cluster_id_file")"
   log "formatting KRaft storage in $KAFKA_DATA (cluster id $cluster_id)"
   mkdir -p "$KAFKA_DATA"
   local out
+  # '--cluster-id=ID' in one argument: an id kept from before may still start with '-'.
   if ! out="$(kafka_tool kafka.tools.StorageTool format --ignore-formatted \
-    -t "$cluster_id" -c "$KAFKA_PROPS" 2>&1 9>&-)"; then
+    "--cluster-id=$cluster_id" -c "$KAFKA_PROPS" 2>&1 9>&-)"; then
     printf '%s\n' "$out" | sed 's/^/    /' >&2
     die "formatting the KRaft storage failed (kafka.tools.StorageTool)"
   fi
