@@ -25,10 +25,19 @@ export interface RawMessage {
   value: Buffer | null;
 }
 
-export interface FeaturizerOptions {
+/** How one model turns an event into features: its item ids and its query tokenization. */
+export interface FeatureSpace {
   vocabulary: ItemVocabulary;
   queryTokens: number;
   queryBuckets: number;
+}
+
+export interface FeaturizerOptions extends FeatureSpace {
+  /**
+   * Shadow models' feature spaces: each accepted event is also featurized in each of them
+   * (SourcedEvent.shadowEvents), from the one decode and validation. @default none
+   */
+  shadows?: readonly FeatureSpace[];
   /** Largest Kafka payload accepted. @default 65536 */
   maxMessageBytes?: number;
   limits?: ValidationLimits;
@@ -46,7 +55,7 @@ export class EventFeaturizer {
   readonly #options: Required<FeaturizerOptions>;
 
   constructor(options: FeaturizerOptions) {
-    this.#options = { maxMessageBytes: 65_536, limits: defaultValidationLimits, ...options };
+    this.#options = { maxMessageBytes: 65_536, limits: defaultValidationLimits, shadows: [], ...options };
   }
 
   /** A Kafka record, keyed by user id, whose value is a `type` payload. */
@@ -72,36 +81,41 @@ export class EventFeaturizer {
   }
 
   #accept(record: EventRecord, key: string | null, topic: string, partition: number, offset: number, nowMs: number): FeaturizeResult {
-    const { vocabulary, limits } = this.#options;
-    if (record.kind === EventTypes.PLAY) {
-      const play = record.event;
-      const rejection = validatePlayEvent(play, key, nowMs, limits);
-      if (rejection) return { ok: false, rejection };
-      const event: WindowEvent = {
-        stream: Streams.PLAY,
-        partition,
-        offset,
-        eventTimeMs: play.eventTimeMs,
-        itemId: vocabulary.idOf(play.itemUri),
-        kind: playEventKind(play.endReason, play.msPlayed, play.itemDurationMs),
-        queryTokens: [],
-      };
-      return { ok: true, event: { userId: play.userId, topic, event } };
-    }
-    const search = record.event;
-    const rejection = validateSearchEvent(search, key, nowMs, limits);
+    const { limits, shadows } = this.#options;
+    const rejection =
+      record.kind === EventTypes.PLAY ? validatePlayEvent(record.event, key, nowMs, limits) : validateSearchEvent(record.event, key, nowMs, limits);
     if (rejection) return { ok: false, rejection };
-    const event: WindowEvent = {
-      stream: Streams.SEARCH,
+    const event = featurizeIn(this.#options, record, partition, offset);
+    const sourced: SourcedEvent = { userId: record.event.userId, topic, event };
+    if (shadows.length > 0) sourced.shadowEvents = shadows.map((space) => featurizeIn(space, record, partition, offset));
+    return { ok: true, event: sourced };
+  }
+}
+
+/** A validated record's features in one model's space. */
+function featurizeIn(space: FeatureSpace, record: EventRecord, partition: number, offset: number): WindowEvent {
+  if (record.kind === EventTypes.PLAY) {
+    const play = record.event;
+    return {
+      stream: Streams.PLAY,
       partition,
       offset,
-      eventTimeMs: search.eventTimeMs,
-      itemId: vocabulary.idOf(search.clickedItemUri),
-      kind: EventKinds.SEARCH,
-      queryTokens: tokenizeQuery(search.query, this.#options.queryTokens, this.#options.queryBuckets),
+      eventTimeMs: play.eventTimeMs,
+      itemId: space.vocabulary.idOf(play.itemUri),
+      kind: playEventKind(play.endReason, play.msPlayed, play.itemDurationMs),
+      queryTokens: [],
     };
-    return { ok: true, event: { userId: search.userId, topic, event } };
   }
+  const search = record.event;
+  return {
+    stream: Streams.SEARCH,
+    partition,
+    offset,
+    eventTimeMs: search.eventTimeMs,
+    itemId: space.vocabulary.idOf(search.clickedItemUri),
+    kind: EventKinds.SEARCH,
+    queryTokens: tokenizeQuery(search.query, space.queryTokens, space.queryBuckets),
+  };
 }
 
 function fail(reason: Rejection['reason'], detail: string): FeaturizeResult {

@@ -28,4 +28,9 @@ export interface SourcedEvent {
   userId: string;
   topic: string;
   event: WindowEvent;
+  /**
+   * The same event featurized for each shadow model, in the order the featurizer was given their
+   * feature spaces (its item ids come from that model's vocabulary). Absent without shadows.
+   */
+  shadowEvents?: readonly WindowEvent[];
 }

@@ -87,6 +87,12 @@ export interface StateUpdate {
   expectedTombstone?: string;
 }
 
+/** One model version's part of a write across versions (FeatureStore.writeAcrossVersions). */
+export interface VersionedUpdate {
+  store: FeatureStore;
+  update: StateUpdate;
+}
+
 /** What one erasure request did. */
 export const ErasureOutcomes = {
   /** The user's keys were deleted and the tombstone set to the request time. */
@@ -159,6 +165,36 @@ redis.call('SADD', KEYS[3], ARGV[3])
 return 1
 `;
 
+// WRITE_STATE_SCRIPT for one user in several model versions at once: every version's
+// compare-and-set is checked first, and only if all hold is any written, so a primary and its
+// shadows never drift apart by a half-applied step. KEYS: tombstone, versions set, then the state
+// key of each version. ARGV: the number of versions, then per version: expected version, expected
+// tombstone, model version, number of field arguments, the fields.
+const WRITE_ACROSS_VERSIONS_SCRIPT = `
+local count = tonumber(ARGV[1])
+local writes = {}
+local at = 2
+for i = 1, count do
+  local key, expected = KEYS[2 + i], ARGV[at]
+  local current = redis.call('HGET', key, '${StateFields.version}')
+  if (current or '0') ~= expected then return 0 end
+  local tombstone
+  if current then tombstone = redis.call('HGET', key, '${StateFields.erasedUnder}') or ''
+  else tombstone = redis.call('GET', KEYS[1]) or '' end
+  if tombstone ~= ARGV[at + 1] then return 0 end
+  local fields = tonumber(ARGV[at + 3])
+  writes[i] = { key = key, expected = expected, tombstone = tombstone, model = ARGV[at + 2], first = at + 4, last = at + 3 + fields }
+  at = at + 4 + fields
+end
+for i = 1, count do
+  local w = writes[i]
+  local version = string.match(w.expected, '^%d+$') and tonumber(w.expected) or 0
+  redis.call('HSET', w.key, '${StateFields.version}', string.format('%d', version + 1), '${StateFields.erasedUnder}', w.tombstone, unpack(ARGV, w.first, w.last))
+  redis.call('SADD', KEYS[2], w.model)
+end
+return 1
+`;
+
 // One user's erasure in one step. KEYS: tombstone, versions set, then the state key of every model
 // version in ARGV[4..] (same order). ARGV: request time, request id, when the tombstone expires
 // ('' for never), then the model versions. Returns {1, keys deleted}; {0, 0} when a tombstone at
@@ -183,6 +219,13 @@ redis.call('SET', KEYS[1], ARGV[1] .. ';' .. ARGV[2])
 if ARGV[3] ~= '' then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) end
 return {1, deleted}
 `;
+
+/** Most model versions one write across versions may hold: a primary and its shadows. */
+export const MAX_VERSIONS_PER_WRITE = 8;
+
+function writeAcrossCommandName(versions: number): string {
+  return `tasteWriteAcross${versions}`;
+}
 
 /** Tries of one erasure while new model versions keep appearing in the user's set. */
 const MAX_ERASE_ATTEMPTS = 8;
@@ -232,6 +275,12 @@ export class FeatureStore {
     const redis = options.redis as ScriptedRedis;
     if (typeof redis.tasteWriteState !== 'function') {
       redis.defineCommand('tasteWriteState', { numberOfKeys: 3, lua: WRITE_STATE_SCRIPT });
+    }
+    // All at once, before the first command: an auto-pipelined client lacks commands defined later.
+    for (let versions = 1; versions <= MAX_VERSIONS_PER_WRITE; versions++) {
+      if (typeof (redis as unknown as Record<string, unknown>)[writeAcrossCommandName(versions)] !== 'function') {
+        redis.defineCommand(writeAcrossCommandName(versions), { numberOfKeys: 2 + versions, lua: WRITE_ACROSS_VERSIONS_SCRIPT });
+      }
     }
     this.#redis = redis;
   }
@@ -347,29 +396,87 @@ export class FeatureStore {
             this.key(update.userId),
             tombstoneKey(this.#prefix, update.userId),
             versionsKey(this.#prefix, update.userId),
-            update.replacesCorruptVersion ?? String(update.expectedVersion),
+            expectedVersionArg(update),
             update.expectedTombstone ?? '',
             this.modelVersion,
-            StateFields.window,
-            encodeWindow(update.window, this.queryTokens, this.tokenBytes),
-            StateFields.highWater,
-            encodeHighWater(update.highWater),
-            StateFields.embedding,
-            encodeVector(update.embedding),
-            StateFields.updatedMs,
-            String(update.updatedMs),
-            StateFields.lastEventMs,
-            String(update.window[update.window.length - 1]?.eventTimeMs ?? 0),
-            StateFields.eventsInWindow,
-            String(update.window.length),
-            StateFields.appliedTotal,
-            String(update.appliedTotal),
-            ...checkpointFields(update.checkpoint),
+            ...this.#fields(update),
           ),
         ),
       ),
     );
     return results.map((result) => (result === 1 ? WriteOutcomes.WRITTEN : WriteOutcomes.CONFLICT));
+  }
+
+  /**
+   * One user's updates in several model versions (a primary and its shadows), each written in one
+   * atomic step per user: every version's compare-and-set must hold, or nothing is written. The
+   * user's keys share one hash slot, so this works on a Cluster. Every store must use this store's
+   * Redis client and key prefix.
+   */
+  async writeAcrossVersions(users: readonly (readonly VersionedUpdate[])[]): Promise<WriteOutcome[]> {
+    for (const parts of users) {
+      if (parts.length === 0) throw new TasteError(ErrorCodes.CONFIG_INVALID, 'a write across versions needs at least one update');
+      const userId = parts[0]!.update.userId;
+      const versions = new Set<string>();
+      for (const { store, update } of parts) {
+        if (store.#redis !== this.#redis || store.#prefix !== this.#prefix) {
+          throw new TasteError(ErrorCodes.CONFIG_INVALID, `model version "${store.modelVersion}" uses another Redis client or key prefix than "${this.modelVersion}"`);
+        }
+        if (update.userId !== userId) throw new TasteError(ErrorCodes.CONFIG_INVALID, `one write across versions holds two users (${userId}, ${update.userId})`);
+        if (versions.has(store.modelVersion)) throw new TasteError(ErrorCodes.CONFIG_INVALID, `one write across versions holds model version "${store.modelVersion}" twice`);
+        versions.add(store.modelVersion);
+      }
+    }
+    const results = await this.#guard('write-state', () =>
+      Promise.all(
+        users.map((parts) => {
+          const userId = parts[0]!.update.userId;
+          const args: (string | Buffer)[] = [tombstoneKey(this.#prefix, userId), versionsKey(this.#prefix, userId)];
+          for (const { store } of parts) args.push(store.key(userId));
+          args.push(String(parts.length));
+          for (const { store, update } of parts) {
+            const fields = store.#fields(update);
+            args.push(expectedVersionArg(update), update.expectedTombstone ?? '', store.modelVersion, String(fields.length), ...fields);
+          }
+          return this.#writeAcrossCommand(parts.length)(...args);
+        }),
+      ),
+    );
+    return results.map((result) => (result === 1 ? WriteOutcomes.WRITTEN : WriteOutcomes.CONFLICT));
+  }
+
+  /**
+   * The write-across script for `versions` state keys: one defined command per count, since ioredis
+   * routes a defined command by its first key on a Cluster only when its key count is fixed (see #eraseOne).
+   */
+  #writeAcrossCommand(versions: number): (...args: (string | Buffer)[]) => Promise<number> {
+    if (versions > MAX_VERSIONS_PER_WRITE) {
+      throw new TasteError(ErrorCodes.CONFIG_INVALID, `a write across versions holds ${versions} model versions; at most ${MAX_VERSIONS_PER_WRITE} (a primary and ${MAX_VERSIONS_PER_WRITE - 1} shadows)`);
+    }
+    const redis = this.#redis as unknown as Record<string, (...args: (string | Buffer)[]) => Promise<number>>;
+    const name = writeAcrossCommandName(versions);
+    return (...args) => redis[name]!(...args);
+  }
+
+  /** The state fields an update writes, as HSET field-value pairs (the version and `er` are the script's). */
+  #fields(update: StateUpdate): (string | Buffer)[] {
+    return [
+      StateFields.window,
+      encodeWindow(update.window, this.queryTokens, this.tokenBytes),
+      StateFields.highWater,
+      encodeHighWater(update.highWater),
+      StateFields.embedding,
+      encodeVector(update.embedding),
+      StateFields.updatedMs,
+      String(update.updatedMs),
+      StateFields.lastEventMs,
+      String(update.window[update.window.length - 1]?.eventTimeMs ?? 0),
+      StateFields.eventsInWindow,
+      String(update.window.length),
+      StateFields.appliedTotal,
+      String(update.appliedTotal),
+      ...checkpointFields(update.checkpoint),
+    ];
   }
 
   /** Embeddings, `undefined` where the user has none for this model version; a corrupt one throws STORE_CORRUPT. */
@@ -463,4 +570,9 @@ function checkpointFields(checkpoint: Checkpoint | undefined): (string | Buffer)
     StateFields.checkpointEventMs,
     checkpoint.lastEventMs === undefined ? '' : String(checkpoint.lastEventMs),
   ];
+}
+
+/** The expected-version argument of a write: the corrupt bytes it replaces, or the version read. */
+function expectedVersionArg(update: StateUpdate): string | Buffer {
+  return update.replacesCorruptVersion ?? String(update.expectedVersion);
 }

@@ -1,5 +1,6 @@
 import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
-import { type FeatureStore, type StateUpdate, type UserState, WriteOutcomes } from '../featurestore/feature-store.js';
+import { withRetry } from '../common/retry.js';
+import { type FeatureStore, type StateUpdate, type UserState, type WriteOutcome, WriteOutcomes } from '../featurestore/feature-store.js';
 import type { SourcedEvent, WindowEvent } from '../events/window-event.js';
 import { type AdvanceInput, type Advanced, type Embedder, type SequenceAdvancer, WindowedAdvancer } from './advance.js';
 import { type MergePlan, planMerge } from './merge-plan.js';
@@ -23,6 +24,34 @@ export interface UpdaterOptions {
    * uses the window's newest event time so that re-runs and resumed runs write identical bytes.
    */
   updatedMsOf?: (window: readonly WindowEvent[]) => number;
+  /**
+   * Shadow models, advanced from the same events beside the primary (docs/rollout.md). A user's
+   * writes in every version go in one atomic step. Their events come from
+   * SourcedEvent.shadowEvents, in this order. @default none
+   */
+  shadows?: readonly ShadowModel[];
+  /** Tries of a shadow's inference on a step before the shadow is suspended. @default 3 */
+  shadowAttempts?: number;
+}
+
+/** A model advanced beside the primary, whose failures never hold the primary back. */
+export interface ShadowModel {
+  store: FeatureStore;
+  advancer: SequenceAdvancer;
+}
+
+/** What a step did for one shadow model. */
+export interface ShadowSummary {
+  modelVersion: string;
+  /** Events applied to this shadow's states. */
+  applied: number;
+  writes: number;
+  /** Events this shadow's model refused for their user alone (NaN, or a failure of that user): not applied in this version. */
+  rejectedEvents: number;
+  /** Why the shadow was suspended, on the step it happened; from then on it is neither read nor written. */
+  suspendedNow?: string;
+  /** False once suspended (for the rest of this updater's life). */
+  active: boolean;
 }
 
 /** Why a user's fresh events were refused; each is a dead-letter reason too. */
@@ -58,35 +87,57 @@ export interface UpdateSummary {
   corruptStates: string[];
   /** Events dropped because their user was erased after them (an event time at or before the tombstone's). */
   tombstoneHits: number;
+  /** One per shadow model, in the order given (empty without shadows). The counts above are the primary's. */
+  shadows: ShadowSummary[];
 }
 
 /**
  * Applies events to users' state: read state, drop events already applied (per topic-partition
  * offset), merge into the window, one inference per user, compare-and-set write. Shared by the
  * stream consumers and the backfill, so both have the same effectively-once semantics.
+ *
+ * With shadow models, every model version is a lane with its own state, dedup and inference; the
+ * writes of one user in all lanes go in one atomic step, so a lost race retries the user in every
+ * lane and no version gets ahead of another. A shadow whose inference fails for the whole step
+ * (after its retries) is suspended: the primary flows on, the shadow is no longer read or
+ * written, and the summary says so (docs/rollout.md, "When a shadow fails").
  */
 export class Updater {
   readonly #store: FeatureStore;
-  readonly #advancer: SequenceAdvancer;
+  readonly #primary: Lane;
+  readonly #shadows: Lane[];
   readonly #maxConflictRetries: number;
+  readonly #shadowAttempts: number;
   readonly #now: () => number;
   readonly #updatedMsOf: ((window: readonly WindowEvent[]) => number) | undefined;
 
   constructor(options: UpdaterOptions) {
+    let advancer: SequenceAdvancer;
     if (options.advancer) {
-      this.#advancer = options.advancer;
+      advancer = options.advancer;
     } else {
       const { embedder, maxSeqLen } = options;
       if (!embedder) throw new TasteError(ErrorCodes.CONFIG_INVALID, 'the updater needs an advancer, or an embedder and maxSeqLen');
       if (maxSeqLen === undefined || !Number.isInteger(maxSeqLen) || maxSeqLen < 1) {
         throw new TasteError(ErrorCodes.CONFIG_INVALID, `maxSeqLen must be a positive integer, got ${maxSeqLen}`);
       }
-      this.#advancer = new WindowedAdvancer(embedder, maxSeqLen);
+      advancer = new WindowedAdvancer(embedder, maxSeqLen);
     }
     this.#store = options.store;
+    this.#primary = { store: options.store, advancer, shadowIndex: undefined, suspended: undefined };
+    this.#shadows = (options.shadows ?? []).map((shadow, index) => ({ store: shadow.store, advancer: shadow.advancer, shadowIndex: index, suspended: undefined }));
+    const versions = [options.store, ...this.#shadows.map((lane) => lane.store)].map((store) => store.modelVersion);
+    const repeated = versions.find((version, index) => versions.indexOf(version) !== index);
+    if (repeated !== undefined) throw new TasteError(ErrorCodes.CONFIG_INVALID, `model version "${repeated}" is given twice (primary and shadows must differ)`);
     this.#maxConflictRetries = options.maxConflictRetries ?? 8;
+    this.#shadowAttempts = options.shadowAttempts ?? 3;
     this.#now = options.now ?? Date.now;
     this.#updatedMsOf = options.updatedMsOf;
+  }
+
+  /** Each shadow's model version, and why it was suspended (undefined while it runs). */
+  get shadowStatus(): { modelVersion: string; suspended: string | undefined }[] {
+    return this.#shadows.map((lane) => ({ modelVersion: lane.store.modelVersion, suspended: lane.suspended }));
   }
 
   async apply(events: readonly SourcedEvent[]): Promise<UpdateSummary> {
@@ -107,6 +158,7 @@ export class Updater {
       freshnessMs: [],
       corruptStates: [],
       tombstoneHits: 0,
+      shadows: this.#shadows.map((lane) => ({ modelVersion: lane.store.modelVersion, applied: 0, writes: 0, rejectedEvents: 0, active: lane.suspended === undefined })),
     };
     let pending = [...byUser.keys()];
     for (let attempt = 0; pending.length > 0; attempt++) {
@@ -128,55 +180,56 @@ export class Updater {
    * partition's progress. A failure that every user of a batch shares (a broken model, a closed
    * pool) is not any user's fault: it is thrown, and the batch is retried as a whole.
    */
-  async #advanceIsolating(inputs: AdvanceInput[]): Promise<(Advanced | Error)[]> {
-    const results = await this.#advanceOrSplit(inputs);
+  async #advanceIsolating(advancer: SequenceAdvancer, inputs: AdvanceInput[]): Promise<(Advanced | Error)[]> {
+    const results = await advanceOrSplit(advancer, inputs);
     const shared = inputs.length > 1 && results.every((result) => result instanceof Error);
     if (shared) throw results[0];
     return results;
   }
 
-  /** One run; if it fails for a user-dependent reason, each half is run on its own, down to single users. */
-  async #advanceOrSplit(inputs: AdvanceInput[]): Promise<(Advanced | Error)[]> {
-    try {
-      return await this.#advancer.advance(inputs);
-    } catch (error) {
-      if (!isolatable(error)) throw error;
-      if (inputs.length === 1) return [error as Error];
-      const middle = Math.ceil(inputs.length / 2);
-      return [...(await this.#advanceOrSplit(inputs.slice(0, middle))), ...(await this.#advanceOrSplit(inputs.slice(middle)))];
-    }
-  }
-
-  /** One read-compute-write round; returns the users whose write lost a race. */
+  /** One read-compute-write round over every active lane; returns the users whose write lost a race. */
   async #attempt(userIds: string[], byUser: Map<string, SourcedEvent[]>, summary: UpdateSummary): Promise<string[]> {
-    const states = await this.#store.loadStates(userIds);
-    const planned = this.#plan(userIds, byUser, states, summary);
-    if (planned.length === 0) return [];
-    const writable = await this.#advance(planned, summary);
-    return this.#write(writable, summary);
+    const lanes = [this.#primary, ...this.#shadows.filter((lane) => lane.suspended === undefined)];
+    const states = await Promise.all(lanes.map((lane) => lane.store.loadStates(userIds)));
+    this.#dropErased(userIds, byUser, states, summary);
+    const planned = lanes.map((lane, index) => this.#plan(lane, userIds, byUser, states[index]!, summary));
+    if (planned.every((users) => users.length === 0)) return [];
+    const primary = await this.#advance(this.#primary, planned[0]!, summary);
+    const shadows = await Promise.all(lanes.slice(1).map((lane, index) => this.#advanceShadow(lane, planned[index + 1]!, summary)));
+    return this.#write([...primary, ...shadows.flat()], summary);
   }
 
   /**
-   * Each user's merge plan (dedup by offset), and the update it will write; users with nothing new
-   * are counted as duplicates and left out. Events at or before an erased user's tombstone are
-   * dropped first, whatever their offset: they belong to the erased profile.
+   * Drops every event at or before its user's erasure, whatever its offset: it belongs to the
+   * erased profile. The tombstone is the user's, shared by every lane; the latest any lane read wins.
    */
-  #plan(userIds: readonly string[], byUser: Map<string, SourcedEvent[]>, states: Map<string, UserState>, summary: UpdateSummary): PlannedUser[] {
-    const planned: PlannedUser[] = [];
+  #dropErased(userIds: readonly string[], byUser: Map<string, SourcedEvent[]>, states: readonly Map<string, UserState>[], summary: UpdateSummary): void {
     for (const userId of userIds) {
-      const state = states.get(userId)!;
-      if (state.corrupt && !summary.corruptStates.includes(userId)) summary.corruptStates.push(userId);
+      let erasedUpTo: number | undefined;
+      for (const laneStates of states) {
+        const atMs = laneStates.get(userId)!.tombstone?.atMs;
+        if (atMs !== undefined && (erasedUpTo === undefined || atMs > erasedUpTo)) erasedUpTo = atMs;
+      }
+      if (erasedUpTo === undefined) continue;
       const incoming = byUser.get(userId)!;
-      const erasedUpTo = state.tombstone?.atMs;
-      const live = erasedUpTo === undefined ? incoming : incoming.filter(({ event }) => event.eventTimeMs > erasedUpTo);
+      const live = incoming.filter(({ event }) => event.eventTimeMs > erasedUpTo);
       // The dropped events leave the batch, so a retry after a lost race does not count them again.
       if (live.length < incoming.length) {
         summary.tombstoneHits += incoming.length - live.length;
         byUser.set(userId, live);
       }
-      const plan = planMerge(state.highWater, live);
+    }
+  }
+
+  /** Each user's merge plan in one lane (dedup by offset), and the update it will write; users with nothing new are left out. */
+  #plan(lane: Lane, userIds: readonly string[], byUser: Map<string, SourcedEvent[]>, states: Map<string, UserState>, summary: UpdateSummary): PlannedUser[] {
+    const planned: PlannedUser[] = [];
+    for (const userId of userIds) {
+      const state = states.get(userId)!;
+      if (lane.shadowIndex === undefined && state.corrupt && !summary.corruptStates.includes(userId)) summary.corruptStates.push(userId);
+      const plan = planMerge(state.highWater, eventsOfLane(lane, byUser.get(userId)!));
       if (plan.fresh.length === 0) {
-        summary.duplicates += plan.duplicates;
+        if (lane.shadowIndex === undefined) summary.duplicates += plan.duplicates;
         continue;
       }
       const update: StateUpdate = {
@@ -190,18 +243,47 @@ export class Updater {
         updatedMs: 0,
         appliedTotal: state.appliedTotal + plan.fresh.length,
       };
-      planned.push({ update, state, plan });
+      planned.push({ lane, update, state, plan });
     }
     return planned;
   }
 
-  /** Advances the planned users and fills in their window, embedding and checkpoint; refused users go to `summary.rejected`. */
-  async #advance(planned: PlannedUser[], summary: UpdateSummary): Promise<PlannedUser[]> {
-    const advanced = await this.#advanceIsolating(planned.map(({ state, plan }) => ({ state, fresh: plan.fresh.map(({ event }) => event) })));
+  /** Advances a lane's planned users and fills in their window, embedding and checkpoint; refused users are tallied and left out. */
+  async #advance(lane: Lane, planned: PlannedUser[], summary: UpdateSummary): Promise<PlannedUser[]> {
+    if (planned.length === 0) return [];
+    const advanced = await this.#advanceIsolating(lane.advancer, planned.map(({ state, plan }) => ({ state, fresh: plan.fresh.map(({ event }) => event) })));
+    return this.#judged(lane, planned, advanced, summary);
+  }
+
+  /**
+   * A shadow lane's #advance, with its own retries; when they are spent, or the failure cannot be
+   * retried, the shadow is suspended and its users are left out: the primary never waits on it again.
+   */
+  async #advanceShadow(lane: Lane, planned: PlannedUser[], summary: UpdateSummary): Promise<PlannedUser[]> {
+    if (planned.length === 0) return [];
+    const inputs = planned.map(({ state, plan }) => ({ state, fresh: plan.fresh.map(({ event }) => event) }));
+    try {
+      const advanced = await withRetry(() => this.#advanceIsolating(lane.advancer, inputs), { attempts: this.#shadowAttempts, initialDelayMs: 200, maxDelayMs: 2_000 });
+      return this.#judged(lane, planned, advanced, summary);
+    } catch (error) {
+      lane.suspended = describeFailure(error as Error);
+      const shadow = summary.shadows[lane.shadowIndex!]!;
+      shadow.suspendedNow = lane.suspended;
+      shadow.active = false;
+      return [];
+    }
+  }
+
+  /** Keeps the users whose result can be written; the others are refused: dead-lettered for the primary, counted for a shadow. */
+  #judged(lane: Lane, planned: PlannedUser[], advanced: (Advanced | Error)[], summary: UpdateSummary): PlannedUser[] {
     const writable: PlannedUser[] = [];
     planned.forEach((user, index) => {
       const judged = judge(advanced[index]);
       if (!judged.ok) {
+        if (lane.shadowIndex !== undefined) {
+          summary.shadows[lane.shadowIndex]!.rejectedEvents += user.plan.fresh.length;
+          return;
+        }
         summary.rejected.push({ userId: user.update.userId, events: user.plan.fresh, reason: judged.reason, detail: judged.detail });
         // Rejected users are done for this batch: their duplicates count as such.
         summary.duplicates += user.plan.duplicates;
@@ -216,31 +298,85 @@ export class Updater {
     return writable;
   }
 
-  /** Stamps and writes the updates under compare-and-set; returns the users whose write lost a race. */
+  /** Stamps and writes the updates under compare-and-set, one step per user across lanes; returns the users whose write lost a race. */
   async #write(writable: PlannedUser[], summary: UpdateSummary): Promise<string[]> {
     const updatedMs = this.#now();
     for (const { update } of writable) update.updatedMs = this.#updatedMsOf?.(update.window) ?? updatedMs;
-    const outcomes = await this.#store.writeStates(writable.map(({ update }) => update));
+    const byUser = new Map<string, PlannedUser[]>();
+    for (const user of writable) {
+      const parts = byUser.get(user.update.userId);
+      if (parts) parts.push(user);
+      else byUser.set(user.update.userId, [user]);
+    }
+    const users = [...byUser.values()];
+    const outcomes: WriteOutcome[] =
+      this.#shadows.length === 0
+        ? await this.#store.writeStates(writable.map(({ update }) => update))
+        : await this.#store.writeAcrossVersions(users.map((parts) => parts.map(({ lane, update }) => ({ store: lane.store, update }))));
     const conflicted: string[] = [];
     outcomes.forEach((outcome, index) => {
-      const { update, plan } = writable[index]!;
+      const parts = users[index]!;
       if (outcome === WriteOutcomes.CONFLICT) {
         summary.conflicts++;
-        conflicted.push(update.userId);
+        conflicted.push(parts[0]!.update.userId);
         return;
       }
-      summary.writes++;
-      summary.applied += plan.fresh.length;
-      summary.duplicates += plan.duplicates;
-      summary.newestEventMs = Math.max(summary.newestEventMs, plan.newestFreshMs);
-      summary.freshnessMs.push(update.updatedMs - plan.newestFreshMs);
+      for (const { lane, update, plan } of parts) {
+        if (lane.shadowIndex !== undefined) {
+          const shadow = summary.shadows[lane.shadowIndex]!;
+          shadow.writes++;
+          shadow.applied += plan.fresh.length;
+          continue;
+        }
+        summary.writes++;
+        summary.applied += plan.fresh.length;
+        summary.duplicates += plan.duplicates;
+        summary.newestEventMs = Math.max(summary.newestEventMs, plan.newestFreshMs);
+        summary.freshnessMs.push(update.updatedMs - plan.newestFreshMs);
+      }
     });
     return conflicted;
   }
 }
 
+/** One model version's part of the updater: its store, how its states advance, and whether it runs. */
+interface Lane {
+  store: FeatureStore;
+  advancer: SequenceAdvancer;
+  /** Undefined for the primary. */
+  shadowIndex: number | undefined;
+  /** Why a shadow was suspended; undefined while it runs. */
+  suspended: string | undefined;
+}
+
+/** A user's events as the lane's model sees them: a shadow's own features of each (SourcedEvent.shadowEvents). */
+function eventsOfLane(lane: Lane, events: readonly SourcedEvent[]): readonly SourcedEvent[] {
+  const index = lane.shadowIndex;
+  if (index === undefined) return events;
+  return events.map((sourced) => {
+    const event = sourced.shadowEvents?.[index];
+    if (!event) {
+      throw new TasteError(ErrorCodes.INTERNAL, `an event of user ${sourced.userId} has no features for shadow ${index}: the featurizer was not given the shadows' feature spaces`);
+    }
+    return { userId: sourced.userId, topic: sourced.topic, event };
+  });
+}
+
+/** One run; if it fails for a user-dependent reason, each half is run on its own, down to single users. */
+async function advanceOrSplit(advancer: SequenceAdvancer, inputs: AdvanceInput[]): Promise<(Advanced | Error)[]> {
+  try {
+    return await advancer.advance(inputs);
+  } catch (error) {
+    if (!isolatable(error)) throw error;
+    if (inputs.length === 1) return [error as Error];
+    const middle = Math.ceil(inputs.length / 2);
+    return [...(await advanceOrSplit(advancer, inputs.slice(0, middle))), ...(await advanceOrSplit(advancer, inputs.slice(middle)))];
+  }
+}
+
 /** One user in a round: the state read, the merge plan, and the update being built for the write. */
 interface PlannedUser {
+  lane: Lane;
   update: StateUpdate;
   state: UserState;
   plan: MergePlan<SourcedEvent>;

@@ -64,3 +64,22 @@ test('refusals name the reason', (t) => {
   const small = new EventFeaturizer({ ...params, maxMessageBytes: 8 });
   t.is(reasonOf(small.featurize('play', kafkaMessage(cases[0]!), now)), RejectReasons.PAYLOAD_TOO_LARGE);
 });
+
+test("with shadow models, each event is also featurized in each shadow's own space, from the one decode", (t) => {
+  // A shadow trained on another catalogue: other ids for the same tracks, and a shorter query.
+  const shadowVocabulary: ItemVocabulary = { idOf: (uri) => (uri === '' ? 0 : (({ 'taste:track:a': 9, 'taste:track:c': 7 } as Record<string, number>)[uri] ?? 1)) };
+  const withShadow = new EventFeaturizer({ ...params, shadows: [{ vocabulary: shadowVocabulary, queryTokens: 1, queryBuckets: 16 }] });
+  const played = withShadow.featurize('play', kafkaMessage(cases[0]!), now);
+  t.like(played, { ok: true, event: { event: { itemId: 2 }, shadowEvents: [{ itemId: 9, offset: 42, partition: 3, eventTimeMs: now - 1000, kind: EventKinds.COMPLETED }] } });
+  const searched = withShadow.featurize('search', kafkaMessage(cases[3]!), now);
+  t.true(searched.ok);
+  if (!searched.ok) return;
+  t.is(searched.event.event.itemId, 4);
+  t.is(searched.event.shadowEvents?.[0]?.itemId, 7);
+  t.is(searched.event.shadowEvents?.[0]?.queryTokens.length, 1);
+  t.true(searched.event.shadowEvents![0]!.queryTokens.every((token) => token < 16), 'tokens in the shadow\'s buckets');
+  const plain = featurizer.featurize('play', kafkaMessage(cases[0]!), now);
+  t.is(plain.ok ? plain.event.shadowEvents : 'refused', undefined, 'none without shadows');
+  // Refusals do not depend on the model: the same for both.
+  t.like(withShadow.featurizeRecord(cases[5]!, 't', 0, 1, now), { ok: false, rejection: { reason: RejectReasons.INVALID_USER_ID } });
+});

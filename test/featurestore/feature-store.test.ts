@@ -127,3 +127,95 @@ test(`[${target.name}] query token ids past 65,535 come back unchanged for a mod
   t.deepEqual(await store.writeStates([{ ...update(user, 0, [1]), window: [search] }]), ['written']);
   t.deepEqual((await store.loadStates([user])).get(user)!.window[0]!.queryTokens, tokens);
 });
+
+// Writes across versions: a primary and its shadows advance together, or not at all.
+
+function shadowStore(t: { context: Context }, modelVersion = 'm2'): FeatureStore {
+  return new FeatureStore({ redis: t.context.redis, modelVersion, queryTokens: 8, keyPrefix: t.context.prefix, stateDim: 3 });
+}
+
+test(`[${target.name}] a write across versions lands in every version at once and lists them for erasure`, async (t) => {
+  const { store, redis, prefix } = t.context;
+  const shadow = shadowStore(t);
+  const user = unique('user');
+  const checkpoint = { state: new Float32Array([1, 2, 3]), lastEventMs: 5 };
+  const outcomes = await store.writeAcrossVersions([
+    [
+      { store, update: update(user, 0, [1, 2]) },
+      { store: shadow, update: { ...update(user, 0, [1, 2]), embedding: new Float32Array([1, 0, 0]), checkpoint } },
+    ],
+  ]);
+  t.deepEqual(outcomes, ['written']);
+  const primary = (await store.loadStates([user])).get(user)!;
+  const shadowed = (await shadow.loadStates([user])).get(user)!;
+  t.is(primary.version, 1);
+  t.is(shadowed.version, 1);
+  t.deepEqual(shadowed.checkpoint, checkpoint);
+  t.deepEqual((await shadow.readEmbeddings([user]))[0]?.vector, new Float32Array([1, 0, 0]));
+  t.deepEqual((await store.readEmbeddings([user]))[0]?.vector, new Float32Array([0.6, 0.8]));
+  t.deepEqual((await redis.smembers(`${prefix}:{${user}}:versions`)).sort(), ['m1', 'm2']);
+});
+
+test(`[${target.name}] when one version's compare-and-set fails, no version is written`, async (t) => {
+  const { store } = t.context;
+  const shadow = shadowStore(t);
+  const user = unique('user');
+  await shadow.writeStates([update(user, 0, [1])]); // another writer moved the shadow to version 1
+  const outcomes = await store.writeAcrossVersions([
+    [
+      { store, update: update(user, 0, [1, 2]) },
+      { store: shadow, update: update(user, 0, [1, 2]) },
+    ],
+  ]);
+  t.deepEqual(outcomes, ['conflict']);
+  t.is((await store.loadStates([user])).get(user)!.version, 0, 'the primary was not written either');
+  t.deepEqual((await shadow.loadStates([user])).get(user)!.window.map((e) => e.offset), [1]);
+});
+
+test(`[${target.name}] an erasure between the read and a write across versions makes the write lose in every version`, async (t) => {
+  const { store } = t.context;
+  const shadow = shadowStore(t);
+  const user = unique('user');
+  const states = await store.loadStates([user]); // read before the erasure: no tombstone
+  await store.erase([{ userId: user, requestTimeMs: 1_764_000_000_500, requestId: unique('request') }]);
+  const expected = states.get(user)!.version;
+  t.deepEqual(
+    await store.writeAcrossVersions([
+      [
+        { store, update: update(user, expected, [1]) },
+        { store: shadow, update: update(user, expected, [1]) },
+      ],
+    ]),
+    ['conflict'],
+  );
+  t.deepEqual(await store.readEmbeddings([user]), [undefined]);
+  t.deepEqual(await shadow.readEmbeddings([user]), [undefined]);
+});
+
+test(`[${target.name}] many users across slots are written across versions in one call, each on its own`, async (t) => {
+  const { store } = t.context;
+  const shadow = shadowStore(t);
+  const users = Array.from({ length: 50 }, () => unique('user'));
+  await shadow.writeStates([update(users[7]!, 0, [1])]);
+  const outcomes = await store.writeAcrossVersions(users.map((user, index) => [{ store, update: update(user, 0, [index]) }, { store: shadow, update: update(user, 0, [index]) }]));
+  t.deepEqual(
+    outcomes,
+    users.map((_, index) => (index === 7 ? 'conflict' : 'written')),
+  );
+  t.is((await store.readEmbeddings(users)).filter(Boolean).length, 49);
+});
+
+test('a write across versions refuses parts that cannot share one step', async (t) => {
+  const { store, redis } = t.context;
+  const otherPrefix = new FeatureStore({ redis, modelVersion: 'm2', queryTokens: 8, keyPrefix: unique('other') });
+  const user = unique('user');
+  for (const parts of [
+    [{ store, update: update(user, 0, [1]) }, { store: otherPrefix, update: update(user, 0, [1]) }],
+    [{ store, update: update(user, 0, [1]) }, { store: shadowStore(t), update: update(unique('user'), 0, [1]) }],
+    [{ store, update: update(user, 0, [1]) }, { store, update: update(user, 0, [1]) }],
+    [],
+  ]) {
+    const error = await t.throwsAsync(store.writeAcrossVersions([parts]), { instanceOf: TasteError });
+    t.is(error?.code, ErrorCodes.CONFIG_INVALID);
+  }
+});

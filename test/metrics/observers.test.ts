@@ -13,7 +13,7 @@ async function exposition(metrics: PipelineMetrics): Promise<string[]> {
 }
 
 function summary(overrides: Partial<UpdateSummary>): UpdateSummary {
-  return { users: 0, applied: 0, duplicates: 0, writes: 0, conflicts: 0, rejected: [], newestEventMs: 0, freshnessMs: [], corruptStates: [], tombstoneHits: 0, ...overrides };
+  return { users: 0, applied: 0, duplicates: 0, writes: 0, conflicts: 0, rejected: [], newestEventMs: 0, freshnessMs: [], corruptStates: [], tombstoneHits: 0, shadows: [], ...overrides };
 }
 
 function step(overrides: Partial<ConsumerStep>): ConsumerStep {
