@@ -1,5 +1,5 @@
 import { createLogger, type LogLevel } from '../common/logger.js';
-import { startStreamJob } from '../consumers/stream-job.js';
+import { startStreamJob, type StreamJobObserver } from '../consumers/stream-job.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { kafkaFlags, logFlags, metricsFlags, modelFlags, redisFlags } from './common-flags.js';
 import { streamJobObserver } from '../metrics/observers.js';
@@ -12,6 +12,13 @@ const flags = {
   ...kafkaFlags,
   ...redisFlags,
   ...modelFlags,
+  'shadow-model': {
+    type: 'string',
+    multiple: true,
+    env: 'TASTE_SHADOW_MODEL_DIR',
+    description:
+      'a shadow model directory, run beside --model from the same Kafka read and written under its own version in the same atomic step per user (docs/rollout.md); repeatable. One that cannot load refuses the start; one whose inference fails at run time is suspended (metric taste_shadow_running, /readyz detail) while the primary goes on',
+  },
   'group-id': { type: 'string', env: 'TASTE_GROUP_ID', default: 'taste', description: 'Kafka consumer group' },
   'partitions-concurrently': { type: 'integer', env: 'TASTE_PARTITIONS_CONCURRENTLY', default: 2, min: 1, description: 'partitions processed at once by this member' },
   'session-timeout-ms': { type: 'integer', env: 'TASTE_SESSION_TIMEOUT_MS', default: 30000, min: 6000, description: 'Kafka group session timeout: how soon a dead member\'s partitions move' },
@@ -44,6 +51,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
   const metricsServer = values['metrics-port'] > 0 ? await startMetricsServer(metrics, { port: values['metrics-port'] }) : undefined;
   const job = await startStreamJob({
     modelDir: values.model,
+    shadowModelDirs: values['shadow-model'],
     kafka: kafkaOptions(values, 'taste-consumer'),
     redis: redisOptions(values, 'taste-consumer'),
     topics: topicsOf(values),
@@ -62,11 +70,12 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     stallTimeoutMs: values['stall-timeout-ms'],
     ...(tombstoneLifetimeMs === undefined ? {} : { tombstoneLifetimeMs }),
     minEventTimeMs,
-    observer: streamJobObserver(metrics),
+    observer: withShadowReadiness(streamJobObserver(metrics), (lines) => metricsServer?.setReadinessDetail(lines)),
     // Ready while this member is in its group with an inference worker up.
     onReadinessChange: (ready) => metricsServer?.setReady(ready),
   });
   metrics.runsModel(job.bundle.metadata.modelVersion, job.bundle.metadata.kind);
+  for (const shadow of job.shadows) metrics.runsShadow(shadow.bundle.metadata.modelVersion, shadow.bundle.metadata.kind);
   if (metricsServer) logger.info('metrics', { url: `http://0.0.0.0:${metricsServer.port}/metrics` });
   const progress = setInterval(() => logger.info('progress', { ...job.consumer.stats }), 10_000);
   progress.unref();
@@ -87,4 +96,20 @@ function parseTombstoneLifetime(text: string): number | 'forever' | undefined {
   if (text === 'forever') return 'forever';
   if (/^[1-9][0-9]*$/.test(text) && Number.isSafeInteger(Number(text))) return Number(text);
   throw new UsageError(`--tombstone-lifetime must be "retention", "forever" or a positive number of ms, got "${text}"`);
+}
+
+/** The observer, also telling /readyz which shadows are suspended and why. */
+function withShadowReadiness(observer: StreamJobObserver, setDetail: (lines: readonly string[]) => void): StreamJobObserver {
+  const suspended = new Map<string, string>();
+  return {
+    ...observer,
+    consumer: {
+      ...observer.consumer,
+      onShadowSuspended: (modelVersion, reason) => {
+        observer.consumer?.onShadowSuspended?.(modelVersion, reason);
+        suspended.set(modelVersion, reason);
+        setDetail([...suspended].map(([version, why]) => `shadow ${version}: suspended (${why}); its keys are stale`));
+      },
+    },
+  };
 }

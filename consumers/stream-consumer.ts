@@ -78,6 +78,8 @@ export interface StreamConsumerObserver {
   onReplaced?(reason: ConsumerReplacement): void;
   /** After each step of the erasure topic is applied and its offsets resolved. */
   onErasureStep?(step: ErasureStep): void;
+  /** A shadow model was suspended: its inference failed a step past its retries (docs/rollout.md). */
+  onShadowSuspended?(modelVersion: string, reason: string): void;
 }
 
 /** One step of the erasure topic: its requests applied, the malformed ones dead-lettered. */
@@ -355,6 +357,14 @@ export class StreamConsumer {
     const summary = await this.#apply(events, payload);
     deadLetters.push(...refusedByUpdater(summary, batch, chunk));
     await this.#deadLetters.send(deadLetters);
+    for (const shadow of summary.shadows) {
+      if (shadow.suspendedNow === undefined) continue;
+      this.#options.logger.error('shadow model suspended: its inference failed; the primary goes on, the shadow is no longer written (rebuild it by backfill before switching to it)', {
+        shadow: shadow.modelVersion,
+        reason: shadow.suspendedNow,
+      });
+      this.#options.observer?.onShadowSuspended?.(shadow.modelVersion, shadow.suspendedNow);
+    }
     if (summary.corruptStates.length > 0) {
       this.#options.logger.warn('stored state could not be decoded; started over from these events', {
         users: summary.corruptStates.slice(0, 10),

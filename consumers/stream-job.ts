@@ -1,7 +1,7 @@
 import type { Logger } from '../common/logger.js';
-import { FeatureStore, type FeatureStoreObserver, type RedisClient } from '../featurestore/feature-store.js';
+import { FeatureStore, type FeatureStoreObserver, MAX_VERSIONS_PER_WRITE, type RedisClient } from '../featurestore/feature-store.js';
 import { createRedisClient, type RedisConnectionOptions, waitForRedis } from '../featurestore/redis-client.js';
-import { describeError } from '../common/errors.js';
+import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
 import { InferencePool, type InferencePoolEvent, type InferencePoolObserver, type InferencePoolOptions } from '../model/inference-pool.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
@@ -14,6 +14,13 @@ import { StreamConsumer, type StreamConsumerObserver, type StreamConsumerOptions
 
 export interface StreamJobOptions {
   modelDir: string;
+  /**
+   * Shadow models (docs/rollout.md): advanced from the same Kafka read beside the primary, each
+   * written under its own model version in the same atomic step per user. One that cannot load
+   * refuses the start; one whose inference fails at run time is suspended, never the primary.
+   * @default none
+   */
+  shadowModelDirs?: readonly string[];
   kafka: KafkaConnectionOptions;
   redis: RedisConnectionOptions;
   topics: StreamTopics;
@@ -79,6 +86,10 @@ export interface StreamJobObserver {
 export interface StreamJob {
   bundle: ModelBundle;
   store: FeatureStore;
+  /** The shadow models, in the order given, with their stores. */
+  shadows: { bundle: ModelBundle; store: FeatureStore }[];
+  /** Each shadow's version, and why it was suspended (undefined while it runs). */
+  shadowStatus(): { modelVersion: string; suspended: string | undefined }[];
   consumer: StreamConsumer;
   redis: RedisClient;
   stop(): Promise<void>;
@@ -96,6 +107,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
   const { logger, observer } = options;
   const bundle = await loadModelBundle(options.modelDir);
   const { metadata } = bundle;
+  const shadowBundles = await loadShadowBundles(options.shadowModelDirs ?? [], metadata.modelVersion);
   let joined = false;
   let inferenceUp = false;
   let ready = false;
@@ -123,21 +135,32 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       },
     },
   });
+  const shadowPools: InferencePool[] = [];
   const redis = createRedisClient({ connectionName: 'taste-consumer', ...options.redis });
   const stopAll = async () => {
     await pool.close();
+    await Promise.all(shadowPools.map((shadowPool) => shadowPool.close()));
     redis.disconnect();
   };
   try {
+    for (const shadow of shadowBundles) shadowPools.push(await startShadowPool(shadow, options));
     await waitForRedis(redis);
-    const store = new FeatureStore({
-      redis,
-      modelVersion: metadata.modelVersion,
-      queryTokens: metadata.queryTokens,
-      queryBuckets: metadata.queryBuckets,
-      ...(metadata.stateful ? { stateDim: metadata.stateful.stateDim } : {}),
-      keyPrefix: options.keyPrefix ?? 'taste',
-      ...(observer?.store ? { observer: observer.store } : {}),
+    const storeOf = (model: ModelBundle) =>
+      new FeatureStore({
+        redis,
+        modelVersion: model.metadata.modelVersion,
+        queryTokens: model.metadata.queryTokens,
+        queryBuckets: model.metadata.queryBuckets,
+        ...(model.metadata.stateful ? { stateDim: model.metadata.stateful.stateDim } : {}),
+        keyPrefix: options.keyPrefix ?? 'taste',
+        ...(observer?.store ? { observer: observer.store } : {}),
+      });
+    const store = storeOf(bundle);
+    const shadows = shadowBundles.map((shadow) => ({ bundle: shadow, store: storeOf(shadow) }));
+    const updater = new Updater({
+      store,
+      advancer: advancerFor(metadata, { embedder: embedderFor(pool, options), stepper: stepperFor(pool, options) }),
+      shadows: shadows.map((shadow, index) => ({ store: shadow.store, advancer: advancerFor(shadow.bundle.metadata, { embedder: shadowPools[index]!, stepper: shadowPools[index]! }) })),
     });
     const kafka = createKafka(options.kafka, logger);
     const partitions = options.topicPartitions ?? 4;
@@ -156,7 +179,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       kafka,
       topics: options.topics,
       logger,
-      updater: new Updater({ store, advancer: advancerFor(metadata, { embedder: embedderFor(pool, options), stepper: stepperFor(pool, options) }) }),
+      updater,
       observer: {
         ...observer?.consumer,
         onMembership: (member) => {
@@ -172,6 +195,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
         vocabulary: bundle.vocabulary,
         queryTokens: metadata.queryTokens,
         queryBuckets: metadata.queryBuckets,
+        shadows: shadowBundles.map((shadow) => ({ vocabulary: shadow.vocabulary, queryTokens: shadow.metadata.queryTokens, queryBuckets: shadow.metadata.queryBuckets })),
         limits: { ...defaultValidationLimits, ...(options.minEventTimeMs === undefined ? {} : { minEventTimeMs: options.minEventTimeMs }) },
       }),
       ...(options.groupId ? { groupId: options.groupId } : {}),
@@ -183,6 +207,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
     await consumer.start();
     logger.info('stream job started', {
       model: metadata.modelVersion,
+      ...(shadows.length > 0 ? { shadows: shadows.map((shadow) => shadow.bundle.metadata.modelVersion) } : {}),
       provider: pool.executionProvider,
       topics: options.topics,
       group: options.groupId ?? 'taste',
@@ -190,6 +215,8 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
     return {
       bundle,
       store,
+      shadows,
+      shadowStatus: () => updater.shadowStatus,
       consumer,
       redis,
       stop: async () => {
@@ -202,6 +229,49 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
   } catch (error) {
     await stopAll();
     throw error;
+  }
+}
+
+/** The shadows' model directories, loaded and checked: a shadow that cannot run refuses the start, naming it. */
+async function loadShadowBundles(directories: readonly string[], primaryVersion: string): Promise<ModelBundle[]> {
+  const bundles: ModelBundle[] = [];
+  const versions = new Set([primaryVersion]);
+  for (const directory of directories) {
+    let shadow: ModelBundle;
+    try {
+      shadow = await loadModelBundle(directory);
+    } catch (cause) {
+      const code = cause instanceof TasteError ? cause.code : ErrorCodes.MODEL_LOAD;
+      throw new TasteError(code, `shadow model ${directory}: ${describeError(cause)}`, { cause });
+    }
+    const version = shadow.metadata.modelVersion;
+    if (versions.has(version)) {
+      throw new TasteError(ErrorCodes.CONFIG_INVALID, `shadow model ${directory} is model version "${version}", which this job already runs: a shadow needs a version of its own`);
+    }
+    versions.add(version);
+    bundles.push(shadow);
+  }
+  if (bundles.length + 1 > MAX_VERSIONS_PER_WRITE) {
+    throw new TasteError(ErrorCodes.CONFIG_INVALID, `${bundles.length} shadow models: at most ${MAX_VERSIONS_PER_WRITE - 1} beside the primary`);
+  }
+  return bundles;
+}
+
+/** A shadow's own inference workers; a shadow whose model ONNX Runtime will not load refuses the start. */
+async function startShadowPool(shadow: ModelBundle, options: StreamJobOptions): Promise<InferencePool> {
+  const version = shadow.metadata.modelVersion;
+  try {
+    return await InferencePool.start({
+      bundle: shadow,
+      executionProvider: options.executionProvider ?? 'cpu',
+      workers: options.inferenceWorkers ?? 1,
+      ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
+      ...(options.inferenceTimeoutMs ? { taskTimeoutMs: options.inferenceTimeoutMs } : {}),
+      observer: { onEvent: (event) => logPoolEvent(event, options.logger.child({ shadow: version })) },
+    });
+  } catch (cause) {
+    const code = cause instanceof TasteError ? cause.code : ErrorCodes.MODEL_LOAD;
+    throw new TasteError(code, `shadow model ${shadow.directory} (version "${version}"): ${describeError(cause)}`, { cause });
   }
 }
 

@@ -6,6 +6,11 @@ export interface MetricsServer {
   readonly port: number;
   /** What /readyz answers (and `taste_ready` says): 200 once set, 503 before and after `setReady(false)`. */
   setReady(ready: boolean): void;
+  /**
+   * Lines /readyz adds after its verdict, e.g. a suspended shadow model: not a reason to stop
+   * traffic (the primary flows), but what an operator probing the pod must see.
+   */
+  setReadinessDetail(lines: readonly string[]): void;
   close(): Promise<void>;
 }
 
@@ -17,6 +22,7 @@ export async function startMetricsServer(metrics: PipelineMetrics, options: { ho
   // Only now, when they can be read: metrics that are off must cost nothing.
   metrics.startDefaultMetrics();
   let ready = false;
+  let detail: readonly string[] = [];
   metrics.ready.set(0);
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
@@ -34,7 +40,7 @@ export async function startMetricsServer(metrics: PipelineMetrics, options: { ho
     } else if (path === '/healthz') {
       response.writeHead(200).end('ok');
     } else if (path === '/readyz') {
-      response.writeHead(ready ? 200 : 503).end(ready ? 'ready' : 'not ready');
+      response.writeHead(ready ? 200 : 503).end([ready ? 'ready' : 'not ready', ...detail].join('\n'));
     } else {
       response.writeHead(404).end('not found: try /metrics, /healthz or /readyz');
     }
@@ -48,6 +54,9 @@ export async function startMetricsServer(metrics: PipelineMetrics, options: { ho
     setReady: (value) => {
       ready = value;
       metrics.ready.set(value ? 1 : 0);
+    },
+    setReadinessDetail: (lines) => {
+      detail = [...lines];
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

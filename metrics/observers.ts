@@ -45,7 +45,7 @@ export function poolObserver(metrics: PipelineMetrics): InferencePoolObserver {
   };
 }
 
-/** Per step: records read, applied, skipped and dead-lettered, step sizes, conflicts, corrupt states, freshness, lag. */
+/** Per step: records read, applied, skipped and dead-lettered, step sizes, conflicts, corrupt states, freshness, lag, and each shadow's. */
 export function consumerObserver(metrics: PipelineMetrics): StreamConsumerObserver {
   return {
     onStep: ({ topic, partition, records, lag, summary, deadLetters }) => {
@@ -60,7 +60,12 @@ export function consumerObserver(metrics: PipelineMetrics): StreamConsumerObserv
       metrics.tombstoneHits.inc({ topic }, summary.tombstoneHits);
       for (const ms of summary.freshnessMs) metrics.freshnessSeconds.observe(ms / 1000);
       metrics.consumerLag.set({ topic, partition: String(partition) }, lag);
+      for (const shadow of summary.shadows) {
+        metrics.shadowEventsApplied.inc({ shadow_version: shadow.modelVersion }, shadow.applied);
+        metrics.shadowEventsRefused.inc({ shadow_version: shadow.modelVersion }, shadow.rejectedEvents);
+      }
     },
+    onShadowSuspended: (modelVersion) => metrics.shadowRunning.set({ shadow_version: modelVersion }, 0),
     onReplaced: (reason) => metrics.consumerReplacements.inc({ reason }),
     onErasureStep: ({ topic, partition, records, lag, erased, alreadyErased, deadLetters }) => {
       metrics.eventsConsumed.inc({ topic }, records);

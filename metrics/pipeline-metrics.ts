@@ -64,6 +64,25 @@ export class PipelineMetrics {
     registers: [this.registry],
   });
 
+  readonly shadowEventsApplied = new Counter({
+    name: 'taste_shadow_events_applied_total',
+    help: 'Events applied to a shadow model\'s states, by shadow version (model_version is the primary\'s)',
+    labelNames: ['shadow_version'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowEventsRefused = new Counter({
+    name: 'taste_shadow_events_refused_total',
+    help: 'Events a shadow model refused for their user alone (NaN, or a failure of that user): not applied in that version',
+    labelNames: ['shadow_version'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowRunning = new Gauge({
+    name: 'taste_shadow_running',
+    help: 'Shadow models of this consumer: 1 running, 0 suspended after its inference failed (its keys are stale from then on)',
+    labelNames: ['shadow_version'] as const,
+    registers: [this.registry],
+  });
+
   readonly #defaultMetrics: boolean;
   #collectingDefaults = false;
 
@@ -74,6 +93,12 @@ export class PipelineMetrics {
   runsModel(modelVersion: string, modelKind: string): void {
     this.registry.setDefaultLabels({ model_version: modelVersion });
     this.modelInfo.set({ model_version: modelVersion, model_kind: modelKind }, 1);
+  }
+
+  /** A shadow model this consumer runs beside its primary (docs/rollout.md). */
+  runsShadow(modelVersion: string, modelKind: string): void {
+    this.modelInfo.set({ model_version: modelVersion, model_kind: modelKind }, 1);
+    this.shadowRunning.set({ shadow_version: modelVersion }, 1);
   }
 
   /** A process that serves several versions (a server): its calls carry the version they asked for. */
