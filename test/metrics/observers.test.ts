@@ -220,10 +220,32 @@ test('the registry declares the metric families the alerts, dashboards and docs 
     '# TYPE taste_ready gauge',
     '# TYPE taste_redis_errors_total counter',
     '# TYPE taste_redis_seconds histogram',
+    '# TYPE taste_shadow_events_applied_total counter',
+    '# TYPE taste_shadow_events_refused_total counter',
+    '# TYPE taste_shadow_running gauge',
     '# TYPE taste_step_records histogram',
     '# TYPE taste_step_users histogram',
     '# TYPE taste_tombstone_hits_total counter',
     '# TYPE taste_users_erased_total counter',
     '# TYPE taste_write_conflicts_total counter',
   ]);
+});
+
+test('a shadow model\'s events and its suspension are exported under its own version', async (t) => {
+  const metrics = new PipelineMetrics({ defaultMetrics: false });
+  metrics.runsModel('v1', 'windowed');
+  metrics.runsShadow('v2', 'stateful');
+  const observer = consumerObserver(metrics);
+  observer.onStep!(step({ summary: summary({ applied: 5, shadows: [{ modelVersion: 'v2', applied: 4, writes: 2, rejectedEvents: 1, active: true }] }) }));
+  observer.onShadowSuspended!('v2', 'TASTE_INFERENCE_FAILED: broken');
+  const lines = await exposition(metrics);
+  for (const line of [
+    'taste_model_info{model_version="v2",model_kind="stateful"} 1',
+    'taste_shadow_events_applied_total{shadow_version="v2",model_version="v1"} 4',
+    'taste_shadow_events_refused_total{shadow_version="v2",model_version="v1"} 1',
+    'taste_shadow_running{shadow_version="v2",model_version="v1"} 0',
+    'taste_events_applied_total{topic="taste.plays.v1",model_version="v1"} 5',
+  ]) {
+    t.true(lines.includes(line), line);
+  }
 });
