@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { RedisClient } from '../featurestore/feature-store.js';
+import { waitForRedis } from '../featurestore/redis-client.js';
 import { DefaultVersionWatcher, type DefaultVersionWatcherOptions } from './default-version-watcher.js';
 import { EmbeddingService, type EmbeddingServiceOptions } from './embedding-service.js';
 import { HealthProber } from './health-prober.js';
@@ -91,6 +92,9 @@ export interface ServingServer {
   close(): Promise<void>;
 }
 
+/** How long the start waits for Redis before its first read of the rollout record; then polls retry. */
+const ROLLOUT_CONNECT_WAIT_MS = 2000;
+
 /** Names the health service answers for: the whole server ('') and the embedding service. */
 export const HEALTH_SERVICE_NAMES = ['', EMBEDDING_SERVICE_NAME] as const;
 
@@ -107,6 +111,9 @@ export async function startServingServer(options: ServingServerOptions): Promise
     : undefined;
   // Read once before the first request; when Redis does not answer yet, health stays NOT_SERVING
   // until a poll has read the record, so no replica is healthy with a default it has not checked.
+  // A client that is still connecting fails commands at once (no offline queue): give it a moment
+  // first, so a normal start does not count as a failed poll.
+  if (watcher) await waitForRedis(options.redis, ROLLOUT_CONNECT_WAIT_MS).catch(() => undefined);
   const rolloutRead = watcher ? await watcher.poll() : true;
 
   const server = createGrpcServer(settings);
