@@ -57,7 +57,10 @@ export class DefaultVersionWatcher {
   #read = false;
   #refused: string | undefined;
   #resolveFirstRead: (read: boolean) => void = () => {};
-  /** Resolves true once a poll has read the record (or found none), false if stopped before. */
+  /**
+   * Resolves true once a poll has read the record (or found none), or found that this Redis user
+   * may not read it (retrying cannot help); false if stopped before.
+   */
   readonly firstRead = new Promise<boolean>((resolve) => (this.#resolveFirstRead = resolve));
 
   constructor(options: DefaultVersionWatcherOptions) {
@@ -105,14 +108,20 @@ export class DefaultVersionWatcher {
 
   async #poll(): Promise<boolean> {
     const { redis, keyPrefix, service } = this.#options;
+    let record;
     try {
-      const record = await readRolloutRecord(redis, keyPrefix);
-      const first = !this.#read;
-      this.#read = true;
-      this.#resolveFirstRead(true);
-      this.#apply(record?.version ?? this.#options.configuredDefault, first);
-      // Stopped meanwhile: registering now would bring back the entry stop() takes out.
-      if (this.#stopped) return true;
+      record = await readRolloutRecord(redis, keyPrefix);
+    } catch (error) {
+      this.#failed(error, 'cannot read the rollout record; keeping the current default and retrying');
+      return false;
+    }
+    const first = !this.#read;
+    this.#read = true;
+    this.#resolveFirstRead(true);
+    this.#apply(record?.version ?? this.#options.configuredDefault, first);
+    // Stopped meanwhile: registering now would bring back the entry stop() takes out.
+    if (this.#stopped) return true;
+    try {
       await registerReplica(redis, keyPrefix, this.replicaId, {
         versions: service.modelVersions,
         defaultVersion: service.defaultModelVersion,
@@ -120,15 +129,8 @@ export class DefaultVersionWatcher {
         pollMs: this.#pollMs,
       });
     } catch (error) {
-      this.#options.observer?.onPollFailed?.();
-      // Once per outage: every poll fails the same way meanwhile.
-      if (!this.#failing) {
-        this.#failing = true;
-        this.#logger.warn('cannot read the rollout record; keeping the current default and retrying', {
-          defaultVersion: service.defaultModelVersion,
-          error: describeError(error),
-        });
-      }
+      // The default is followed all the same; only set-default's checks and status miss this replica.
+      this.#failed(error, 'cannot register this replica in the rollout registry; following the default all the same');
       return false;
     }
     if (this.#failing) {
@@ -136,6 +138,23 @@ export class DefaultVersionWatcher {
       this.#logger.info('rollout record readable again', { defaultVersion: service.defaultModelVersion });
     }
     return true;
+  }
+
+  #failed(error: unknown, message: string): void {
+    this.#options.observer?.onPollFailed?.();
+    const denied = /NOPERM/.test(describeError(error));
+    // A Redis user without the commands will not get them by retrying: do not hold health back
+    // for it (the polls go on, and work once the ACL is fixed).
+    if (denied) this.#resolveFirstRead(true);
+    // Once per outage: every poll fails the same way meanwhile.
+    if (this.#failing) return;
+    this.#failing = true;
+    const fields = { defaultVersion: this.#options.service.defaultModelVersion, error: describeError(error) };
+    if (denied) {
+      this.#logger.error(`${message}: the Redis user lacks a command; grant HGETALL on ${this.#options.keyPrefix}:rollout:default and HSET, HDEL on ${this.#options.keyPrefix}:rollout:replicas (docs/deployment.md), or run with --rollout-poll-ms 0`, fields);
+    } else {
+      this.#logger.warn(message, fields);
+    }
   }
 
   #apply(wanted: string, first: boolean): void {
