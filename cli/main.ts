@@ -12,6 +12,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   produce: { summary: 'stream simulated play and search events into Kafka', load: async () => (await import('./produce-command.js')).runProduceCommand },
   backfill: { summary: 'rebuild state and embeddings from JSONL/Parquet files or a Kafka time range', load: async () => (await import('./backfill-command.js')).runBackfillCommand },
   erase: { summary: 'erase listeners: every key of theirs goes, and old events cannot bring them back', load: async () => (await import('./erase-command.js')).runEraseCommand },
+  rollout: { summary: 'switch the default model version of every taste serve at runtime; status of each version', load: async () => (await import('./rollout-command.js')).runRolloutCommand },
   evaluate: { summary: 'replay a test split through the running pipeline and compare with the offline metrics', load: async () => (await import('./evaluate-command.js')).runEvaluateCommand },
   simulate: { summary: 'write simulated events (JSONL), the catalogue and the true tastes to files', load: async () => (await import('./simulate-command.js')).runSimulateCommand },
 };

@@ -42,6 +42,19 @@ export function parseTime(text: string, flag: string): number {
   throw new UsageError(`${flag} must be an ISO 8601 time (2025-01-31T00:00:00Z) or ms since the epoch, got "${text}"`);
 }
 
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** A duration flag: a number with a unit (500ms, 90s, 15m, 24h, 7d), or whole ms without one. */
+export function parseDuration(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  const unit = (match?.[2] ?? 'ms') as keyof typeof DURATION_UNITS_MS;
+  const ms = match ? Math.round(Number(match[1]) * DURATION_UNITS_MS[unit]) : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms <= 0 || (match?.[2] === undefined && !/^\d+$/.test(text.trim()))) {
+    throw new UsageError(`${flag} must be a positive duration such as 90s, 15m, 24h or 7d (or whole ms), got "${text}"`);
+  }
+  return ms;
+}
+
 function readPem(path: string, flag: string): string {
   try {
     return readFileSync(path, 'utf8');

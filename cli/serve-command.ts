@@ -8,12 +8,13 @@ import { logFlags, metricsFlags, redisFlags } from './common-flags.js';
 import { servingObserver, storeObserver } from '../metrics/observers.js';
 import { PipelineMetrics } from '../metrics/pipeline-metrics.js';
 import { startMetricsServer } from '../metrics/metrics-server.js';
+import { RolloutMetrics, rolloutObserver } from '../metrics/rollout-metrics.js';
 import { formatHelp, parseFlags, UsageError } from './flags.js';
 import { redisOptions, ShutdownSignal } from './options.js';
 
 const flags = {
   ...redisFlags,
-  model: { type: 'string', env: 'TASTE_MODEL_DIR', default: 'models/default', description: 'model directory whose version is served by default' },
+  model: { type: 'string', env: 'TASTE_MODEL_DIR', default: 'models/default', description: 'model directory whose version is served by default (until `taste rollout set-default` names another)' },
   'model-versions': { type: 'string', env: 'TASTE_SERVE_MODEL_VERSIONS', default: '', description: 'other model versions to serve, comma-separated (e.g. during a rollout); embeddings only unless --item-model loads their model' },
   'item-model': {
     type: 'string',
@@ -35,6 +36,14 @@ const flags = {
   'tls-cert': { type: 'string', env: 'TASTE_TLS_CERT', description: 'PEM certificate: serve TLS' },
   'tls-key': { type: 'string', env: 'TASTE_TLS_KEY', description: 'PEM private key of --tls-cert' },
   'tls-client-ca': { type: 'string', env: 'TASTE_TLS_CLIENT_CA', description: 'PEM CA: require client certificates it signed (mTLS)' },
+  'rollout-poll-ms': {
+    type: 'integer',
+    env: 'TASTE_ROLLOUT_POLL_MS',
+    default: 1000,
+    min: 0,
+    description: 'how often the default version set by `taste rollout set-default` is read; a switch is served within this plus one Redis round (0: never, --model stays the default)',
+  },
+  'replica-id': { type: 'string', env: 'TASTE_REPLICA_ID', description: 'this replica\'s name in `taste rollout status` (default: <hostname>:<pid>)' },
   'metrics-port': { ...metricsFlags['metrics-port'], default: 9465 },
   ...logFlags,
 } as const;
@@ -84,6 +93,8 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
         observer: storeObserver(metrics),
       }),
   );
+  const served = [...new Set(versions)];
+  const rolloutMetrics = new RolloutMetrics(metrics.registry, served);
   const server = await startServingServer({
     service: {
       stores,
@@ -96,6 +107,16 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
       observer: servingObserver(metrics),
     },
     redis,
+    ...(values['rollout-poll-ms'] > 0
+      ? {
+          rollout: {
+            keyPrefix: values['key-prefix'],
+            pollMs: values['rollout-poll-ms'],
+            observer: rolloutObserver(rolloutMetrics, served),
+            ...(values['replica-id'] ? { replicaId: values['replica-id'] } : {}),
+          },
+        }
+      : {}),
     host: values.host,
     port: values.port,
     logger,
@@ -111,8 +132,10 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
   });
   logger.info('serving', {
     address: `${values.host}:${server.port}`,
-    versions: [...new Set(versions)],
-    defaultVersion: bundle.metadata.modelVersion,
+    versions: served,
+    defaultVersion: server.service.defaultModelVersion,
+    configuredDefault: bundle.metadata.modelVersion,
+    ...(server.rolloutWatcher ? { replicaId: server.rolloutWatcher.replicaId, rolloutPollMs: values['rollout-poll-ms'] } : {}),
     itemTables: [...itemTables.keys()],
   });
   metricsServer?.setReady(true);

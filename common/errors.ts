@@ -21,6 +21,8 @@ export const ErrorCodes = {
   KAFKA: 'TASTE_KAFKA',
   /** A command line or environment variable the command cannot use; the message names the flag. */
   USAGE: 'TASTE_USAGE',
+  /** `taste rollout set-default` refused the switch (coverage below the threshold, a replica without the version, a concurrent switch). */
+  ROLLOUT_REFUSED: 'TASTE_ROLLOUT_REFUSED',
   /** A gRPC call to `taste serve` failed (the client side of serving: evaluate, tools). */
   SERVING_CALL: 'TASTE_SERVING_CALL',
   /** The simulator was given options it cannot use. */

@@ -109,7 +109,8 @@ class StatusError extends Error {
  */
 export class EmbeddingService {
   readonly #stores: ReadonlyMap<string, EmbeddingReader>;
-  readonly #defaultVersion: string;
+  // Changed at runtime by setDefaultVersion (the rollout watcher); each request reads it once.
+  #defaultVersion: string;
   readonly #maxBatchSize: number;
   readonly #itemTables: ReadonlyMap<string, ItemRetrieval>;
   readonly #maxCandidates: number;
@@ -166,6 +167,21 @@ export class EmbeddingService {
 
   get defaultModelVersion(): string {
     return this.#defaultVersion;
+  }
+
+  /**
+   * Makes `version` the one served when a request leaves `model_version` empty. Requests already
+   * running keep the version they resolved; pinned requests are not affected. A version this
+   * service has no store for is refused (CONFIG_INVALID) and the default stays as it was: every
+   * empty-version request would otherwise fail with NOT_FOUND. Returns whether it changed.
+   */
+  setDefaultVersion(version: string): boolean {
+    if (!this.#stores.has(version)) {
+      throw new TasteError(ErrorCodes.CONFIG_INVALID, `model version ${quote(version)} is not served here (served: ${this.modelVersions.join(', ')}): keeping "${this.#defaultVersion}" as the default`);
+    }
+    if (version === this.#defaultVersion) return false;
+    this.#defaultVersion = version;
+    return true;
   }
 
   get modelVersions(): string[] {

@@ -3,6 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { RedisClient } from '../featurestore/feature-store.js';
+import { waitForRedis } from '../featurestore/redis-client.js';
+import { DefaultVersionWatcher, type DefaultVersionWatcherOptions } from './default-version-watcher.js';
 import { EmbeddingService, type EmbeddingServiceOptions } from './embedding-service.js';
 import { HealthProber } from './health-prober.js';
 import { ProtoReflection } from './reflection.js';
@@ -49,6 +51,12 @@ export interface ServingServerOptions {
   reflection?: boolean;
   /** TLS (optionally mutual); plaintext when absent. */
   tls?: ServingTlsOptions;
+  /**
+   * Follow the rollout record (`taste rollout set-default`, docs/rollout.md): the default model
+   * version changes at runtime, within `pollMs` plus one Redis round. Without it, the default is
+   * fixed at `service.defaultModelVersion`.
+   */
+  rollout?: Omit<DefaultVersionWatcherOptions, 'redis' | 'service' | 'configuredDefault' | 'logger'>;
   /** @default silentLogger */
   logger?: Logger;
 }
@@ -73,6 +81,8 @@ export interface ServingServer {
   readonly address: string;
   readonly server: grpc.Server;
   readonly service: EmbeddingService;
+  /** The rollout watcher, when `rollout` was given. */
+  readonly rolloutWatcher: DefaultVersionWatcher | undefined;
   /**
    * false: report NOT_SERVING whatever Redis says (e.g. to drain before maintenance).
    * true: report SERVING whenever Redis answers (the state after start).
@@ -81,6 +91,9 @@ export interface ServingServer {
   /** NOT_SERVING, then a graceful shutdown that turns forced after `shutdownTimeoutMs`. Idempotent. */
   close(): Promise<void>;
 }
+
+/** How long the start waits for Redis before its first read of the rollout record; then polls retry. */
+const ROLLOUT_CONNECT_WAIT_MS = 2000;
 
 /** Names the health service answers for: the whole server ('') and the embedding service. */
 export const HEALTH_SERVICE_NAMES = ['', EMBEDDING_SERVICE_NAME] as const;
@@ -93,12 +106,27 @@ export async function startServingServer(options: ServingServerOptions): Promise
   const service = new EmbeddingService({ logger: options.logger ?? silentLogger, ...options.service });
   const health = new HealthProber({ redis: options.redis, serviceNames: HEALTH_SERVICE_NAMES, intervalMs: settings.healthProbeIntervalMs, logger });
 
+  const watcher = options.rollout
+    ? new DefaultVersionWatcher({ ...options.rollout, redis: options.redis, service, configuredDefault: service.defaultModelVersion, logger: options.logger ?? silentLogger })
+    : undefined;
+  // Read once before the first request; when Redis does not answer yet, health stays NOT_SERVING
+  // until a poll has read the record, so no replica is healthy with a default it has not checked.
+  // A client that is still connecting fails commands at once (no offline queue): give it a moment
+  // first, so a normal start does not count as a failed poll.
+  if (watcher) await waitForRedis(options.redis, ROLLOUT_CONNECT_WAIT_MS).catch(() => undefined);
+  const rolloutRead = watcher ? await watcher.poll() : true;
+
   const server = createGrpcServer(settings);
   service.addToServer(server);
   health.addToServer(server);
   if (settings.reflection) new ProtoReflection().addToServer(server);
   const port = await bind(server, settings, credentials);
+  if (!rolloutRead) health.setServing(false);
   health.start();
+  if (watcher) {
+    watcher.start();
+    if (!rolloutRead) void watcher.firstRead.then((read) => read && health.setServing(true));
+  }
   logger.info('listening', { host: settings.host, port, tls: options.tls !== undefined });
 
   let closing: Promise<void> | undefined;
@@ -107,9 +135,10 @@ export async function startServingServer(options: ServingServerOptions): Promise
     address: `${settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : hostPart(settings.host)}:${port}`,
     server,
     service,
+    rolloutWatcher: watcher,
     setServing: (serving) => health.setServing(serving),
     close() {
-      closing ??= shutdown(server, health, settings, logger);
+      closing ??= watcher ? watcher.stop().then(() => shutdown(server, health, settings, logger)) : shutdown(server, health, settings, logger);
       return closing;
     },
   };

@@ -35,7 +35,7 @@ function taste(args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (text: st
 test('every command has --help', async (t) => {
   const top = await taste(['--help']);
   t.is(top.code, 0);
-  for (const command of ['demo', 'consume', 'serve', 'produce', 'simulate', 'backfill', 'evaluate', 'erase']) {
+  for (const command of ['demo', 'consume', 'serve', 'produce', 'simulate', 'backfill', 'evaluate', 'erase', 'rollout']) {
     t.regex(top.stdout, new RegExp(`\\b${command}\\b`));
     const help = await taste([command, '--help']);
     t.is(help.code, 0, `${command} --help`);

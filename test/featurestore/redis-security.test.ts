@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, TasteError } from '../../common/errors.js';
 import { pollUntil } from '../../common/poll.js';
+import { rolloutKey, replicasKey } from '../../featurestore/rollout-state.js';
+import { DefaultVersionWatcher } from '../../serving/default-version-watcher.js';
+import { EmbeddingService } from '../../serving/embedding-service.js';
 import { FeatureStore, type StateUpdate } from '../../featurestore/feature-store.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
 import { EventKinds, Streams } from '../../events/window-event.js';
@@ -62,14 +65,18 @@ test('rediss://: the store works over TLS with the CA given; without it, or in p
 
 // The least each component needs (docs/deploy.md repeats these lines for production).
 const CONSUMER_ACL = 'user taste-consumer on >consumer-pw ~taste:* resetchannels -@all +ping +info +client|setname +hmget +evalsha +eval +hget +hset +get +set +del +sadd +smembers +pexpireat';
-const SERVING_ACL = 'user taste-serving on >serving-pw ~taste:* resetchannels -@all +ping +info +client|setname +hmget';
+// Serving writes one key only: its entry in the rollout registry (docs/rollout.md).
+const SERVING_ACL = 'user taste-serving on >serving-pw %R~taste:* %RW~taste:rollout:replicas resetchannels -@all +ping +info +client|setname +hmget +hgetall +hset +hdel';
+
+// What serving needed before the rollout record: a replica still on it must serve, not stay unhealthy.
+const OLD_SERVING_ACL = 'user taste-serving-old on >old-pw ~taste:* resetchannels -@all +ping +info +client|setname +hmget';
 
 test('ACL users: the consumer runs with only the commands it uses; the serving user reads embeddings and cannot write', async (t) => {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'taste-acl-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const conf = join(dir, 'redis.conf');
-  await writeFile(conf, `port ${port}\nuser default off\n${CONSUMER_ACL}\n${SERVING_ACL}\n`);
+  await writeFile(conf, `port ${port}\nuser default off\n${CONSUMER_ACL}\n${SERVING_ACL}\n${OLD_SERVING_ACL}\n`);
   await startRedis(t, [conf], port);
 
   const consumer = createRedisClient({ url: `redis://taste-consumer:consumer-pw@127.0.0.1:${port}`, connectionName: 'taste-consumer' });
@@ -97,6 +104,23 @@ test('ACL users: the consumer runs with only the commands it uses; the serving u
   t.regex(String(denied?.message), /NOPERM/);
   await t.throwsAsync(serving.hset(reader.key(kept), 'emb', 'x'), { message: /NOPERM/ });
   await t.throwsAsync(serving.del(reader.key(kept)), { message: /NOPERM/ });
+  // The rollout watcher reads the record and registers the replica, and nothing else it may write.
+  const service = new EmbeddingService({ stores: [reader, new FeatureStore({ redis: serving, modelVersion: 'm2', queryTokens: 8 })], defaultModelVersion: 'm1' });
+  const watcher = new DefaultVersionWatcher({ redis: serving, keyPrefix: 'taste', service, configuredDefault: 'm1', replicaId: 'acl-replica' });
+  await consumer.hset(rolloutKey('taste'), 'version', 'm2'); // as an operator's user would
+  t.true(await watcher.poll(), 'read the record and registered');
+  t.is(service.defaultModelVersion, 'm2');
+  t.truthy(await consumer.hget(replicasKey('taste'), 'acl-replica'));
+  await watcher.stop();
+  t.is(await consumer.hget(replicasKey('taste'), 'acl-replica'), null);
+  await t.throwsAsync(serving.hset(rolloutKey('taste'), 'version', 'm2'), { message: /NOPERM/ });
+  const old = createRedisClient({ url: `redis://taste-serving-old:old-pw@127.0.0.1:${port}`, connectionName: 'taste-serving-old' });
+  t.teardown(() => old.disconnect());
+  await waitForRedis(old);
+  const oldWatcher = new DefaultVersionWatcher({ redis: old, keyPrefix: 'taste', service, configuredDefault: 'm1' });
+  t.false(await oldWatcher.poll());
+  t.true(await oldWatcher.firstRead, 'no permission is settled at once: retrying cannot help, so health is not held back');
+  await oldWatcher.stop();
   // Keys outside the prefix are out of both users' reach.
   await t.throwsAsync(consumer.hmget('other:key', 'x'), { message: /NOPERM/ });
 });
