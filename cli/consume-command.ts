@@ -1,5 +1,5 @@
 import { createLogger, type LogLevel } from '../common/logger.js';
-import { startStreamJob, type StreamJobObserver } from '../consumers/stream-job.js';
+import { DEFAULT_QUALITY_SAMPLE_RATE, startStreamJob, type StreamJobObserver } from '../consumers/stream-job.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { kafkaFlags, logFlags, metricsFlags, modelFlags, redisFlags } from './common-flags.js';
 import { streamJobObserver } from '../metrics/observers.js';
@@ -18,6 +18,15 @@ const flags = {
     env: 'TASTE_SHADOW_MODEL_DIR',
     description:
       'a shadow model directory, run beside --model from the same Kafka read and written under its own version in the same atomic step per user (docs/rollout.md); repeatable. One that cannot load refuses the start; one whose inference fails at run time is suspended (metric taste_shadow_running, /readyz detail) while the primary goes on',
+  },
+  'quality-sample-rate': {
+    type: 'number',
+    env: 'TASTE_QUALITY_SAMPLE_RATE',
+    default: DEFAULT_QUALITY_SAMPLE_RATE,
+    min: 0,
+    max: 1,
+    description:
+      'share of plays ranked, before they are applied, against the embedding of --model and of each --shadow-model: live HR@10, NDCG@10 and MRR per version (metrics taste_live_quality_*, taste rollout status; docs/rollout.md). 0 turns it off',
   },
   'group-id': { type: 'string', env: 'TASTE_GROUP_ID', default: 'taste', description: 'Kafka consumer group' },
   'partitions-concurrently': { type: 'integer', env: 'TASTE_PARTITIONS_CONCURRENTLY', default: 2, min: 1, description: 'partitions processed at once by this member' },
@@ -52,6 +61,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
   const job = await startStreamJob({
     modelDir: values.model,
     shadowModelDirs: values['shadow-model'],
+    qualitySampleRate: values['quality-sample-rate'],
     kafka: kafkaOptions(values, 'taste-consumer'),
     redis: redisOptions(values, 'taste-consumer'),
     topics: topicsOf(values),

@@ -6,6 +6,7 @@ import { InferencePool, type InferencePoolEvent, type InferencePoolObserver, typ
 import type { ExecutionProvider } from '../model/inference-protocol.js';
 import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
 import { advancerFor, type Stepper } from '../updater/advance.js';
+import { LiveQuality } from '../updater/live-quality.js';
 import { type Embedder, Updater, type UpdateSummary } from '../updater/updater.js';
 import { EventFeaturizer } from '../events/featurizer.js';
 import { defaultValidationLimits } from '../events/validation.js';
@@ -62,6 +63,12 @@ export interface StreamJobOptions {
    * if one keeps records forever or is compacted
    */
   tombstoneLifetimeMs?: number | 'forever';
+  /**
+   * Live quality (docs/rollout.md): the share of plays ranked, before they are applied, against the
+   * embedding of every version this job runs; totals go to Redis per hour. 0 turns it off.
+   * @default DEFAULT_QUALITY_SAMPLE_RATE
+   */
+  qualitySampleRate?: number;
   /** Events older than this are refused (dead-lettered). @default 2005-01-01 */
   minEventTimeMs?: number;
   onApplied?: (summary: UpdateSummary, messages: number) => void;
@@ -81,6 +88,8 @@ export interface StreamJobObserver {
   consumer?: StreamConsumerObserver;
   /** Model time of each updater call (all users of a step), `decorateEmbedder`'s wrapper included. */
   onInference?(seconds: number): void;
+  /** A step's live quality totals could not be added to Redis: lost, the stream went on. */
+  onQualityRecordFailed?(modelVersion: string, error: Error): void;
 }
 
 export interface StreamJob {
@@ -101,6 +110,9 @@ export interface StreamJob {
  * tombstone has expired, would be applied (docs/erasure.md says so, and how to set the lifetime).
  */
 export const TOMBSTONE_LATENESS_MS = 7 * 24 * 3600 * 1000;
+
+/** 1 % of plays: enough for a standard error of HR@10 near 0.005 within an hour at 1,000 plays/s (docs/rollout.md), at a cost bench/ measures. */
+export const DEFAULT_QUALITY_SAMPLE_RATE = 0.01;
 
 /** Everything the streaming job needs, wired and started: model, Redis, topics, consumer group. */
 export async function startStreamJob(options: StreamJobOptions): Promise<StreamJob> {
@@ -157,10 +169,25 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       });
     const store = storeOf(bundle);
     const shadows = shadowBundles.map((shadow) => ({ bundle: shadow, store: storeOf(shadow) }));
+    const qualitySampleRate = options.qualitySampleRate ?? DEFAULT_QUALITY_SAMPLE_RATE;
+    const liveQuality =
+      qualitySampleRate > 0
+        ? new LiveQuality({
+            sampleRate: qualitySampleRate,
+            itemTables: new Map([bundle, ...shadowBundles].map((model) => [model.metadata.modelVersion, model.itemTable])),
+            redis,
+            keyPrefix: options.keyPrefix ?? 'taste',
+            onRecordFailed: (modelVersion, error) => {
+              logger.warn('live quality totals lost: adding them to Redis failed', { scoredVersion: modelVersion, error: describeError(error) });
+              observer?.onQualityRecordFailed?.(modelVersion, error);
+            },
+          })
+        : undefined;
     const updater = new Updater({
       store,
       advancer: advancerFor(metadata, { embedder: embedderFor(pool, options), stepper: stepperFor(pool, options) }),
       shadows: shadows.map((shadow, index) => ({ store: shadow.store, advancer: advancerFor(shadow.bundle.metadata, { embedder: shadowPools[index]!, stepper: shadowPools[index]! }) })),
+      ...(liveQuality ? { liveQuality } : {}),
     });
     const kafka = createKafka(options.kafka, logger);
     const partitions = options.topicPartitions ?? 4;
@@ -209,6 +236,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
       model: metadata.modelVersion,
       ...(shadows.length > 0 ? { shadows: shadows.map((shadow) => shadow.bundle.metadata.modelVersion) } : {}),
       provider: pool.executionProvider,
+      qualitySampleRate,
       topics: options.topics,
       group: options.groupId ?? 'taste',
     });

@@ -45,7 +45,7 @@ export function poolObserver(metrics: PipelineMetrics): InferencePoolObserver {
   };
 }
 
-/** Per step: records read, applied, skipped and dead-lettered, step sizes, conflicts, corrupt states, freshness, lag, and each shadow's. */
+/** Per step: records read, applied, skipped and dead-lettered, step sizes, conflicts, corrupt states, freshness, lag, each shadow's, and live quality per version. */
 export function consumerObserver(metrics: PipelineMetrics): StreamConsumerObserver {
   return {
     onStep: ({ topic, partition, records, lag, summary, deadLetters }) => {
@@ -63,6 +63,13 @@ export function consumerObserver(metrics: PipelineMetrics): StreamConsumerObserv
       for (const shadow of summary.shadows) {
         metrics.shadowEventsApplied.inc({ shadow_version: shadow.modelVersion }, shadow.applied);
         metrics.shadowEventsRefused.inc({ shadow_version: shadow.modelVersion }, shadow.rejectedEvents);
+      }
+      for (const { modelVersion, totals } of summary.quality) {
+        const labels = { scored_version: modelVersion };
+        metrics.liveQualitySamples.inc(labels, totals.samples);
+        metrics.liveQualityHits10.inc(labels, totals.hits10);
+        metrics.liveQualityNdcg10.inc(labels, totals.ndcg10Sum);
+        metrics.liveQualityReciprocalRank.inc(labels, totals.reciprocalRankSum);
       }
     },
     onShadowSuspended: (modelVersion) => metrics.shadowRunning.set({ shadow_version: modelVersion }, 0),
@@ -86,6 +93,7 @@ export function streamJobObserver(metrics: PipelineMetrics): StreamJobObserver {
     pool: poolObserver(metrics),
     consumer: consumerObserver(metrics),
     onInference: (seconds) => metrics.inferenceSeconds.observe(seconds),
+    onQualityRecordFailed: (modelVersion) => metrics.liveQualityRecordFailures.inc({ scored_version: modelVersion }),
   };
 }
 

@@ -83,6 +83,39 @@ export class PipelineMetrics {
     registers: [this.registry],
   });
 
+  // Live quality (docs/rollout.md): sums, so any window's HR@10, NDCG@10 and MRR are ratios of
+  // rates, e.g. rate(taste_live_quality_hits_at_10_total[1h]) / rate(taste_live_quality_samples_total[1h]).
+  readonly liveQualitySamples = new Counter({
+    name: 'taste_live_quality_samples_total',
+    help: 'Sampled plays ranked against the embedding the scored version held just before them (--quality-sample-rate)',
+    labelNames: ['scored_version'] as const,
+    registers: [this.registry],
+  });
+  readonly liveQualityHits10 = new Counter({
+    name: 'taste_live_quality_hits_at_10_total',
+    help: 'Of the sampled plays, those in the top 10 of the scored version\'s items: HR@10 = this / samples',
+    labelNames: ['scored_version'] as const,
+    registers: [this.registry],
+  });
+  readonly liveQualityNdcg10 = new Counter({
+    name: 'taste_live_quality_ndcg_at_10_total',
+    help: 'Sum of the sampled plays\' NDCG@10 (1/log2(rank + 2) in the top 10, else 0): NDCG@10 = this / samples',
+    labelNames: ['scored_version'] as const,
+    registers: [this.registry],
+  });
+  readonly liveQualityReciprocalRank = new Counter({
+    name: 'taste_live_quality_reciprocal_rank_total',
+    help: 'Sum of the sampled plays\' reciprocal ranks 1/(rank + 1): MRR = this / samples',
+    labelNames: ['scored_version'] as const,
+    registers: [this.registry],
+  });
+  readonly liveQualityRecordFailures = new Counter({
+    name: 'taste_live_quality_record_failures_total',
+    help: 'Steps whose live quality totals could not be added to Redis (lost; the stream went on)',
+    labelNames: ['scored_version'] as const,
+    registers: [this.registry],
+  });
+
   readonly #defaultMetrics: boolean;
   #collectingDefaults = false;
 

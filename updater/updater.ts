@@ -1,8 +1,11 @@
 import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
 import { withRetry } from '../common/retry.js';
-import { type FeatureStore, type StateUpdate, type UserState, type WriteOutcome, WriteOutcomes } from '../featurestore/feature-store.js';
+import { type EmbeddingRead, type FeatureStore, type StateUpdate, type UserState, type WriteOutcome, WriteOutcomes } from '../featurestore/feature-store.js';
+import { emptyTotals } from '../featurestore/live-quality.js';
+import { compareWindowEvents } from '../model/features.js';
 import type { SourcedEvent, WindowEvent } from '../events/window-event.js';
 import { type AdvanceInput, type Advanced, type Embedder, type SequenceAdvancer, WindowedAdvancer } from './advance.js';
+import { addRank, followsApplied, type LiveQuality, type VersionQuality } from './live-quality.js';
 import { type MergePlan, planMerge } from './merge-plan.js';
 
 export type { Embedder } from './advance.js';
@@ -32,6 +35,12 @@ export interface UpdaterOptions {
   shadows?: readonly ShadowModel[];
   /** Tries of a shadow's inference on a step before the shadow is suspended. @default 3 */
   shadowAttempts?: number;
+  /**
+   * Live quality (updater/live-quality.ts): the sampled plays are ranked, before they are applied,
+   * against the embedding every running version holds, and the totals are added to Redis before
+   * `apply` returns. @default none
+   */
+  liveQuality?: LiveQuality;
 }
 
 /** A model advanced beside the primary, whose failures never hold the primary back. */
@@ -89,6 +98,8 @@ export interface UpdateSummary {
   tombstoneHits: number;
   /** One per shadow model, in the order given (empty without shadows). The counts above are the primary's. */
   shadows: ShadowSummary[];
+  /** Live quality of this step: one per version scored, the primary first (empty without live quality, or when no play was sampled). */
+  quality: VersionQuality[];
 }
 
 /**
@@ -110,6 +121,7 @@ export class Updater {
   readonly #shadowAttempts: number;
   readonly #now: () => number;
   readonly #updatedMsOf: ((window: readonly WindowEvent[]) => number) | undefined;
+  readonly #liveQuality: LiveQuality | undefined;
 
   constructor(options: UpdaterOptions) {
     let advancer: SequenceAdvancer;
@@ -133,6 +145,7 @@ export class Updater {
     this.#shadowAttempts = options.shadowAttempts ?? 3;
     this.#now = options.now ?? Date.now;
     this.#updatedMsOf = options.updatedMsOf;
+    this.#liveQuality = options.liveQuality;
   }
 
   /** Each shadow's model version, and why it was suspended (undefined while it runs). */
@@ -159,7 +172,10 @@ export class Updater {
       corruptStates: [],
       tombstoneHits: 0,
       shadows: this.#shadows.map((lane) => ({ modelVersion: lane.store.modelVersion, applied: 0, writes: 0, rejectedEvents: 0, active: lane.suspended === undefined })),
+      quality: [],
     };
+    // Measured on the first round only: a user retried after a lost race is not sampled twice.
+    let sampled = this.#sampledPlays(byUser);
     let pending = [...byUser.keys()];
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt > this.#maxConflictRetries) {
@@ -169,9 +185,23 @@ export class Updater {
           { canRetry: true },
         );
       }
-      pending = await this.#attempt(pending, byUser, summary);
+      pending = await this.#attempt(pending, byUser, summary, sampled);
+      sampled = new Map();
     }
+    if (summary.quality.length > 0) await this.#liveQuality!.record(summary.quality);
     return summary;
+  }
+
+  /** Per user, the earliest of their events in this call when it is a sampled play: the one the stored embedding comes just before. */
+  #sampledPlays(byUser: ReadonlyMap<string, readonly SourcedEvent[]>): Map<string, SourcedEvent> {
+    const sampled = new Map<string, SourcedEvent>();
+    const quality = this.#liveQuality;
+    if (!quality || quality.sampleRate === 0) return sampled;
+    for (const [userId, events] of byUser) {
+      const earliest = events.reduce((first, next) => (compareWindowEvents(next.event, first.event) < 0 ? next : first));
+      if (quality.isSampled(earliest)) sampled.set(userId, earliest);
+    }
+    return sampled;
   }
 
   /**
@@ -188,11 +218,19 @@ export class Updater {
   }
 
   /** One read-compute-write round over every active lane; returns the users whose write lost a race. */
-  async #attempt(userIds: string[], byUser: Map<string, SourcedEvent[]>, summary: UpdateSummary): Promise<string[]> {
+  async #attempt(userIds: string[], byUser: Map<string, SourcedEvent[]>, summary: UpdateSummary, sampled: ReadonlyMap<string, SourcedEvent>): Promise<string[]> {
     const lanes = [this.#primary, ...this.#shadows.filter((lane) => lane.suspended === undefined)];
-    const states = await Promise.all(lanes.map((lane) => lane.store.loadStates(userIds)));
+    const sampledUsers = [...sampled.keys()];
+    // The sampled users' embeddings are read beside their states, before anything of this step is written.
+    const [states, embeddings] = await Promise.all([
+      Promise.all(lanes.map((lane) => lane.store.loadStates(userIds))),
+      Promise.all(lanes.map((lane) => (sampledUsers.length === 0 ? [] : lane.store.readEmbeddingResults(sampledUsers)))),
+    ]);
     this.#dropErased(userIds, byUser, states, summary);
     const planned = lanes.map((lane, index) => this.#plan(lane, userIds, byUser, states[index]!, summary));
+    if (sampledUsers.length > 0) {
+      lanes.forEach((lane, index) => this.#measure(lane, planned[index]!, sampled, sampledUsers, embeddings[index]!, summary));
+    }
     if (planned.every((users) => users.length === 0)) return [];
     const primary = await this.#advance(this.#primary, planned[0]!, summary);
     const shadows = await Promise.all(lanes.slice(1).map((lane, index) => this.#advanceShadow(lane, planned[index + 1]!, summary)));
@@ -219,6 +257,28 @@ export class Updater {
         byUser.set(userId, live);
       }
     }
+  }
+
+  /**
+   * Ranks each sampled play against the lane's stored embedding of its user, when that embedding is
+   * the one just before the play: the play is fresh in this lane (not a redelivery), the earliest of
+   * the user's fresh events, and orders after everything already applied.
+   */
+  #measure(lane: Lane, planned: readonly PlannedUser[], sampled: ReadonlyMap<string, SourcedEvent>, sampledUsers: readonly string[], embeddings: readonly EmbeddingRead[], summary: UpdateSummary): void {
+    const totals = emptyTotals();
+    const { modelVersion } = lane.store;
+    const reads = new Map(sampledUsers.map((userId, index) => [userId, embeddings[index]]));
+    for (const { update, state, plan } of planned) {
+      const play = sampled.get(update.userId);
+      const read = reads.get(update.userId);
+      if (!play || read?.status !== 'found') continue;
+      const earliest = plan.fresh.reduce((first, next) => (compareWindowEvents(next.event, first.event) < 0 ? next : first));
+      if (earliest.topic !== play.topic || compareWindowEvents(earliest.event, play.event) !== 0) continue;
+      if (!followsApplied(earliest.event, state.window, state.checkpoint?.lastEventMs)) continue;
+      const rank = this.#liveQuality!.rank(modelVersion, read.embedding.vector, earliest.event.itemId);
+      if (rank !== undefined) addRank(totals, rank);
+    }
+    if (totals.samples > 0) summary.quality.push({ modelVersion, totals });
   }
 
   /** Each user's merge plan in one lane (dedup by offset), and the update it will write; users with nothing new are left out. */

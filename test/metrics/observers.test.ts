@@ -13,7 +13,7 @@ async function exposition(metrics: PipelineMetrics): Promise<string[]> {
 }
 
 function summary(overrides: Partial<UpdateSummary>): UpdateSummary {
-  return { users: 0, applied: 0, duplicates: 0, writes: 0, conflicts: 0, rejected: [], newestEventMs: 0, freshnessMs: [], corruptStates: [], tombstoneHits: 0, shadows: [], ...overrides };
+  return { users: 0, applied: 0, duplicates: 0, writes: 0, conflicts: 0, rejected: [], newestEventMs: 0, freshnessMs: [], corruptStates: [], tombstoneHits: 0, shadows: [], quality: [], ...overrides };
 }
 
 function step(overrides: Partial<ConsumerStep>): ConsumerStep {
@@ -216,6 +216,11 @@ test('the registry declares the metric families the alerts, dashboards and docs 
     '# TYPE taste_inference_seconds histogram',
     '# TYPE taste_inference_worker_failures_total counter',
     '# TYPE taste_inference_workers gauge',
+    '# TYPE taste_live_quality_hits_at_10_total counter',
+    '# TYPE taste_live_quality_ndcg_at_10_total counter',
+    '# TYPE taste_live_quality_reciprocal_rank_total counter',
+    '# TYPE taste_live_quality_record_failures_total counter',
+    '# TYPE taste_live_quality_samples_total counter',
     '# TYPE taste_model_info gauge',
     '# TYPE taste_ready gauge',
     '# TYPE taste_redis_errors_total counter',
@@ -229,6 +234,31 @@ test('the registry declares the metric families the alerts, dashboards and docs 
     '# TYPE taste_users_erased_total counter',
     '# TYPE taste_write_conflicts_total counter',
   ]);
+});
+
+test('live quality is exported as sums per scored version, so HR@10, NDCG@10 and MRR are ratios of their rates', async (t) => {
+  const metrics = new PipelineMetrics({ defaultMetrics: false });
+  metrics.runsModel('v1', 'windowed');
+  const observer = consumerObserver(metrics);
+  const quality = [
+    { modelVersion: 'v1', totals: { samples: 4, hits10: 3, ndcg10Sum: 1.5, reciprocalRankSum: 2.25 } },
+    { modelVersion: 'v2', totals: { samples: 4, hits10: 1, ndcg10Sum: 0.5, reciprocalRankSum: 0.75 } },
+  ];
+  observer.onStep!(step({ summary: summary({ quality }) }));
+  observer.onStep!(step({ summary: summary({ quality: [quality[0]!] }) }));
+  streamJobObserver(metrics).onQualityRecordFailed!('v2', new Error('Redis away'));
+  const lines = await exposition(metrics);
+  for (const line of [
+    'taste_live_quality_samples_total{scored_version="v1",model_version="v1"} 8',
+    'taste_live_quality_hits_at_10_total{scored_version="v1",model_version="v1"} 6',
+    'taste_live_quality_ndcg_at_10_total{scored_version="v1",model_version="v1"} 3',
+    'taste_live_quality_reciprocal_rank_total{scored_version="v1",model_version="v1"} 4.5',
+    'taste_live_quality_samples_total{scored_version="v2",model_version="v1"} 4',
+    'taste_live_quality_hits_at_10_total{scored_version="v2",model_version="v1"} 1',
+    'taste_live_quality_record_failures_total{scored_version="v2",model_version="v1"} 1',
+  ]) {
+    t.true(lines.includes(line), line);
+  }
 });
 
 test('a shadow model\'s events and its suspension are exported under its own version', async (t) => {
