@@ -8,9 +8,12 @@ import { comparePipelineToOffline, type ComparisonReport, type ProtocolCompariso
 import { fetchEmbeddings, replayEvents } from '../evaluation/pipeline-io.js';
 import { loadModelBundle } from '../model/model-bundle.js';
 import { createEmbeddingClient } from '../serving/client.js';
-import { kafkaFlags, logFlags } from './common-flags.js';
+import { readQualityTotals, HOUR_MS, hourStartMs, type QualityTotals } from '../featurestore/live-quality.js';
+import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
+import { compareOnlineToOffline, formatOnlineComparison, heldOutPlays, type OnlineComparison, totalsBetween } from '../evaluation/online-quality.js';
+import { kafkaFlags, logFlags, redisFlags } from './common-flags.js';
 import { formatHelp, parseFlags, UsageError } from './flags.js';
-import { kafkaOptions, topicsOf } from './options.js';
+import { kafkaOptions, redisOptions, topicsOf } from './options.js';
 
 const flags = {
   set: { type: 'string', env: 'TASTE_EVAL_SET', description: 'evaluation directory written by python -m taste_training.pipeline_eval (required)' },
@@ -22,6 +25,14 @@ const flags = {
   'wait-timeout': { type: 'integer', env: 'TASTE_EVAL_WAIT_TIMEOUT', default: 1800, min: 1, description: 'seconds to wait for the consumers to reach lag 0' },
   'embedding-tolerance': { type: 'string', env: 'TASTE_EVAL_EMBEDDING_TOLERANCE', default: '1e-4', description: 'largest accepted |served - offline| per embedding component' },
   'max-rank-changes': { type: 'integer', env: 'TASTE_EVAL_MAX_RANK_CHANGES', default: 2, description: 'users whose target rank may differ from offline (float noise)' },
+  online: {
+    type: 'boolean',
+    env: 'TASTE_EVAL_ONLINE',
+    default: false,
+    description:
+      'then play each user\'s held-out item and compare the live quality the consumer adds to Redis (it must run with --quality-sample-rate 1, same --redis-url and --key-prefix) with the offline metrics; for sets that do not mask the history (sim)',
+  },
+  ...redisFlags,
   report: { type: 'string', env: 'TASTE_EVAL_REPORT', description: 'also write the full comparison as JSON here' },
   ...logFlags,
 } as const;
@@ -56,6 +67,9 @@ export async function runEvaluateCommand(argv: string[], env: NodeJS.ProcessEnv)
   const bundle = await loadModelBundle(values.model);
   if (bundle.metadata.modelVersion !== set.summary.model_version) {
     throw new UsageError(`--model ${values.model} is version ${bundle.metadata.modelVersion}, the set was built for ${set.summary.model_version}`);
+  }
+  if (values.online && set.cases.some((c) => c.mask.length > 0)) {
+    throw new UsageError(`--online: live quality ranks among all items, the history not masked, but this set (${set.summary.dataset}) masks each user's earlier items; use a set that does not (sim)`);
   }
   const topics = topicsOf(values);
   const kafka = createKafka(kafkaOptions(values, 'taste-evaluate'), logger);
@@ -100,10 +114,42 @@ export async function runEvaluateCommand(argv: string[], env: NodeJS.ProcessEnv)
   const report = comparePipelineToOffline(set, served, bundle.itemTable, { embeddingTolerance, maxRankChanges: values['max-rank-changes'] });
   const timing = { replayAndStoreSeconds: (stored - started) / 1000, fetchSeconds: (Date.now() - stored) / 1000 };
   console.log(formatReport(set.summary.dataset, set.summary.model_version, report, timing));
-  if (values.report) {
-    await writeFile(values.report, `${JSON.stringify({ dataset: set.summary.dataset, modelVersion: set.summary.model_version, events: set.summary.events, setCommand: set.summary.command, timing, ...report }, null, 1)}\n`);
+
+  let online: OnlineComparison | undefined;
+  if (values.online) {
+    const redis = createRedisClient(redisOptions(values, 'taste-evaluate'));
+    const producer = createProducer(kafka, { idempotent: true });
+    try {
+      await waitForRedis(redis);
+      await producer.connect();
+      const version = set.summary.model_version;
+      // Every bucket since the start, read the same way both times, so an hour turning in between changes nothing.
+      const totals = async (): Promise<QualityTotals> => {
+        const now = Date.now();
+        const hours = (hourStartMs(now) - hourStartMs(started)) / HOUR_MS + 1;
+        return (await readQualityTotals(redis, values['key-prefix'], [version], now, hours)).get(version)!;
+      };
+      // The histories' own plays were scored too; only what the held-out plays add counts.
+      const before = await totals();
+      await new EventProducer(producer, topics).send(await heldOutPlays(set, bundle.vocabulary));
+      const lagAfter = await waitForLagZero(() => consumerGroupLag(kafka, values['group-id'], [topics.play, topics.search]), values['wait-timeout'] * 1000, (current) =>
+        logger.info('waiting for the held-out plays', { lag: current }),
+      );
+      if (lagAfter !== 0) {
+        console.error(`taste evaluate: the consumer group ${values['group-id']} did not take the held-out plays within ${values['wait-timeout']} s`);
+        return 1;
+      }
+      online = compareOnlineToOffline(totalsBetween(before, await totals()), report.full.offline, set.cases.length, values['max-rank-changes']);
+      console.log(formatOnlineComparison(online));
+    } finally {
+      await producer.disconnect();
+      redis.disconnect();
+    }
   }
-  return report.passed ? 0 : 1;
+  if (values.report) {
+    await writeFile(values.report, `${JSON.stringify({ dataset: set.summary.dataset, modelVersion: set.summary.model_version, events: set.summary.events, setCommand: set.summary.command, timing, ...report, ...(online ? { online } : {}) }, null, 1)}\n`);
+  }
+  return report.passed && (online?.passed ?? true) ? 0 : 1;
 }
 
 /** The group's lag once it is 0, or the last lag seen when `timeoutMs` passes first (Infinity: Kafka never answered). */

@@ -66,12 +66,16 @@ port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{
 export TASTE_PLAYS_TOPIC="$run.plays" TASTE_SEARCHES_TOPIC="$run.searches" TASTE_DEAD_LETTER_TOPIC="$run.dead-letter" TASTE_ERASURES_TOPIC="$run.erasures"
 export TASTE_GROUP_ID="$run" TASTE_KEY_PREFIX="$run" TASTE_MODEL_DIR="$model" TASTE_METRICS_PORT=0 TASTE_LOG_LEVEL=warn
 echo "[pipeline-eval] starting taste consume and taste serve ($run)"
-node dist/cli/main.js consume --min-event-time "$oldest" --inference-workers "$workers" &
+# Every play is scored for live quality, so the held-out plays of a sim set (taste evaluate --online)
+# check it against offline too.
+node dist/cli/main.js consume --min-event-time "$oldest" --inference-workers "$workers" --quality-sample-rate 1 &
 pids+=($!)
 node dist/cli/main.js serve --host 127.0.0.1 --port "$port" &
 pids+=($!)
 
 eval_args=(--set "$work/set" --grpc-address "127.0.0.1:$port" --log-level info)
+# Live quality ranks among all items without masking the history, as the sim protocol does.
+[ "$dataset" = sim ] && eval_args+=(--online)
 [ -n "$report" ] && eval_args+=(--report "$report")
 eval_args+=("${extra[@]}")
 node dist/cli/main.js evaluate "${eval_args[@]}" &
