@@ -33,7 +33,7 @@ export interface PipelineRun {
   keyPrefix: string;
 }
 
-export type JobOverrides = Partial<Pick<StreamJobOptions, 'inferenceWorkers' | 'intraOpThreads' | 'partitionsConsumedConcurrently' | 'chunkSize' | 'modelDir'>>;
+export type JobOverrides = Partial<Pick<StreamJobOptions, 'inferenceWorkers' | 'intraOpThreads' | 'partitionsConsumedConcurrently' | 'chunkSize' | 'modelDir' | 'qualitySampleRate'>>;
 
 /** The job settings a benchmark's flags override: --inference-workers, --intra-op-threads, --partitions-concurrently, --chunk-size. */
 export function jobOverridesFromArgs(args: BenchArgs): JobOverrides {
