@@ -5,6 +5,7 @@ import { ensureTopics } from '../../consumers/kafka.js';
 import type { StreamJob } from '../../consumers/stream-job.js';
 import { encodeWindow } from '../../featurestore/codec.js';
 import { StateFields } from '../../featurestore/keys.js';
+import { readQualityTotals } from '../../featurestore/live-quality.js';
 import { EventKinds, Streams } from '../../events/window-event.js';
 import { DEFAULT_MODEL_DIR, eventually, unique } from '../helpers/environment.js';
 import { play, sendPlays, type StreamJobContext, startTestJob, uniqueTopics, withStreamJobs } from '../helpers/pipeline.js';
@@ -62,6 +63,29 @@ test('with a shadow model, one read of the topic writes every version and commit
     await admin.disconnect();
   }
   t.pass();
+});
+
+test('live quality: a play is scored in every version before it is applied, and each version\'s totals reach Redis', async (t) => {
+  const topics = await singlePartitionTopics(t);
+  const keyPrefix = unique('quality');
+  const stream = await job(t, { topics, keyPrefix, shadowModelDirs: [SHADOW_DIR], qualitySampleRate: 1 });
+  const versions = [stream.store.modelVersion, stream.shadows[0]!.store.modelVersion];
+  const totals = async () => readQualityTotals(stream.redis, keyPrefix, versions, Date.now(), 2);
+  const user = unique('user');
+  const at = Date.now() - 600_000;
+  await sendPlays(t.context.producer, topics.play, [3, 4, 5].map((n) => play(user, `taste:track:${n}`, at + n * 1000)));
+  await eventually(async () => ((await stream.shadows[0]!.store.loadStates([user])).get(user)!.appliedTotal === 3 ? true : undefined), 'the history applied');
+  const before = await totals();
+
+  await sendPlays(t.context.producer, topics.play, [play(user, 'taste:track:9', at + 60_000)]);
+  const after = await eventually(async () => {
+    const now = await totals();
+    return versions.every((version) => now.get(version)!.samples === before.get(version)!.samples + 1) ? now : undefined;
+  }, 'the play scored in both versions');
+  for (const version of versions) {
+    const added = after.get(version)!.reciprocalRankSum - before.get(version)!.reciprocalRankSum;
+    t.true(added > 0 && added <= 1, `${version}: one reciprocal rank added (${added})`);
+  }
 });
 
 test('a shadow that cannot load refuses the start, naming it; so does one of the primary\'s version', async (t) => {
