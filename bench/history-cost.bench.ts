@@ -10,7 +10,7 @@ import { buildStepBatch, type StepInput } from '../model/features.js';
 import type { WindowEvent } from '../events/window-event.js';
 import { InferencePool } from '../model/inference-pool.js';
 import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
-import { FeatureStore } from '../featurestore/feature-store.js';
+import { FeatureStore, WriteOutcomes } from '../featurestore/feature-store.js';
 import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
 import { advancerFor, planStatefulUpdate } from '../updater/advance.js';
 import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, REPO_ROOT, stringArg, unique } from './lib/env.js';
@@ -139,38 +139,99 @@ report.figure({
   lowerIsBetter: true,
 });
 
-// Redis bytes per user: the stateful model's stored fields after 1,000 events vs the windowed model's after 50.
+// Redis bytes per user: the stateful model's stored fields after 1,000 events vs the windowed model's
+// after 50, with Redis's default hash encoding and again with hashes kept as listpacks
+// (hash-max-listpack-value 4096, docs/deployment.md): a user's hash has one field over the default's
+// 64-byte limit, so by default it is a hashtable, whose per-field entries cost about 90 B each.
 const redis = createRedisClient({ url: REDIS_URL });
 await waitForRedis(redis);
+const LISTPACK_VALUE_LIMIT = '4096';
 try {
-  const prefix = unique('history-bytes');
-  const memory: Record<string, number[]> = { stateful: [], windowed: [] };
-  const sample = 64;
-  const statefulStore = new FeatureStore({ redis, modelVersion: stateful.metadata.modelVersion, queryTokens: stateful.metadata.queryTokens, stateDim: shape.stateDim, keyPrefix: prefix });
-  const windowedStore = new FeatureStore({ redis, modelVersion: windowed.metadata.modelVersion, queryTokens: windowed.metadata.queryTokens, keyPrefix: prefix });
-  const states = statesByHistory.get(1000)!.slice(0, sample);
-  const highWater = new Map([['plays:0', 1_000_999]]);
-  await statefulStore.writeStates(states.map((s, i) => ({ userId: `u${i}`, expectedVersion: 0, window: s.window, checkpoint: s.checkpoint, highWater, embedding: new Float32Array(stateful.metadata.embeddingDim).fill(0.1), updatedMs: 1_767_225_600_000, appliedTotal: 1000 })));
-  const windows = syntheticWindows(sample, windowed.metadata.maxSeqLen, windowed.metadata, 3);
-  await windowedStore.writeStates(windows.map((window, i) => ({ userId: `u${i}`, expectedVersion: 0, window, highWater, embedding: new Float32Array(windowed.metadata.embeddingDim).fill(0.1), updatedMs: 1_767_225_600_000, appliedTotal: 1000 })));
-  for (let i = 0; i < sample; i++) {
-    memory.stateful!.push(Number(await redis.call('MEMORY', 'USAGE', statefulStore.key(`u${i}`), 'SAMPLES', '0')));
-    memory.windowed!.push(Number(await redis.call('MEMORY', 'USAGE', windowedStore.key(`u${i}`), 'SAMPLES', '0')));
-  }
-  const keys = [...Array(sample).keys()].flatMap((i) => [statefulStore.key(`u${i}`), windowedStore.key(`u${i}`)]);
-  await redis.del(...keys);
-  const sm = quantile(memory.stateful!, 0.5);
-  const wm = quantile(memory.windowed!, 0.5);
-  report.info(`Redis MEMORY USAGE per user: stateful after 1000 events ${sm} B, windowed (L=${windowed.metadata.maxSeqLen}) ${wm} B`);
+  const [, defaultLimit] = (await redis.call('CONFIG', 'GET', 'hash-max-listpack-value')) as [string, string];
+  const measure = async (limit: string) => {
+    await redis.call('CONFIG', 'SET', 'hash-max-listpack-value', limit);
+    try {
+      const prefix = unique('history-bytes');
+      const memory: Record<string, number[]> = { stateful: [], windowed: [] };
+      const sample = 64;
+      const statefulStore = new FeatureStore({ redis, modelVersion: stateful.metadata.modelVersion, queryTokens: stateful.metadata.queryTokens, stateDim: shape.stateDim, keyPrefix: prefix });
+      const windowedStore = new FeatureStore({ redis, modelVersion: windowed.metadata.modelVersion, queryTokens: windowed.metadata.queryTokens, keyPrefix: prefix });
+      const states = statesByHistory.get(1000)!.slice(0, sample);
+      const highWater = new Map([['plays:0', 1_000_999]]);
+      await statefulStore.writeStates(states.map((s, i) => ({ userId: `u${i}`, expectedVersion: 0, window: s.window, checkpoint: s.checkpoint, highWater, embedding: new Float32Array(stateful.metadata.embeddingDim).fill(0.1), updatedMs: 1_767_225_600_000, appliedTotal: 1000 })));
+      const windows = syntheticWindows(sample, windowed.metadata.maxSeqLen, windowed.metadata, 3);
+      await windowedStore.writeStates(windows.map((window, i) => ({ userId: `u${i}`, expectedVersion: 0, window, highWater, embedding: new Float32Array(windowed.metadata.embeddingDim).fill(0.1), updatedMs: 1_767_225_600_000, appliedTotal: 1000 })));
+      const users = [...Array(sample).keys()].map((i) => `u${i}`);
+      // What the stream pays per write in each encoding: compare-and-set rewrites of every user's state.
+      const rewrites = 50;
+      const writeStarted = performance.now();
+      for (let r = 0; r < rewrites; r++) {
+        const loaded = await statefulStore.loadStates(users);
+        const outcomes = await statefulStore.writeStates(states.map((s, i) => ({ userId: `u${i}`, expectedVersion: loaded.get(`u${i}`)!.version, window: s.window, checkpoint: s.checkpoint, highWater, embedding: new Float32Array(stateful.metadata.embeddingDim).fill(0.1), updatedMs: 1_767_225_600_000 + r, appliedTotal: 1000 + r })));
+        if (outcomes.some((outcome) => outcome !== WriteOutcomes.WRITTEN)) throw new Error('history-cost: a rewrite lost its compare-and-set with no other writer');
+      }
+      const writeUs = ((performance.now() - writeStarted) * 1000) / (rewrites * sample);
+      const encodings = new Set<string>();
+      for (const user of users) {
+        memory.stateful!.push(Number(await redis.call('MEMORY', 'USAGE', statefulStore.key(user), 'SAMPLES', '0')));
+        memory.windowed!.push(Number(await redis.call('MEMORY', 'USAGE', windowedStore.key(user), 'SAMPLES', '0')));
+        encodings.add(String(await redis.call('OBJECT', 'ENCODING', statefulStore.key(user))));
+      }
+      // What serving pays per read in each encoding: the embedding fields of all the users, repeatedly.
+      const reads = 200;
+      const started = performance.now();
+      for (let r = 0; r < reads; r++) await statefulStore.readEmbeddingResults(users);
+      const readUs = ((performance.now() - started) * 1000) / (reads * sample);
+      await redis.del(...users.flatMap((user) => [statefulStore.key(user), windowedStore.key(user)]));
+      return { stateful: quantile(memory.stateful!, 0.5), windowed: quantile(memory.windowed!, 0.5), encoding: [...encodings].join(','), readUs, writeUs };
+    } finally {
+      await redis.call('CONFIG', 'SET', 'hash-max-listpack-value', defaultLimit);
+    }
+  };
+  // Twice each, alternating; the second round is reported (the first warms up the code and the server).
+  await measure(defaultLimit);
+  await measure(LISTPACK_VALUE_LIMIT);
+  const byDefault = await measure(defaultLimit);
+  const listpack = await measure(LISTPACK_VALUE_LIMIT);
+  report.info(`Redis MEMORY USAGE per user, hash-max-listpack-value ${defaultLimit} (${byDefault.encoding}): stateful after 1000 events ${byDefault.stateful} B, windowed (L=${windowed.metadata.maxSeqLen}) ${byDefault.windowed} B; embedding read ${byDefault.readUs.toFixed(1)} µs/user, state read + write ${byDefault.writeUs.toFixed(1)} µs/user`);
+  report.info(`Redis MEMORY USAGE per user, hash-max-listpack-value ${LISTPACK_VALUE_LIMIT} (${listpack.encoding}): stateful ${listpack.stateful} B, windowed ${listpack.windowed} B; embedding read ${listpack.readUs.toFixed(1)} µs/user, state read + write ${listpack.writeUs.toFixed(1)} µs/user`);
   report.figure({
     id: 'history.redis_bytes_per_user',
     label: `Redis bytes per user (MEMORY USAGE), stateful after 1,000 events vs windowed with its full ${windowed.metadata.maxSeqLen}-event window`,
     unit: 'B',
-    value: sm,
-    ceiling: wm,
+    value: byDefault.stateful,
+    ceiling: byDefault.windowed,
     ceilingLabel: 'windowed (today)',
     lowerIsBetter: true,
     goal: { kind: 'max-ratio', target: 1.0 },
+  });
+  report.figure({
+    id: 'history.redis_bytes_per_user_listpack',
+    label: `Redis bytes per user, stateful after 1,000 events with hash-max-listpack-value ${LISTPACK_VALUE_LIMIT} vs windowed with Redis's default encoding (today's layout)`,
+    unit: 'B',
+    value: listpack.stateful,
+    ceiling: byDefault.windowed,
+    ceilingLabel: 'windowed (today)',
+    lowerIsBetter: true,
+    goal: { kind: 'max-ratio', target: 1.0 },
+  });
+  report.figure({
+    id: 'history.embedding_read_listpack',
+    label: `serving's embedding read per user (HMGET of 4 fields, 64 users a call), stateful hashes as listpacks vs hashtables`,
+    unit: 'µs/user',
+    value: listpack.readUs,
+    ceiling: byDefault.readUs,
+    ceilingLabel: 'hashtable (default)',
+    lowerIsBetter: true,
+  });
+  report.figure({
+    id: 'history.state_write_listpack',
+    label: `the stream's state read + compare-and-set write per user (64 users a call), stateful hashes as listpacks vs hashtables`,
+    unit: 'µs/user',
+    value: listpack.writeUs,
+    ceiling: byDefault.writeUs,
+    ceilingLabel: 'hashtable (default)',
+    lowerIsBetter: true,
   });
 } finally {
   redis.disconnect();

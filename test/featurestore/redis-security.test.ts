@@ -8,6 +8,7 @@ import { pollUntil } from '../../common/poll.js';
 import { rolloutKey, replicasKey } from '../../featurestore/rollout-state.js';
 import { DefaultVersionWatcher } from '../../serving/default-version-watcher.js';
 import { EmbeddingService } from '../../serving/embedding-service.js';
+import { addQualitySamples, readQualityTotals } from '../../featurestore/live-quality.js';
 import { FeatureStore, type StateUpdate } from '../../featurestore/feature-store.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
 import { EventKinds, Streams } from '../../events/window-event.js';
@@ -64,7 +65,7 @@ test('rediss://: the store works over TLS with the CA given; without it, or in p
 });
 
 // The least each component needs (docs/deploy.md repeats these lines for production).
-const CONSUMER_ACL = 'user taste-consumer on >consumer-pw ~taste:* resetchannels -@all +ping +info +client|setname +hmget +evalsha +eval +hget +hset +get +set +del +sadd +smembers +pexpireat';
+const CONSUMER_ACL = 'user taste-consumer on >consumer-pw ~taste:* resetchannels -@all +ping +info +client|setname +hmget +evalsha +eval +hget +hset +get +set +del +sadd +smembers +pexpireat +multi +exec +hincrby +hincrbyfloat +pexpire';
 // Serving writes one key only: its entry in the rollout registry (docs/rollout.md).
 const SERVING_ACL = 'user taste-serving on >serving-pw %R~taste:* %RW~taste:rollout:replicas resetchannels -@all +ping +info +client|setname +hmget +hgetall +hset +hdel';
 
@@ -92,6 +93,9 @@ test('ACL users: the consumer runs with only the commands it uses; the serving u
   t.deepEqual(erased, { outcome: 'erased', keysDeleted: 1 });
   t.truthy((await writer.loadStates([user])).get(user)!.tombstone, 'the tombstone is read back');
   t.deepEqual(await writer.writeStates([update(unique('user'))]), ['written']);
+  // Live quality: the stream adds each step's totals to its hour bucket (one MULTI of HINCRBY, HINCRBYFLOAT, PEXPIRE).
+  await addQualitySamples(consumer, 'taste', 'm1', { samples: 2, hits10: 1, ndcg10Sum: 0.5, reciprocalRankSum: 0.75 }, Date.now());
+  t.is((await readQualityTotals(consumer, 'taste', ['m1'], Date.now(), 1)).get('m1')!.samples, 2);
 
   const serving = createRedisClient({ url: `redis://taste-serving:serving-pw@127.0.0.1:${port}`, connectionName: 'taste-serving' });
   t.teardown(() => serving.disconnect());
