@@ -34,15 +34,8 @@ test(`kill -9 of a consumer with a shadow model ${CYCLES} times: each version ex
   s.watchVersions();
   const args = s.consumerArgs(['--session-timeout-ms', '6000', '--chunk-size', '200']);
   t.log(`kill moments: seed ${KILL_SEED} (replay with TASTE_KILL_SEED=${KILL_SEED})`);
-  await s.killEach(args, killMoments(KILL_SEED, CYCLES));
-
-  const { sent, truth } = await s.produced();
+  const { sent, truth, lag, recoveryMs, last, exit } = await s.killEachThenDrain(args, killMoments(KILL_SEED, CYCLES));
   t.is(truth.valid + truth.invalid, sent.records);
-  const last = s.consumer(args);
-  const { lag, ms: recoveryMs } = await s.drained();
-  await last.waitStarted();
-  last.kill('SIGTERM');
-  const exit = await last.exited;
   t.is(exit.code, 0, last.stderr.slice(-1000));
   t.false(last.stderr.includes('shadow model suspended'), 'the shadow ran throughout');
 

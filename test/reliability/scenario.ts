@@ -223,8 +223,15 @@ export class Scenario {
     assertExactlyOnce(this.#t, { lag, verdict, regressions, consumers: this.#consumers, ...(model ? { modelVersion } : {}) });
   }
 
-  /** Starts a consumer with `args` once per moment, and kills it -9 that many ms after it started. */
-  async killEach(args: string[], moments: readonly number[]): Promise<void> {
+  /**
+   * The kill -9 scenarios' run: once per moment a consumer with `args`, killed -9 that many ms
+   * after it started; then, production done, a last consumer that drains the group and is stopped
+   * with SIGTERM. Returns what was produced, the lag and time to drain, and the last consumer's exit.
+   */
+  async killEachThenDrain(
+    args: string[],
+    moments: readonly number[],
+  ): Promise<Produced & { lag: number; recoveryMs: number; last: ConsumerProcess; exit: { code: number | null; signal: NodeJS.Signals | null } }> {
     for (const moment of moments) {
       const consumer = this.consumer(args);
       await consumer.waitStarted();
@@ -233,5 +240,11 @@ export class Scenario {
       consumer.kill('SIGKILL');
       await consumer.exited;
     }
+    const produced = await this.produced();
+    const last = this.consumer(args);
+    const { lag, ms: recoveryMs } = await this.drained();
+    await last.waitStarted();
+    last.kill('SIGTERM');
+    return { ...produced, lag, recoveryMs, last, exit: await last.exited };
   }
 }
