@@ -35,6 +35,14 @@ export interface PipelineRun {
 
 export type JobOverrides = Partial<Pick<StreamJobOptions, 'inferenceWorkers' | 'intraOpThreads' | 'partitionsConsumedConcurrently' | 'chunkSize' | 'modelDir' | 'qualitySampleRate'>>;
 
+/** The flags jobOverridesFromArgs reads, for a benchmark's benchArgs. */
+export const JOB_OVERRIDE_OPTIONS = {
+  'inference-workers': { type: 'string' },
+  'intra-op-threads': { type: 'string' },
+  'partitions-concurrently': { type: 'string' },
+  'chunk-size': { type: 'string' },
+} as const;
+
 /** The job settings a benchmark's flags override: --inference-workers, --intra-op-threads, --partitions-concurrently, --chunk-size. */
 export function jobOverridesFromArgs(args: BenchArgs): JobOverrides {
   const overrides: JobOverrides = {};
@@ -81,11 +89,19 @@ export async function runPipeline(options: {
   keepKeys?: boolean;
   /** Runs after seeding, before the job starts (e.g. erase some users). */
   beforeStart?: (store: FeatureStore) => Promise<void>;
+  /** Shadow models the job runs beside `bundle` (seeded like it); their keys go with the run's. @default none */
+  shadows?: readonly ModelBundle[];
+  /** What the bench watches inside the job (observer, a counting Kafka consumer). */
+  instruments?: Pick<StreamJobOptions, 'observer' | 'createConsumer'>;
 }): Promise<PipelineRun> {
   const { bundle, redis, topics, expected } = options;
+  const shadows = options.shadows ?? [];
   const keyPrefix = unique('ingest');
-  const store = new FeatureStore({ redis, modelVersion: bundle.metadata.modelVersion, queryTokens: bundle.metadata.queryTokens, keyPrefix });
-  if (options.seedUserIds) await seedUsers(store, options.seedUserIds, bundle.metadata);
+  const storeOf = (model: ModelBundle) => new FeatureStore({ redis, modelVersion: model.metadata.modelVersion, queryTokens: model.metadata.queryTokens, keyPrefix });
+  const store = storeOf(bundle);
+  if (options.seedUserIds) {
+    for (const model of [bundle, ...shadows]) await seedUsers(storeOf(model), options.seedUserIds, model.metadata);
+  }
   await options.beforeStart?.(store);
   const steps: StepRecord[] = [];
   const rssBefore = process.memoryUsage().rss;
@@ -95,6 +111,8 @@ export async function runPipeline(options: {
   }, 100);
   const job = await startBenchJob(bundle, topics, keyPrefix, {
     ...options.overrides,
+    ...options.instruments,
+    ...(shadows.length > 0 ? { shadowModelDirs: shadows.map((shadow) => shadow.directory) } : {}),
     onApplied: (summary, messages) =>
       steps.push({ at: performance.now(), users: summary.users, messages, writes: summary.writes, conflicts: summary.conflicts }),
   });

@@ -1,5 +1,5 @@
 import anyTest, { type TestFn } from 'ava';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, TasteError } from '../../common/errors.js';
@@ -8,7 +8,7 @@ import { loadModelBundle, type ModelBundle } from '../../model/model-bundle.js';
 import { readOnnxMetadataProps } from '../../model/onnx-metadata.js';
 import { EventKinds, Streams, type WindowEvent } from '../../events/window-event.js';
 import { DEFAULT_MODEL_DIR } from '../helpers/environment.js';
-import { withOnnxMetadata } from '../helpers/onnx.js';
+import { copyModelWithMetadata } from '../helpers/onnx.js';
 
 interface Context {
   bundle: ModelBundle;
@@ -29,14 +29,8 @@ test.after.always(async (t) => {
 });
 
 /** A copy of the default model directory with its ONNX metadata edited. */
-async function modelWith(t: { context: Context }, name: string, edit: (props: Map<string, string>) => void): Promise<string> {
-  const dir = join(t.context.scratch, name);
-  await cp(DEFAULT_MODEL_DIR, dir, { recursive: true });
-  const onnx = await readFile(join(dir, 'model.onnx'));
-  const props = new Map(readOnnxMetadataProps(onnx));
-  edit(props);
-  await writeFile(join(dir, 'model.onnx'), withOnnxMetadata(onnx, props));
-  return dir;
+function modelWith(t: { context: Context }, name: string, edit: (props: Map<string, string>) => void): Promise<string> {
+  return copyModelWithMetadata(DEFAULT_MODEL_DIR, join(t.context.scratch, name), edit);
 }
 
 function userWindow(length: number): WindowEvent[] {

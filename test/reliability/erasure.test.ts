@@ -1,7 +1,6 @@
 import test from 'ava';
-import { randomInt } from 'node:crypto';
 import { Random } from '../../simulator/random.js';
-import { LONG, simulatedUserIds, sleep, verify } from './harness.js';
+import { KILL_SEED, LONG, simulatedUserIds, sleep, verify } from './harness.js';
 import { Scenario } from './scenario.js';
 
 // Erasures interleaved with kill -9 of the consumer. Every erased user's events all happened
@@ -14,7 +13,6 @@ const CYCLES = LONG ? 12 : 4;
 const USERS = LONG ? 2000 : 300;
 /** Erased per cycle: 5% of the users in all. */
 const ERASED_PER_CYCLE = Math.ceil((USERS * 0.05) / CYCLES);
-const KILL_SEED = process.env.TASTE_KILL_SEED === undefined ? randomInt(2 ** 31) : Number(process.env.TASTE_KILL_SEED);
 
 test(`erasures interleaved with ${CYCLES} kill -9: 0 resurrected, 0 lost, 0 applied twice among the others`, async (t) => {
   t.timeout(LONG ? 30 * 60_000 : 4 * 60_000);

@@ -1,5 +1,6 @@
 import type { ExecutionContext } from 'ava';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -16,6 +17,7 @@ import type { InferencePool } from '../../model/inference-pool.js';
 import type { ModelBundle } from '../../model/model-bundle.js';
 import { encodePlayEvent, encodeSearchEvent } from '../../proto/event-codec.js';
 import { createCatalogue } from '../../simulator/catalogue.js';
+import { Random } from '../../simulator/random.js';
 import { World } from '../../simulator/world.js';
 
 /**
@@ -26,6 +28,15 @@ import { World } from '../../simulator/world.js';
 
 /** Long form (scripts/reliability.sh) or the short form CI runs. */
 export const LONG = process.env.TASTE_RELIABILITY_LONG === '1';
+
+/** The kill moments' seed of the kill -9 scenarios: logged every run; TASTE_KILL_SEED=<seed> replays a failure's moments. */
+export const KILL_SEED = process.env.TASTE_KILL_SEED === undefined ? randomInt(2 ** 31) : Number(process.env.TASTE_KILL_SEED);
+
+/** Milliseconds after each start at which that consumer is killed: 200-1700, from the seed alone. */
+export function killMoments(seed: number, cycles: number): number[] {
+  const random = new Random(seed);
+  return Array.from({ length: cycles }, () => 200 + Math.floor(random.float() * 1500));
+}
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -474,13 +485,18 @@ export async function freePort(): Promise<number> {
 }
 
 /** The scenario's promise: drained, nothing lost or applied twice, no version went back, same state as a clean run. */
-export function assertExactlyOnce(t: ExecutionContext, outcome: { lag: number; verdict: Verdict; regressions: string[]; consumers?: readonly ConsumerProcess[] }): void {
+export function assertExactlyOnce(
+  t: ExecutionContext,
+  outcome: { lag: number; verdict: Verdict; regressions: string[]; consumers?: readonly ConsumerProcess[]; modelVersion?: string },
+): void {
   // A consumer that stalls says why in its log: show the end of each one's beside the lag.
   const logs = (outcome.consumers ?? []).map((consumer) => `--- ${consumer.logFile} (last lines)\n${consumer.stderr.slice(-3000)}`).join('\n');
   t.is(outcome.lag, 0, `consumer group lag${logs ? `\n${logs}` : ''}`);
-  t.is(outcome.verdict.lost, 0);
-  t.is(outcome.verdict.doubleApplied, 0);
-  t.deepEqual(outcome.regressions, []);
-  t.deepEqual(outcome.verdict.windowMismatches, []);
-  t.deepEqual(outcome.verdict.embeddingMismatches, []);
+  // With shadow models each version is checked on its own: the messages name the one that failed.
+  const of = outcome.modelVersion === undefined ? '' : ` (model version ${outcome.modelVersion})`;
+  t.is(outcome.verdict.lost, 0, `lost${of}`);
+  t.is(outcome.verdict.doubleApplied, 0, `double-applied${of}`);
+  t.deepEqual(outcome.regressions, [], `version regressions${of}`);
+  t.deepEqual(outcome.verdict.windowMismatches, [], `window mismatches${of}`);
+  t.deepEqual(outcome.verdict.embeddingMismatches, [], `embedding mismatches${of}`);
 }
