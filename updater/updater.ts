@@ -232,9 +232,13 @@ export class Updater {
       lanes.forEach((lane, index) => this.#measure(lane, planned[index]!, sampled, sampledUsers, embeddings[index]!, summary));
     }
     if (planned.every((users) => users.length === 0)) return [];
-    const primary = await this.#advance(this.#primary, planned[0]!, summary);
-    const shadows = await Promise.all(lanes.slice(1).map((lane, index) => this.#advanceShadow(lane, planned[index + 1]!, summary)));
-    return this.#write([...primary, ...shadows.flat()], summary);
+    // Every lane's inference at once: each model has its own pool, so a machine with cores to spare
+    // runs them side by side. A shadow never throws (it suspends itself); the primary's failure fails the step.
+    const [primary, ...shadows] = await Promise.all([
+      this.#advance(this.#primary, planned[0]!, summary),
+      ...lanes.slice(1).map((lane, index) => this.#advanceShadow(lane, planned[index + 1]!, summary)),
+    ]);
+    return this.#write([...primary!, ...shadows.flat()], summary);
   }
 
   /**
