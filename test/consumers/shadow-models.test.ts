@@ -1,14 +1,13 @@
 import anyTest, { type TestFn } from 'ava';
 import { fileURLToPath } from 'node:url';
 import { ErrorCodes, TasteError } from '../../common/errors.js';
-import { ensureTopics } from '../../consumers/kafka.js';
 import type { StreamJob } from '../../consumers/stream-job.js';
 import { encodeWindow } from '../../featurestore/codec.js';
 import { StateFields } from '../../featurestore/keys.js';
 import { readQualityTotals } from '../../featurestore/live-quality.js';
 import { EventKinds, Streams } from '../../events/window-event.js';
 import { DEFAULT_MODEL_DIR, eventually, unique } from '../helpers/environment.js';
-import { play, sendPlays, type StreamJobContext, startTestJob, uniqueTopics, withStreamJobs } from '../helpers/pipeline.js';
+import { play, sendPlays, type StreamJobContext, startTestJob, singlePartitionTopics, uniqueTopics, withStreamJobs } from '../helpers/pipeline.js';
 
 // A stream job running the default model with the stateful model as its shadow: one Kafka read,
 // both versions written, the shadow never holding the primary back. Real Kafka, Redis, ONNX Runtime.
@@ -16,16 +15,6 @@ import { play, sendPlays, type StreamJobContext, startTestJob, uniqueTopics, wit
 const test = anyTest as TestFn<StreamJobContext>;
 const job = withStreamJobs(test);
 const SHADOW_DIR = fileURLToPath(new URL('../../../models/stateful', import.meta.url));
-
-async function singlePartitionTopics(t: { context: StreamJobContext }) {
-  const topics = uniqueTopics();
-  await ensureTopics(t.context.kafka, [
-    { topic: topics.play, partitions: 1 },
-    { topic: topics.search, partitions: 1 },
-    { topic: topics.deadLetter, partitions: 1 },
-  ]);
-  return topics;
-}
 
 test('with a shadow model, one read of the topic writes every version and commits once', async (t) => {
   const topics = await singlePartitionTopics(t);

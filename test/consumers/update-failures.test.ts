@@ -1,11 +1,10 @@
 import anyTest, { type TestFn } from 'ava';
 import { encodeWindow } from '../../featurestore/codec.js';
 import { StateFields } from '../../featurestore/keys.js';
-import { ensureTopics } from '../../consumers/kafka.js';
 import type { StreamJob } from '../../consumers/stream-job.js';
 import { EventKinds, Streams } from '../../events/window-event.js';
 import { eventually, unique } from '../helpers/environment.js';
-import { play, readDeadLetters, sendPlays, type StreamJobContext, uniqueTopics, withStreamJobs } from '../helpers/pipeline.js';
+import { play, readDeadLetters, sendPlays, type StreamJobContext, singlePartitionTopics, withStreamJobs } from '../helpers/pipeline.js';
 
 const test = anyTest as TestFn<StreamJobContext>;
 const job = withStreamJobs(test);
@@ -19,16 +18,6 @@ async function poison(stream: StreamJob, userId: string): Promise<void> {
   const badItem = stream.bundle.metadata.numItems + 1000;
   const window = [{ eventTimeMs: Date.now() - 120_000, stream: Streams.PLAY, partition: 0, offset: 0, itemId: badItem, kind: EventKinds.PLAY, queryTokens: [] }];
   await stream.redis.hset(stream.store.key(userId), StateFields.window, encodeWindow(window, stream.store.queryTokens));
-}
-
-async function singlePartitionTopics(t: { context: StreamJobContext }) {
-  const topics = uniqueTopics();
-  await ensureTopics(t.context.kafka, [
-    { topic: topics.play, partitions: 1 },
-    { topic: topics.search, partitions: 1 },
-    { topic: topics.deadLetter, partitions: 1 },
-  ]);
-  return topics;
 }
 
 test('a user whose inference fails for good is dead-lettered with the reason; the other users of the step land and the partition moves on', async (t) => {

@@ -1,6 +1,6 @@
 import type { TestFn } from 'ava';
 import { createLogger, type LogLevel } from '../../common/logger.js';
-import { createKafka, createProducer, type Kafka, type Producer } from '../../consumers/kafka.js';
+import { createKafka, createProducer, ensureTopics, type Kafka, type Producer } from '../../consumers/kafka.js';
 import { startStreamJob, type StreamJob, type StreamJobOptions } from '../../consumers/stream-job.js';
 import type { StreamTopics } from '../../consumers/stream-consumer.js';
 import { encodePlayEvent, encodeSearchEvent } from '../../proto/event-codec.js';
@@ -14,6 +14,17 @@ export const testLogger = createLogger((process.env.TASTE_TEST_LOG_LEVEL as LogL
 export function uniqueTopics(): StreamTopics {
   const id = unique('t');
   return { play: `${id}.plays`, search: `${id}.searches`, deadLetter: `${id}.dead-letter` };
+}
+
+/** Fresh topics of one partition each, created: every record of a test lands in one ordered log. */
+export async function singlePartitionTopics(t: { context: StreamJobContext }): Promise<StreamTopics> {
+  const topics = uniqueTopics();
+  await ensureTopics(t.context.kafka, [
+    { topic: topics.play, partitions: 1 },
+    { topic: topics.search, partitions: 1 },
+    { topic: topics.deadLetter, partitions: 1 },
+  ]);
+  return topics;
 }
 
 export function testKafka(): Kafka {

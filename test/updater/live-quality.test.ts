@@ -1,52 +1,26 @@
 import anyTest, { type TestFn } from 'ava';
-import { fileURLToPath } from 'node:url';
 import { FeatureStore, type RedisClient } from '../../featurestore/feature-store.js';
 import { readQualityTotals } from '../../featurestore/live-quality.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
 import { EventKinds, type EventKind, type SourcedEvent, Streams } from '../../events/window-event.js';
-import { InferencePool } from '../../model/inference-pool.js';
-import { loadModelBundle, type ModelBundle } from '../../model/model-bundle.js';
+import type { ModelBundle } from '../../model/model-bundle.js';
 import { advancerFor } from '../../updater/advance.js';
 import { LiveQuality } from '../../updater/live-quality.js';
 import { Updater } from '../../updater/updater.js';
-import { DEFAULT_MODEL_DIR, unique } from '../helpers/environment.js';
+import { unique } from '../helpers/environment.js';
 import { storeTarget } from '../helpers/redis-target.js';
+import { type LoadedModel as Model, type PrimaryAndShadowContext as Context, withPrimaryAndShadow } from '../helpers/primary-and-shadow.js';
 
 // Live quality in the updater, with the real ONNX Runtime and Redis: the windowed default model as
 // primary and the stateful model as shadow. The expected ranks are computed here from each
 // version's stored embedding and item table, with a plain loop, not through the code under test.
 
-const STATEFUL_MODEL_DIR = fileURLToPath(new URL('../../../models/stateful', import.meta.url));
 const TOPIC = 'plays';
 const T0 = 1_764_000_000_000;
 
-interface Model {
-  bundle: ModelBundle;
-  pool: InferencePool;
-}
-interface Context {
-  redis: RedisClient;
-  primary: Model;
-  shadow: Model;
-}
 const test = anyTest as TestFn<Context>;
 const target = storeTarget();
-
-test.before(async (t) => {
-  const redis = createRedisClient({ url: target.url, cluster: target.cluster });
-  await waitForRedis(redis);
-  const start = async (dir: string): Promise<Model> => {
-    const bundle = await loadModelBundle(dir);
-    return { bundle, pool: await InferencePool.start({ bundle, intraOpThreads: 1 }) };
-  };
-  t.context = { redis, primary: await start(DEFAULT_MODEL_DIR), shadow: await start(STATEFUL_MODEL_DIR) };
-});
-
-test.after.always(async (t) => {
-  await t.context.primary?.pool.close();
-  await t.context.shadow?.pool.close();
-  t.context.redis?.disconnect();
-});
+withPrimaryAndShadow(test);
 
 interface Setup {
   prefix: string;

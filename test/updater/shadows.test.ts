@@ -1,50 +1,23 @@
 import anyTest, { type TestFn } from 'ava';
 import { ErrorCodes, TasteError } from '../../common/errors.js';
-import { fileURLToPath } from 'node:url';
-import { FeatureStore, type RedisClient, type UserState } from '../../featurestore/feature-store.js';
-import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
+import { FeatureStore, type UserState } from '../../featurestore/feature-store.js';
 import { InferencePool } from '../../model/inference-pool.js';
-import { loadModelBundle, type ModelBundle } from '../../model/model-bundle.js';
 import { EventKinds, type SourcedEvent, Streams, type WindowEvent } from '../../events/window-event.js';
 import { advancerFor, type Stepper } from '../../updater/advance.js';
 import { type ShadowModel, Updater } from '../../updater/updater.js';
-import { DEFAULT_MODEL_DIR, unique } from '../helpers/environment.js';
+import { unique } from '../helpers/environment.js';
 import { storeTarget } from '../helpers/redis-target.js';
+import { type LoadedModel as Model, type PrimaryAndShadowContext as Context, withPrimaryAndShadow } from '../helpers/primary-and-shadow.js';
 
 // A primary (the windowed default model) and a shadow (the stateful model) advanced by one updater,
 // with the real ONNX Runtime and Redis. What each version must hold comes from running that model
 // alone, through the single-model path, on a key prefix of its own.
 
-const STATEFUL_MODEL_DIR = fileURLToPath(new URL('../../../models/stateful', import.meta.url));
 const TOPIC = 'plays';
 
-interface Model {
-  bundle: ModelBundle;
-  pool: InferencePool;
-}
-interface Context {
-  redis: RedisClient;
-  primary: Model;
-  shadow: Model;
-}
 const test = anyTest as TestFn<Context>;
 const target = storeTarget();
-
-test.before(async (t) => {
-  const redis = createRedisClient({ url: target.url, cluster: target.cluster });
-  await waitForRedis(redis);
-  const start = async (dir: string): Promise<Model> => {
-    const bundle = await loadModelBundle(dir);
-    return { bundle, pool: await InferencePool.start({ bundle, intraOpThreads: 1 }) };
-  };
-  t.context = { redis, primary: await start(DEFAULT_MODEL_DIR), shadow: await start(STATEFUL_MODEL_DIR) };
-});
-
-test.after.always(async (t) => {
-  await t.context.primary?.pool.close();
-  await t.context.shadow?.pool.close();
-  t.context.redis?.disconnect();
-});
+withPrimaryAndShadow(test);
 
 function storeOf(t: { context: Context }, model: Model, keyPrefix: string): FeatureStore {
   const { metadata } = model.bundle;
