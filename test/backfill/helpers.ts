@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parquetWriteFile } from 'hyparquet-writer';
+import type { Checkpoint } from '../../backfill/checkpoint.js';
 import type { RedisClient } from '../../featurestore/feature-store.js';
 import { eventToJson } from '../../events/jsonl.js';
 import type { EventRecord } from '../../events/event-record.js';
@@ -122,4 +123,29 @@ export function taste(args: string[], env: NodeJS.ProcessEnv = {}, onSpawn?: (ki
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
     onSpawn?.((signal) => child.kill(signal));
   });
+}
+
+/**
+ * An `onSpawn` for `taste` that SIGKILLs the backfill once its checkpoint records at least `steps`
+ * steps and is not done; `killedAt` is the checkpoint it saw then. A poll slower than a step only
+ * delays the kill: assertions should use the checkpoint as the process left it, not `steps`.
+ */
+export function killAfterSteps(checkpointPath: string, steps: number): { onSpawn: (kill: (signal: NodeJS.Signals) => void) => void; killedAt: () => Checkpoint | undefined } {
+  let killedAt: Checkpoint | undefined;
+  const onSpawn = (kill: (signal: NodeJS.Signals) => void) => {
+    const poll = setInterval(() => {
+      readFile(checkpointPath, 'utf8')
+        .then((text) => {
+          const state = JSON.parse(text) as Checkpoint;
+          if (killedAt === undefined && state.counts.steps >= steps && !state.done) {
+            killedAt = state;
+            kill('SIGKILL');
+            clearInterval(poll);
+          }
+        })
+        .catch(() => undefined);
+    }, 25);
+    setTimeout(() => clearInterval(poll), 60_000).unref();
+  };
+  return { onSpawn, killedAt: () => killedAt };
 }
