@@ -2,28 +2,12 @@ import anyTest, { type TestFn } from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Checkpoint } from '../../backfill/checkpoint.js';
-import type { RedisClient } from '../../featurestore/feature-store.js';
-import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
-import { KAFKA_BROKERS, REDIS_URL, unique } from '../helpers/environment.js';
-import { history, killAfterSteps, simPlay, stateDigest, taste, tempDir, writeJsonl } from './helpers.js';
+import { unique } from '../helpers/environment.js';
+import { type CliContext, cliEnv, history, killAfterSteps, simPlay, stateDigest, taste, withCliContext, writeJsonl } from './helpers.js';
 
-interface Context {
-  redis: RedisClient;
-  dir: string;
-}
-
-const test = anyTest as TestFn<Context>;
-const env = { TASTE_REDIS_URL: REDIS_URL, TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_LOG_LEVEL: 'warn', TASTE_INTRA_OP_THREADS: '1' };
-
-test.before(async (t) => {
-  const redis = createRedisClient({ url: REDIS_URL, commandTimeoutMs: 10_000 });
-  await waitForRedis(redis);
-  t.context = { redis, dir: await tempDir() };
-});
-
-test.after.always((t) => {
-  t.context.redis.disconnect();
-});
+const test = anyTest as TestFn<CliContext>;
+withCliContext(test);
+const env = cliEnv;
 
 test('backfill --help shows usage and every option; bad values exit 2 naming the flag', async (t) => {
   const help = await taste(['backfill', '--help']);

@@ -4,11 +4,14 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { TestFn } from 'ava';
 import { parquetWriteFile } from 'hyparquet-writer';
 import type { Checkpoint } from '../../backfill/checkpoint.js';
 import type { RedisClient } from '../../featurestore/feature-store.js';
+import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
 import { eventToJson } from '../../events/jsonl.js';
 import type { EventRecord } from '../../events/event-record.js';
+import { KAFKA_BROKERS, REDIS_URL } from '../helpers/environment.js';
 import { play, search } from '../helpers/pipeline.js';
 
 export const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -16,6 +19,27 @@ export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
 export function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'taste-backfill-test-'));
+}
+
+/** The environment of the `taste` processes the CLI tests start: the test services, quiet, one ONNX thread. */
+export const cliEnv = { TASTE_REDIS_URL: REDIS_URL, TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_LOG_LEVEL: 'warn', TASTE_INTRA_OP_THREADS: '1' };
+
+/** What a CLI test file shares: a Redis client (to hash what the runs wrote) and a temporary folder. */
+export interface CliContext {
+  redis: RedisClient;
+  dir: string;
+}
+
+/** Opens the CLI context before the file's tests and closes it after them. */
+export function withCliContext(test: TestFn<CliContext>): void {
+  test.before(async (t) => {
+    const redis = createRedisClient({ url: REDIS_URL, commandTimeoutMs: 10_000 });
+    await waitForRedis(redis);
+    t.context = { redis, dir: await tempDir() };
+  });
+  test.after.always((t) => {
+    t.context.redis.disconnect();
+  });
 }
 
 /**

@@ -4,37 +4,21 @@ import { join } from 'node:path';
 import type { Checkpoint } from '../../backfill/checkpoint.js';
 import { createProducer, ensureTopics } from '../../consumers/kafka.js';
 import type { EventRecord } from '../../events/event-record.js';
-import type { RedisClient } from '../../featurestore/feature-store.js';
-import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
 import { encodePlayEvent, encodeSearchEvent } from '../../proto/event-codec.js';
-import { KAFKA_BROKERS, REDIS_URL, unique } from '../helpers/environment.js';
+import { unique } from '../helpers/environment.js';
 import { testKafka, uniqueTopics } from '../helpers/pipeline.js';
-import { history, killAfterSteps, type Run, stateDigest, taste, tempDir, writeJsonl, writeParquet } from './helpers.js';
+import { type CliContext, cliEnv, history, killAfterSteps, type Run, stateDigest, taste, withCliContext, writeJsonl, writeParquet } from './helpers.js';
 
-interface Context {
-  redis: RedisClient;
-  dir: string;
-}
-
-const test = anyTest as TestFn<Context>;
-const env = { TASTE_REDIS_URL: REDIS_URL, TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_LOG_LEVEL: 'warn', TASTE_INTRA_OP_THREADS: '1' };
+const test = anyTest as TestFn<CliContext>;
+withCliContext(test);
+const env = cliEnv;
 const USERS = 160;
 const PER_USER = 30;
 const EVENTS = USERS * PER_USER;
 // Small steps: a shard takes enough of them to be killed in the middle.
 const STEP = ['--chunk-size', '100', '--batch-size', '64'];
 
-test.before(async (t) => {
-  const redis = createRedisClient({ url: REDIS_URL, commandTimeoutMs: 10_000 });
-  await waitForRedis(redis);
-  t.context = { redis, dir: await tempDir() };
-});
-
-test.after.always((t) => {
-  t.context.redis.disconnect();
-});
-
-function ok(t: ExecutionContext<Context>, run: Run): Run {
+function ok(t: ExecutionContext<CliContext>, run: Run): Run {
   t.is(run.code, 0, `exit ${run.code} ${run.signal ?? ''}: ${run.stderr}${run.stdout}`);
   return run;
 }
@@ -57,7 +41,7 @@ interface ShardedOutcome {
  * Runs shards 0..count-1 as separate processes side by side, each with its own checkpoint. Shard
  * `kill` (if any) is SIGKILLed after a few steps and started again with the same arguments.
  */
-async function runShards(t: ExecutionContext<Context>, args: string[], count: number, kill?: number): Promise<ShardedOutcome> {
+async function runShards(t: ExecutionContext<CliContext>, args: string[], count: number, kill?: number): Promise<ShardedOutcome> {
   const outcome: ShardedOutcome = { runs: [] };
   await Promise.all(
     Array.from({ length: count }, async (_, index) => {
@@ -76,7 +60,7 @@ async function runShards(t: ExecutionContext<Context>, args: string[], count: nu
 }
 
 /** One unsharded run, then 1, 2 (one shard killed and resumed) and 4 shards, each into its own key prefix; their digests must all agree. */
-async function checkShardsMatchUnsharded(t: ExecutionContext<Context>, input: string[]): Promise<void> {
+async function checkShardsMatchUnsharded(t: ExecutionContext<CliContext>, input: string[]): Promise<void> {
   const base = unique('bfshard');
   const unsharded = ok(t, await taste(['backfill', ...STEP, ...input, '--key-prefix', `${base}-all`], env));
   t.is(eventsOf(unsharded), EVENTS);
