@@ -36,10 +36,18 @@ const FNV_PRIME = 0x01000193;
  */
 export function userHash(userId: string): number {
   let hash = FNV_OFFSET_BASIS;
-  for (const byte of Buffer.from(userId, 'utf8')) {
-    hash ^= byte;
-    hash = Math.imul(hash, FNV_PRIME) >>> 0;
+  for (let index = 0; index < userId.length; index++) {
+    const code = userId.charCodeAt(index);
+    // Valid user ids are ASCII, whose UTF-8 bytes are its char codes: no encoding per record.
+    if (code >= 0x80) return fnv1a(Buffer.from(userId, 'utf8'));
+    hash = Math.imul(hash ^ code, FNV_PRIME) >>> 0;
   }
+  return hash;
+}
+
+function fnv1a(bytes: Uint8Array): number {
+  let hash = FNV_OFFSET_BASIS;
+  for (const byte of bytes) hash = Math.imul(hash ^ byte, FNV_PRIME) >>> 0;
   return hash;
 }
 

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { ChunkReader } from '../../backfill/chunks.js';
+import { peekUserId } from '../../backfill/jsonl-source.js';
 import { checkShardablePartitions, ownsPartition, ownsUser, userHash, validateShard } from '../../backfill/shard.js';
 import type { SourceCursor, SourceReader, SourceRecord } from '../../backfill/source.js';
 import { ErrorCodes, TasteError } from '../../common/errors.js';
@@ -107,4 +108,27 @@ test('with splitAtSources a chunk never spans two sources, so a subset of the so
   t.deepEqual(await split([all[0]!, all[2]!]), [3, 3, 1, 3, 2], 'sources a and c alone: their chunks as above');
   const across = await chunkSizes(new ChunkReader({ sources: all, from: { source: 0, cursor: undefined }, chunkSize: 3 }));
   t.deepEqual(across, [3, 3, 3, 3, 3, 1], 'without it, chunks run on across sources');
+});
+
+test('a JSONL line gives its user id without a parse only where the text leaves no doubt', (t) => {
+  // Each expected id is read off the line by hand; undefined: the line must be parsed in full.
+  const cases: [string, string | undefined][] = [
+    ['{"type":"play","userId":"user-7","itemUri":"taste:track:2","eventTimeMs":1}', 'user-7'],
+    ['{"userId":"a.b:c@d+e=f_g-1","type":"search","eventTimeMs":1}', 'a.b:c@d+e=f_g-1'],
+    ['{ "type": "play", "userId" : "spaced" }', 'spaced'],
+    ['{"type":"play","userId":"last"}', 'last'],
+    // Repeated keys: JSON.parse keeps the last, so no guess.
+    ['{"userId":"a","type":"play","userId":"b"}', undefined],
+    // Escapes in the value, or characters a user id cannot have: the parse decides.
+    ['{"type":"play","userId":"us\\u0065r"}', undefined],
+    ['{"type":"play","userId":"a b"}', undefined],
+    ['{"type":"play","userId":""}', undefined],
+    [`{"type":"play","userId":"${'x'.repeat(129)}"}`, undefined],
+    ['{"type":"play","userId":7}', undefined],
+    // "userId" inside a string value is not the key.
+    ['{"type":"search","query":"\\"userId\\":\\"bob\\"","userId":"carol"}', 'carol'],
+    ['{"type":"search","query":"x \\"userId\\":\\"bob\\","eventTimeMs":1}', undefined],
+    ['{"type":"play","eventTimeMs":1}', undefined],
+  ];
+  for (const [line, expected] of cases) t.is(peekUserId(line), expected, line);
 });
