@@ -168,7 +168,7 @@ export function killAfterSteps(checkpointPath: string, steps: number): { onSpawn
           }
         })
         .catch(() => undefined);
-    }, 25);
+    }, 10);
     setTimeout(() => clearInterval(poll), 60_000).unref();
   };
   return { onSpawn, killedAt: () => killedAt };
