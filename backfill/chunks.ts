@@ -49,8 +49,9 @@ const SOURCE_END = Symbol('source end');
 /**
  * Cuts the records of all sources, read in order, into chunks of exactly `chunkSize` records
  * (counting events, invalid and filtered records alike; with `splitAtSources`, fewer where a
- * source ends). Chunk boundaries depend only on the position read from, so a run resumed at a chunk boundary forms the same chunks as an
- * uninterrupted one — which keeps state versions, and thus the written bytes, identical.
+ * source ends). Chunk boundaries depend only on the position read from, so a run resumed at a
+ * chunk boundary forms the same chunks as an uninterrupted one — which keeps state versions, and
+ * thus the written bytes, identical.
  */
 export class ChunkReader {
   readonly #options: ChunkReaderOptions;
