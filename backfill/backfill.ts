@@ -13,6 +13,7 @@ import {
 } from './checkpoint.js';
 import { type BadRecord, type Chunk, ChunkReader, type Position } from './chunks.js';
 import { DistinctCount } from './distinct-count.js';
+import type { Shard } from './shard.js';
 import type { SourceReader } from './source.js';
 
 export interface BackfillOptions {
@@ -32,6 +33,10 @@ export interface BackfillOptions {
   concurrency?: number;
   /** Records per step: grouped by user, applied, then checkpointed. @default 50000 */
   chunkSize?: number;
+  /** End a step where a source ends (ChunkReader's `splitAtSources`). @default false */
+  splitAtSources?: boolean;
+  /** The shard this run is, recorded in the checkpoint; none: the whole input. */
+  shard?: Shard | undefined;
   /** Checkpoint file, written after each step; none: the run cannot be resumed. */
   checkpointPath?: string | undefined;
   /** A checkpoint loaded (and checked) by the caller: the run continues from it. */
@@ -107,6 +112,7 @@ export async function runBackfill(options: BackfillOptions): Promise<BackfillSum
     from: run.start,
     chunkSize: options.chunkSize ?? 50_000,
     stopAtBad: options.failFast ?? false,
+    splitAtSources: options.splitAtSources ?? false,
     ...(options.onInvalid ? { onInvalid: options.onInvalid } : {}),
   });
   let position = run.start;
@@ -186,6 +192,7 @@ class BackfillRun {
       fingerprint: options.fingerprint,
       modelVersion: options.modelVersion,
       keyPrefix: options.keyPrefix,
+      shard: options.shard ?? null,
       sources: [...options.sourceIdentities],
       source: position.source,
       cursor: position.cursor ?? null,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ErrorCodes, TasteError } from '../common/errors.js';
+import { formatShard, type Shard } from './shard.js';
 import type { SourceCursor } from './source.js';
 
 export const CHECKPOINT_FORMAT = 'taste.backfill.checkpoint.v1';
@@ -36,6 +37,8 @@ export interface Checkpoint {
   fingerprint: string;
   modelVersion: string;
   keyPrefix: string;
+  /** The shard the backfill is (null or absent, as in older checkpoints: unsharded). */
+  shard?: Shard | null;
   sources: CheckpointSource[];
   /** The source being read (sources before it are done) and where in it; `sources.length` once all are. */
   source: number;
@@ -103,7 +106,13 @@ export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Prom
 }
 
 /** Why a checkpoint cannot be resumed with these options, or undefined when it can. */
-export function checkpointMismatch(checkpoint: Checkpoint, expected: Pick<Checkpoint, 'fingerprint' | 'modelVersion' | 'keyPrefix' | 'sources'>): string | undefined {
+export function checkpointMismatch(checkpoint: Checkpoint, expected: Pick<Checkpoint, 'fingerprint' | 'modelVersion' | 'keyPrefix' | 'shard' | 'sources'>): string | undefined {
+  // First: another shard's checkpoint also has other sources, and "its sources differ" would hide why.
+  const made = checkpoint.shard ?? undefined;
+  const wanted = expected.shard ?? undefined;
+  if ((made && formatShard(made)) !== (wanted && formatShard(wanted))) {
+    return `it was made for ${made ? `shard ${formatShard(made)}` : 'an unsharded run'}, not ${wanted ? `shard ${formatShard(wanted)}` : 'an unsharded run'} (each shard keeps its own checkpoint file)`;
+  }
   if (checkpoint.modelVersion !== expected.modelVersion) {
     return `it was made for model version ${checkpoint.modelVersion}, not ${expected.modelVersion}`;
   }

@@ -35,13 +35,23 @@ export interface ChunkReaderOptions {
   onInvalid?: (bad: BadRecord) => void;
   /** End the chunk at the first invalid record (--fail-fast). */
   stopAtBad?: boolean;
+  /**
+   * End a chunk where its source ends, so no chunk spans two sources. A chunk's records then
+   * depend only on its own source, which a run reading a subset of the sources (a Kafka shard's
+   * partitions) cuts into the same chunks as a run reading them all. @default false
+   */
+  splitAtSources?: boolean;
 }
+
+/** #nextRecord's answer when a source ended and the chunk must end with it. */
+const SOURCE_END = Symbol('source end');
 
 /**
  * Cuts the records of all sources, read in order, into chunks of exactly `chunkSize` records
- * (counting events, invalid and filtered records alike). Chunk boundaries depend only on the
- * position read from, so a run resumed at a chunk boundary forms the same chunks as an
- * uninterrupted one — which keeps state versions, and thus the written bytes, identical.
+ * (counting events, invalid and filtered records alike; with `splitAtSources`, fewer where a
+ * source ends). Chunk boundaries depend only on the position read from, so a run resumed at a
+ * chunk boundary forms the same chunks as an uninterrupted one — which keeps state versions, and
+ * thus the written bytes, identical.
  */
 export class ChunkReader {
   readonly #options: ChunkReaderOptions;
@@ -63,10 +73,14 @@ export class ChunkReader {
   }
 
   async next(): Promise<Chunk | undefined> {
-    const { chunkSize, sources, onInvalid, stopAtBad } = this.#options;
+    const { chunkSize, sources, onInvalid, stopAtBad, splitAtSources = false } = this.#options;
     const chunk: Chunk = { events: [], records: 0, invalid: 0, filtered: 0, end: this.position, exhausted: false };
     while (chunk.records < chunkSize) {
-      const record = await this.#nextRecord();
+      const record = await this.#nextRecord(splitAtSources && chunk.records > 0);
+      if (record === SOURCE_END) {
+        chunk.exhausted = this.#source >= sources.length;
+        break;
+      }
       if (!record) {
         chunk.exhausted = true;
         break;
@@ -93,7 +107,8 @@ export class ChunkReader {
     return chunk;
   }
 
-  async #nextRecord(): Promise<SourceRecord | undefined> {
+  /** The next record of any source; with `stopAtSourceEnd`, SOURCE_END instead of crossing into the next source. */
+  async #nextRecord(stopAtSourceEnd: boolean): Promise<SourceRecord | typeof SOURCE_END | undefined> {
     const { sources } = this.#options;
     for (;;) {
       if (this.#pendingAt < this.#pending.length) return this.#pending[this.#pendingAt++];
@@ -110,6 +125,7 @@ export class ChunkReader {
         this.#iterator = undefined;
         this.#source++;
         this.#cursor = undefined;
+        if (stopAtSourceEnd) return SOURCE_END;
         continue;
       }
       this.#pending = step.value;

@@ -18,6 +18,7 @@ import { JsonlSource } from './jsonl-source.js';
 import { type KafkaRange, KafkaRangeReader, resolveKafkaRanges } from './kafka-range.js';
 import { LengthGroupedEmbedder } from './length-grouped-embedder.js';
 import { ParquetSource } from './parquet-source.js';
+import { formatShard, type Shard, validateShard } from './shard.js';
 import type { SourceReader } from './source.js';
 
 /** What `updatedMs` (the `upd` field) is stamped with. */
@@ -47,6 +48,11 @@ export interface BackfillJobOptions
   untilMs?: number | undefined;
   /** Only these users. */
   users?: ReadonlySet<string> | undefined;
+  /**
+   * Only this shard's part: Kafka, its partitions; files, its users (docs/backfill.md). The shards
+   * of one count together write exactly what an unsharded run writes. Count 1 is unsharded.
+   */
+  shard?: Shard | undefined;
   /** Oldest event time accepted. @default the stream's (2005-01-01) */
   minEventTimeMs?: number;
   /** @default 'last-event' */
@@ -80,12 +86,14 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
   const { logger } = options;
   const keyPrefix = options.keyPrefix ?? 'taste';
   const dryRun = options.dryRun ?? false;
+  // Shard 0/1 is the whole input: it is the unsharded run, checkpoint and all.
+  const shard = options.shard && validateShard(options.shard).count > 1 ? options.shard : undefined;
   const bundle = await loadModelBundle(options.modelDir);
   const { metadata } = bundle;
   const minEventTimeMs = options.minEventTimeMs ?? defaultValidationLimits.minEventTimeMs;
-  const context: OpenContext = { ...options, minEventTimeMs, limits: { ...defaultValidationLimits, minEventTimeMs }, nowMs: Date.now(), bundle };
   const updatedAt = options.updatedAt ?? 'last-event';
   const chunkSize = options.chunkSize ?? 50_000;
+  const context: OpenContext = { ...options, shard, minEventTimeMs, limits: { ...defaultValidationLimits, minEventTimeMs }, nowMs: Date.now(), bundle };
 
   const checkpoint = options.checkpointPath && !dryRun ? await loadCheckpoint(options.checkpointPath) : undefined;
   if (options.checkpointPath && dryRun) logger.warn('--dry-run ignores --checkpoint (it neither reads nor writes it)');
@@ -102,7 +110,7 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
       updatedAt,
       chunkSize,
     });
-    if (checkpoint) checkResumable(checkpoint, { fingerprint, modelVersion: metadata.modelVersion, keyPrefix, sources: identities }, options);
+    if (checkpoint) checkResumable(checkpoint, { fingerprint, modelVersion: metadata.modelVersion, keyPrefix, shard: shard ?? null, sources: identities }, options);
 
     const store = await openStore(options.redis, metadata, keyPrefix, dryRun, closers);
     const inference = dryRun ? noInference(metadata.embeddingDim) : await startInference(options, bundle, closers);
@@ -117,6 +125,7 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
       keyPrefix,
       sources: sources.length,
       dryRun,
+      shard: shard ? formatShard(shard) : 'none',
       batchSize: options.batchSize ?? 256,
       concurrency: options.concurrency ?? 2,
       chunkSize,
@@ -129,6 +138,9 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
       keyPrefix,
       fingerprint,
       chunkSize,
+      // Kafka shards read subsets of the partitions: steps that never span two keep them the unsharded run's steps.
+      splitAtSources: options.input.kind === 'kafka',
+      shard,
       checkpointPath: options.checkpointPath,
       resumeFrom: checkpoint,
       dryRun,
@@ -149,7 +161,7 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
 type Closer = () => Promise<void>;
 
 /** What opening the sources needs of the job's options, with the validation settled and the model loaded. */
-type OpenContext = Pick<BackfillJobOptions, 'sinceMs' | 'untilMs' | 'users' | 'logger'> & {
+type OpenContext = Pick<BackfillJobOptions, 'sinceMs' | 'untilMs' | 'users' | 'shard' | 'logger'> & {
   minEventTimeMs: number;
   limits: ValidationLimits;
   nowMs: number;
@@ -183,7 +195,7 @@ async function openKafkaRanges(
   const kafka = createKafka(connection, logger);
   const ranges: KafkaRange[] = checkpoint
     ? checkpoint.sources.map((source) => kafkaRangeOf(source))
-    : await resolveKafkaRanges(kafka, topics, context.sinceMs, context.untilMs);
+    : await resolveKafkaRanges(kafka, topics, context.sinceMs, context.untilMs, context.shard);
   const reader = new KafkaRangeReader({
     kafka,
     topics,
@@ -290,7 +302,7 @@ async function openFiles(
     queryBuckets: bundle.metadata.queryBuckets,
     limits: options.limits,
   });
-  const filter = { users: options.users, sinceMs: options.sinceMs, untilMs: options.untilMs };
+  const filter = { users: options.users, shard: options.shard, sinceMs: options.sinceMs, untilMs: options.untilMs };
   const selection = { sinceMs: options.sinceMs, untilMs: options.untilMs, minEventTimeMs: options.minEventTimeMs };
   const sources: SourceReader[] = [];
   const identities: CheckpointSource[] = [];

@@ -4,6 +4,7 @@ import type { EventFeaturizer } from '../events/featurizer.js';
 import { type EventType, EventTypes } from '../events/event-record.js';
 import { fetchPartitionOffsets, type Kafka } from '../consumers/kafka.js';
 import { OffsetRangeReader, type RangeRecord } from '../consumers/offset-range-reader.js';
+import { checkShardablePartitions, ownsPartition, type Shard } from './shard.js';
 import type { SourceCursor, SourceReader, SourceRecord } from './source.js';
 
 /** One topic-partition's offsets [from, to) — what a Kafka backfill reads, one range after the other. */
@@ -24,20 +25,25 @@ export interface KafkaRangeTopics {
  * ListOffsets by time: the first offset whose timestamp is ≥ the time; the log end when none is).
  * No `since`: the log start; no `until`: the log end now, so records produced meanwhile are left to
  * the stream. Empty ranges are dropped; the order (plays, then searches, by partition) is the
- * reading order.
+ * reading order. With a shard, only the partitions it owns (`ownsPartition`), and only where that
+ * keeps each user in one shard (`checkShardablePartitions`).
  */
-export async function resolveKafkaRanges(kafka: Kafka, topics: KafkaRangeTopics, sinceMs?: number, untilMs?: number): Promise<KafkaRange[]> {
+export async function resolveKafkaRanges(kafka: Kafka, topics: KafkaRangeTopics, sinceMs?: number, untilMs?: number, shard?: Shard): Promise<KafkaRange[]> {
   const offsets = await fetchPartitionOffsets(kafka, [topics.play, topics.search], { sinceMs, untilMs });
   const ranges: KafkaRange[] = [];
+  const partitionCounts = new Map<string, number>();
   for (const topic of [topics.play, topics.search]) {
     const partitions = offsets.get(topic);
     if (!partitions) throw new TasteError(ErrorCodes.KAFKA, `topic "${topic}" does not exist (see --plays-topic / --searches-topic)`);
+    partitionCounts.set(topic, partitions.length);
     for (const { partition, low, high, atSince, atUntil } of partitions) {
+      if (shard && !ownsPartition(shard, partition)) continue;
       const from = Math.max(low, atSince ?? low);
       const to = Math.min(high, atUntil ?? high);
       if (to > from) ranges.push({ topic, partition, from, to });
     }
   }
+  if (shard) checkShardablePartitions(shard, partitionCounts);
   return ranges;
 }
 

@@ -1,4 +1,5 @@
 import type { SourcedEvent } from '../events/window-event.js';
+import { ownsUser, type Shard } from './shard.js';
 
 /**
  * Where reading stands in one source: `at` is the last position read (a line number for JSONL, a
@@ -26,12 +27,14 @@ export interface SourceRecord {
 /** Users and event times a backfill keeps; the rest is read and counted as filtered. */
 export interface RecordFilter {
   users?: ReadonlySet<string> | undefined;
+  /** Files: only the users of this shard (the others' records still count toward each step's size). */
+  shard?: Shard | undefined;
   sinceMs?: number | undefined;
   untilMs?: number | undefined;
 }
 
 export function keepsUser(filter: RecordFilter, userId: string): boolean {
-  return filter.users === undefined || filter.users.has(userId);
+  return (filter.users === undefined || filter.users.has(userId)) && (filter.shard === undefined || ownsUser(filter.shard, userId));
 }
 
 export function keepsTime(filter: RecordFilter, eventTimeMs: number): boolean {

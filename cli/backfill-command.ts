@@ -4,6 +4,7 @@ import type { FileFormat } from '../backfill/file-discovery.js';
 import type { FileIdentity } from '../backfill/file-identity.js';
 import { type BackfillInput, runBackfillJob, type UpdatedAt } from '../backfill/job.js';
 import { formatSummary, ProgressDisplay } from '../backfill/progress.js';
+import { formatShard, type Shard } from '../backfill/shard.js';
 import { createLogger, type LogLevel } from '../common/logger.js';
 import { isValidUserId } from '../events/user-id.js';
 import type { ExecutionProvider } from '../model/inference-protocol.js';
@@ -25,6 +26,8 @@ const flags = {
   concurrency: { type: 'integer', env: 'TASTE_BACKFILL_CONCURRENCY', default: 2, min: 1, description: 'batches in flight at once (they never share a user)' },
   'chunk-size': { type: 'integer', env: 'TASTE_BACKFILL_CHUNK_SIZE', default: 50_000, min: 1, description: 'records per step: grouped by user, applied, then checkpointed' },
   checkpoint: { type: 'string', env: 'TASTE_BACKFILL_CHECKPOINT', description: 'checkpoint file: written after each step; a run with the same options resumes from it' },
+  shard: { type: 'string', env: 'TASTE_BACKFILL_SHARD', description: 'only shard I of N, "I/N" (0-based): --kafka, the partitions p with p mod N = I; files, the users hashed to I (docs/backfill.md)' },
+  shards: { type: 'integer', env: 'TASTE_BACKFILL_SHARDS', min: 1, description: 'the shard count N, the index I being JOB_COMPLETION_INDEX (a Kubernetes Indexed Job sets it) unless --shard gives it' },
   'fail-fast': { type: 'boolean', env: 'TASTE_BACKFILL_FAIL_FAST', default: false, description: 'stop (exit 1) at the first bad record instead of skipping it' },
   format: { type: 'string', env: 'TASTE_BACKFILL_FORMAT', default: 'auto', choices: ['auto', 'jsonl', 'parquet'], description: 'input file format (auto: by extension)' },
   'file-identity': { type: 'string', env: 'TASTE_BACKFILL_FILE_IDENTITY', default: 'content', choices: ['content', 'name'], description: 'what makes a file the same source on a re-run (docs/backfill.md)' },
@@ -44,13 +47,16 @@ export const backfillHelp = `${formatHelp(
     'and search events (docs/backfill.md), or a time range of the Kafka topics. Writes the keys of the --model',
     "version, so a new model's keys can be filled while the current one is served. Re-running is idempotent; with",
     '--checkpoint a killed run continues where it stopped. Bad records are reported (file:line) and skipped.',
+    'With --shard I/N (or --shards N in an Indexed Job) N processes split the work, each with its own checkpoint;',
+    'together they write the same bytes as one unsharded run.',
   ].join('\n'),
   flags,
 )}
 
 Exit status: 0 done, 1 error or --fail-fast stop, 2 bad usage, 130 interrupted (resume with the same --checkpoint).
-Example:
-  taste backfill --model models/next --checkpoint next.ckpt 'archive/2025-*/*.parquet' recent.jsonl`;
+Examples:
+  taste backfill --model models/next --checkpoint next.ckpt 'archive/2025-*/*.parquet' recent.jsonl
+  taste backfill --kafka --since 2026-10-27T00:00:00Z --shard 1/4 --checkpoint shard-1.ckpt`;
 
 export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values, help, positionals: inputs } = parseFlags(flags, argv, env, { positionals: true });
@@ -64,6 +70,7 @@ export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv)
   const users = await userFilter(values.user, values['users-file']);
   const updatedAt = parseUpdatedAt(values['updated-at']);
   const minEventTimeMs = parseTime(values['min-event-time'], '--min-event-time');
+  const shard = shardOption(values.shard, values.shards, env.JOB_COMPLETION_INDEX);
 
   let input: BackfillInput;
   if (values.kafka) {
@@ -75,7 +82,10 @@ export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv)
     input = { kind: 'files', paths: inputs, format, identity: values['file-identity'] as FileIdentity };
   }
 
-  const logger = createLogger(values['log-level'] as LogLevel, { component: 'backfill' });
+  const logger = createLogger(values['log-level'] as LogLevel, { component: 'backfill', ...(shard ? { shard: formatShard(shard) } : {}) });
+  if (env.JOB_COMPLETION_INDEX !== undefined && env.JOB_COMPLETION_INDEX !== '' && shard === undefined) {
+    logger.warn('JOB_COMPLETION_INDEX is set but no --shards / --shard: this process backfills the whole input');
+  }
   const stopping = new AbortController();
   const shutdown = new ShutdownSignal((message) => logger.info(`${message} (after the step in progress; its checkpoint is kept)`));
   void shutdown.requested.then(() => stopping.abort());
@@ -94,6 +104,7 @@ export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv)
     sinceMs,
     untilMs,
     users,
+    shard,
     minEventTimeMs,
     updatedAt,
     batchSize: values['batch-size'],
@@ -120,6 +131,32 @@ export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv)
   if (summary.stoppedBy === StopReasons.BAD_RECORD) return 1;
   if (summary.stoppedBy === StopReasons.SIGNAL) return 130;
   return 0;
+}
+
+/**
+ * The shard from `--shard I/N`, or from `--shards N` with the index of a Kubernetes Indexed Job's
+ * pod (JOB_COMPLETION_INDEX); undefined when neither flag is given (unsharded).
+ */
+export function shardOption(spec: string | undefined, count: number | undefined, completionIndex: string | undefined): Shard | undefined {
+  if (spec === undefined) {
+    if (count === undefined) return undefined;
+    if (completionIndex === undefined || completionIndex === '') {
+      throw new UsageError(`--shards ${count} needs this process's shard index: give --shard I/${count}, or run it as a Kubernetes Indexed Job (JOB_COMPLETION_INDEX)`);
+    }
+    if (!/^\d+$/.test(completionIndex)) throw new UsageError(`JOB_COMPLETION_INDEX must be a whole number (the pod's index), got "${completionIndex}"`);
+    return checkedShard({ index: Number(completionIndex), count }, `JOB_COMPLETION_INDEX ${completionIndex} with --shards ${count}`);
+  }
+  const match = /^(\d+)\/(\d+)$/.exec(spec.trim());
+  if (!match) throw new UsageError(`--shard must be I/N, the 0-based shard index and the shard count (e.g. 0/4), got "${spec}"`);
+  const shard = { index: Number(match[1]), count: Number(match[2]) };
+  if (count !== undefined && count !== shard.count) throw new UsageError(`--shard ${spec} and --shards ${count} disagree on the shard count`);
+  return checkedShard(shard, `--shard ${spec}`);
+}
+
+function checkedShard(shard: Shard, given: string): Shard {
+  if (shard.count < 1) throw new UsageError(`${given}: the shard count must be at least 1`);
+  if (shard.index >= shard.count) throw new UsageError(`${given}: the shard index must be below the count (0-based: 0..${shard.count - 1})`);
+  return shard;
 }
 
 function parseUpdatedAt(text: string): UpdatedAt {

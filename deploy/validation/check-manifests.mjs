@@ -195,6 +195,7 @@ for (const { file, object } of all) {
       else if (cpuLimit !== undefined && threads > cpuLimit) fail(cw, `${threads} inference threads > CPU limit ${cpuLimit}`);
     }
     if (!container.resources?.requests || !container.resources?.limits) fail(cw, 'resources need requests and limits');
+    if (command === 'backfill' && object.kind === 'Job') checkShardedBackfill(cw, object, container, value);
 
     const tls = env.has('TASTE_TLS_CERT');
     for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe']) {
@@ -207,6 +208,42 @@ for (const { file, object } of all) {
       fail(cw, 'Secret volumes without fsGroup: the non-root user may not read them');
     }
   }
+}
+
+/**
+ * A sharded backfill (docs/backfill.md) is an Indexed Job whose pod I runs shard I/N: N must be
+ * its completions (fewer shards: the pods above N fail; more: shards nobody runs), no pod may be
+ * pinned to one --shard, and shards whose checkpoints share a volume need a file each.
+ */
+function checkShardedBackfill(where, job, container, value) {
+  const args = container.args ?? [];
+  const flagValue = (flag) => {
+    for (const [index, arg] of args.entries()) {
+      if (arg === `--${flag}`) return args[index + 1];
+      if (arg.startsWith(`--${flag}=`)) return arg.slice(flag.length + 3);
+    }
+    return undefined;
+  };
+  const shards = flagValue('shards') ?? value('TASTE_BACKFILL_SHARDS');
+  if (job.spec.completionMode !== 'Indexed') {
+    if (shards !== undefined) fail(where, '--shards / TASTE_BACKFILL_SHARDS without completionMode: Indexed: no pod has a JOB_COMPLETION_INDEX');
+    return;
+  }
+  const pinned = flagValue('shard') ?? value('TASTE_BACKFILL_SHARD');
+  if (pinned !== undefined) fail(where, `--shard ${pinned} in an Indexed Job: every pod would run that one shard; give --shards N and each pod takes its index`);
+  const completions = job.spec.completions ?? 1;
+  if (shards === undefined) {
+    if (completions > 1) fail(where, `an Indexed Job of ${completions} completions without --shards / TASTE_BACKFILL_SHARDS: every pod would backfill everything`);
+    return;
+  }
+  if (Number(shards) !== completions) fail(where, `${shards} shards but ${completions} completions: each index must run one shard, and every shard have an index`);
+  const checkpoint = flagValue('checkpoint') ?? value('TASTE_BACKFILL_CHECKPOINT');
+  if (!checkpoint || completions === 1 || checkpoint.includes('$(JOB_COMPLETION_INDEX)')) return;
+  const mount = (container.volumeMounts ?? [])
+    .filter((m) => checkpoint.startsWith(`${m.mountPath.replace(/\/$/, '')}/`))
+    .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+  const claim = job.spec.template.spec.volumes?.find((v) => v.name === mount?.name)?.persistentVolumeClaim?.claimName;
+  if (claim) fail(where, `the shards share one checkpoint file ${checkpoint} on PVC ${claim}: put $(JOB_COMPLETION_INDEX) in its name`);
 }
 
 for (const note of notes) console.log(`[validate] note: ${note}`);

@@ -2,34 +2,18 @@ import anyTest, { type TestFn } from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Checkpoint } from '../../backfill/checkpoint.js';
-import type { RedisClient } from '../../featurestore/feature-store.js';
-import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
-import { KAFKA_BROKERS, REDIS_URL, unique } from '../helpers/environment.js';
-import { history, simPlay, stateDigest, taste, tempDir, writeJsonl } from './helpers.js';
+import { unique } from '../helpers/environment.js';
+import { type CliContext, cliEnv, history, killAfterSteps, simPlay, stateDigest, taste, withCliContext, writeJsonl } from './helpers.js';
 
-interface Context {
-  redis: RedisClient;
-  dir: string;
-}
-
-const test = anyTest as TestFn<Context>;
-const env = { TASTE_REDIS_URL: REDIS_URL, TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_LOG_LEVEL: 'warn', TASTE_INTRA_OP_THREADS: '1' };
-
-test.before(async (t) => {
-  const redis = createRedisClient({ url: REDIS_URL, commandTimeoutMs: 10_000 });
-  await waitForRedis(redis);
-  t.context = { redis, dir: await tempDir() };
-});
-
-test.after.always((t) => {
-  t.context.redis.disconnect();
-});
+const test = anyTest as TestFn<CliContext>;
+withCliContext(test);
+const env = cliEnv;
 
 test('backfill --help shows usage and every option; bad values exit 2 naming the flag', async (t) => {
   const help = await taste(['backfill', '--help']);
   t.is(help.code, 0);
   t.regex(help.stdout, /Usage: taste backfill \[options\] <file\|directory\|glob>/);
-  for (const flag of ['--kafka', '--since', '--until', '--user', '--users-file', '--dry-run', '--concurrency', '--batch-size', '--checkpoint', '--fail-fast', '--model', '--redis-url', '--brokers']) {
+  for (const flag of ['--kafka', '--since', '--until', '--shard', '--shards', '--user', '--users-file', '--dry-run', '--concurrency', '--batch-size', '--checkpoint', '--fail-fast', '--model', '--redis-url', '--brokers']) {
     t.true(help.stdout.includes(flag), flag);
   }
   const top = await taste(['--help']);
@@ -72,26 +56,10 @@ test('killed with SIGKILL and restarted with its checkpoint, the backfill ends b
   const resumed = unique('bfcli');
   const checkpoint = join(t.context.dir, `${resumed}.ckpt`);
   const args = [...common, '--key-prefix', resumed, '--checkpoint', checkpoint, '--concurrency', '3'];
-  let killedAt: Checkpoint | undefined;
-  const first = await taste(args, env, (kill) => {
-    // Polls slower than a step takes only delays the kill; the assertions below use the
-    // checkpoint as it was when the process died, not a count assumed from the poll.
-    const poll = setInterval(() => {
-      readFile(checkpoint, 'utf8')
-        .then((text) => {
-          const state = JSON.parse(text) as Checkpoint;
-          if (killedAt === undefined && state.counts.steps >= 4 && !state.done) {
-            killedAt = state;
-            kill('SIGKILL');
-            clearInterval(poll);
-          }
-        })
-        .catch(() => undefined);
-    }, 25);
-    setTimeout(() => clearInterval(poll), 60_000).unref();
-  });
+  const killer = killAfterSteps(checkpoint, 4);
+  const first = await taste(args, env, killer.onSpawn);
   t.is(first.signal, 'SIGKILL', `the first run was killed mid-way (exit ${first.code}): ${first.stdout}`);
-  t.truthy(killedAt);
+  t.truthy(killer.killedAt());
   const after = JSON.parse(await readFile(checkpoint, 'utf8')) as Checkpoint;
   t.false(after.done);
   t.true(after.counts.steps < 80, `killed after step ${after.counts.steps} of 80`);

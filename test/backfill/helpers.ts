@@ -1,13 +1,17 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { TestFn } from 'ava';
 import { parquetWriteFile } from 'hyparquet-writer';
+import type { Checkpoint } from '../../backfill/checkpoint.js';
 import type { RedisClient } from '../../featurestore/feature-store.js';
+import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
 import { eventToJson } from '../../events/jsonl.js';
 import type { EventRecord } from '../../events/event-record.js';
+import { KAFKA_BROKERS, REDIS_URL } from '../helpers/environment.js';
 import { play, search } from '../helpers/pipeline.js';
 
 export const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
@@ -15,6 +19,27 @@ export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
 export function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'taste-backfill-test-'));
+}
+
+/** The environment of the `taste` processes the CLI tests start: the test services, quiet, one ONNX thread. */
+export const cliEnv = { TASTE_REDIS_URL: REDIS_URL, TASTE_KAFKA_BROKERS: KAFKA_BROKERS.join(','), TASTE_LOG_LEVEL: 'warn', TASTE_INTRA_OP_THREADS: '1' };
+
+/** What a CLI test file shares: a Redis client (to hash what the runs wrote) and a temporary folder. */
+export interface CliContext {
+  redis: RedisClient;
+  dir: string;
+}
+
+/** Opens the CLI context before the file's tests and closes it after them. */
+export function withCliContext(test: TestFn<CliContext>): void {
+  test.before(async (t) => {
+    const redis = createRedisClient({ url: REDIS_URL, commandTimeoutMs: 10_000 });
+    await waitForRedis(redis);
+    t.context = { redis, dir: await tempDir() };
+  });
+  test.after.always((t) => {
+    t.context.redis.disconnect();
+  });
 }
 
 /**
@@ -122,4 +147,29 @@ export function taste(args: string[], env: NodeJS.ProcessEnv = {}, onSpawn?: (ki
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
     onSpawn?.((signal) => child.kill(signal));
   });
+}
+
+/**
+ * An `onSpawn` for `taste` that SIGKILLs the backfill once its checkpoint records at least `steps`
+ * steps and is not done; `killedAt` is the checkpoint it saw then. A poll slower than a step only
+ * delays the kill: assertions should use the checkpoint as the process left it, not `steps`.
+ */
+export function killAfterSteps(checkpointPath: string, steps: number): { onSpawn: (kill: (signal: NodeJS.Signals) => void) => void; killedAt: () => Checkpoint | undefined } {
+  let killedAt: Checkpoint | undefined;
+  const onSpawn = (kill: (signal: NodeJS.Signals) => void) => {
+    const poll = setInterval(() => {
+      readFile(checkpointPath, 'utf8')
+        .then((text) => {
+          const state = JSON.parse(text) as Checkpoint;
+          if (killedAt === undefined && state.counts.steps >= steps && !state.done) {
+            killedAt = state;
+            kill('SIGKILL');
+            clearInterval(poll);
+          }
+        })
+        .catch(() => undefined);
+    }, 10);
+    setTimeout(() => clearInterval(poll), 60_000).unref();
+  };
+  return { onSpawn, killedAt: () => killedAt };
 }

@@ -145,6 +145,14 @@ test('checkpoints are replaced atomically and refuse other options', async (t) =
   t.regex(checkpointMismatch(checkpoint, { ...checkpoint, modelVersion: 'm2' }) ?? '', /model version m1/);
   t.regex(checkpointMismatch(checkpoint, { ...checkpoint, sources: [{ label: 'a.jsonl', key: 'file/def:1' }] }) ?? '', /a\.jsonl is not what it was/);
   t.regex(checkpointMismatch(checkpoint, { ...checkpoint, fingerprint: 'x' }) ?? '', /other options/);
+  // The shard comes first: another shard's sources differ too, and that would not say why.
+  const shard = { ...checkpoint, shard: { index: 1, count: 4 } };
+  t.is(checkpointMismatch(shard, shard), undefined);
+  t.regex(checkpointMismatch(shard, { ...shard, shard: { index: 2, count: 4 }, sources: [] }) ?? '', /made for shard 1\/4, not shard 2\/4/);
+  t.regex(checkpointMismatch(shard, { ...shard, shard: { index: 1, count: 2 } }) ?? '', /made for shard 1\/4, not shard 1\/2/);
+  t.regex(checkpointMismatch(shard, checkpoint) ?? '', /made for shard 1\/4, not an unsharded run/);
+  t.regex(checkpointMismatch(checkpoint, { ...checkpoint, shard: { index: 0, count: 2 } }) ?? '', /made for an unsharded run, not shard 0\/2/);
+  t.is(checkpointMismatch(checkpoint, { ...checkpoint, shard: null }), undefined, 'a checkpoint without a shard (older ones) is unsharded');
   await writeFile(path, '{"format":');
   await t.throwsAsync(loadCheckpoint(path), { message: /not JSON/ });
 });

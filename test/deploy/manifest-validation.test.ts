@@ -61,6 +61,34 @@ ${change.container ?? ''}
 `.replace(/\n\n+/g, '\n');
 }
 
+/** A correct sharded backfill: an Indexed Job of 4 pods, a checkpoint file per shard on a shared claim; cases change one thing in it. */
+function shardedBackfill(change: { spec?: string; args?: string; shards?: string } = {}): string {
+  return `apiVersion: batch/v1
+kind: Job
+metadata: {name: taste-backfill}
+spec:
+  completionMode: Indexed
+  completions: 4
+  parallelism: 4
+  backoffLimitPerIndex: 3
+${change.spec ?? ''}
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 40
+      containers:
+        - name: backfill
+          image: example.com/taste:1
+          args: ["backfill", "--kafka", ${change.args ?? '"--checkpoint=/checkpoints/shard-$(JOB_COMPLETION_INDEX).ckpt"'}]
+          env:
+            - {name: TASTE_INTRA_OP_THREADS, value: "2"}
+            - {name: TASTE_BACKFILL_SHARDS, value: "${change.shards ?? '4'}"}
+          resources: {requests: {cpu: "2", memory: 1Gi}, limits: {cpu: "2", memory: 2Gi}}
+          volumeMounts: [{name: checkpoints, mountPath: /checkpoints}]
+      volumes: [{name: checkpoints, persistentVolumeClaim: {claimName: taste-backfill-checkpoints}}]
+`.replace(/\n\n+/g, '\n');
+}
+
 const cases: [string, Record<string, string>, RegExp][] = [
   ['a misspelt field (strict Kubernetes schema)', { 'typo.yaml': consumer({ pod: '      terminationGracePeriodSecond: 30' }) }, /additional properties 'terminationGracePeriodSecond' not allowed/],
   ['a wrong type', { 'type.yaml': consumer().replace('replicas: 3', 'replicas: three') }, /replicas/],
@@ -99,6 +127,10 @@ const cases: [string, Record<string, string>, RegExp][] = [
     /port metrics is no named container port of taste-consumer/,
   ],
   ['an env name the CLI does not read', { 'env.yaml': consumer({ env: '            - {name: TASTE_KAFKA_BROKER, value: "x:9092"}' }) }, /env TASTE_KAFKA_BROKER is not an option of taste consume/],
+  ['a sharded backfill whose shard count is not its completions', { 'shards.yaml': shardedBackfill({ shards: '3' }) }, /3 shards but 4 completions/],
+  ['a sharded backfill whose pods all run one --shard', { 'pinned.yaml': shardedBackfill({ args: '"--shard=1/4", "--checkpoint=/checkpoints/shard-$(JOB_COMPLETION_INDEX).ckpt"' }) }, /--shard 1\/4 in an Indexed Job: every pod would run that one shard/],
+  ['shards sharing one checkpoint file on a claim', { 'shared.yaml': shardedBackfill({ args: '"--checkpoint=/checkpoints/backfill.ckpt"' }) }, /the shards share one checkpoint file \/checkpoints\/backfill\.ckpt on PVC taste-backfill-checkpoints/],
+  ['--shards in a Job that is not Indexed', { 'plain.yaml': shardedBackfill().replace('  completionMode: Indexed\n', '').replace('  backoffLimitPerIndex: 3\n', '') }, /without completionMode: Indexed: no pod has a JOB_COMPLETION_INDEX/],
   ['a flag the CLI does not have', { 'flag.yaml': consumer().replace('args: ["consume"]', 'args: ["consume", "--partitions=4"]') }, /argument --partitions is not an option of taste consume/],
   ['a grace period shorter than the CLI needs', { 'grace.yaml': consumer().replace('terminationGracePeriodSeconds: 40', 'terminationGracePeriodSeconds: 20') }, /terminationGracePeriodSeconds 20/],
   ['ONNX threads beyond the CPU limit', { 'threads.yaml': consumer().replace('value: "2"}', 'value: "8"}') }, /8 inference threads > CPU limit 2/],
@@ -121,7 +153,7 @@ let batch: Promise<{ code: number; output: string }> | undefined;
 test.before(async (t) => {
   // The first run on a fresh machine installs the tools (go install, pip, mvn, npm: minutes).
   t.timeout(900_000);
-  const { code, output } = await validate({ 'ok.yaml': consumer() });
+  const { code, output } = await validate({ 'ok.yaml': consumer(), 'ok-backfill.yaml': shardedBackfill() });
   if (code !== 0) throw new Error(`a correct manifest was refused:\n${output}`);
   batch = validate(Object.assign({}, ...cases.map(([, files]) => files)));
 });
