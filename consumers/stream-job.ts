@@ -88,6 +88,8 @@ export interface StreamJobObserver {
   consumer?: StreamConsumerObserver;
   /** Model time of each updater call (all users of a step), `decorateEmbedder`'s wrapper included. */
   onInference?(seconds: number): void;
+  /** Model time of each call of a shadow model's pool (all users of a step in that version). */
+  onShadowInference?(modelVersion: string, seconds: number): void;
   /** A step's live quality totals could not be added to Redis: lost, the stream went on. */
   onQualityRecordFailed?(modelVersion: string, error: Error): void;
 }
@@ -186,7 +188,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
     const updater = new Updater({
       store,
       advancer: advancerFor(metadata, { embedder: embedderFor(pool, options), stepper: stepperFor(pool, options) }),
-      shadows: shadows.map((shadow, index) => ({ store: shadow.store, advancer: advancerFor(shadow.bundle.metadata, { embedder: shadowPools[index]!, stepper: shadowPools[index]! }) })),
+      shadows: shadows.map((shadow, index) => ({ store: shadow.store, advancer: advancerFor(shadow.bundle.metadata, shadowInference(shadowPools[index]!, shadow.bundle.metadata.modelVersion, observer)) })),
       ...(liveQuality ? { liveQuality } : {}),
     });
     const kafka = createKafka(options.kafka, logger);
@@ -323,6 +325,17 @@ function stepperFor(pool: InferencePool, options: StreamJobOptions): Stepper {
   const onInference = options.observer?.onInference;
   if (!onInference) return pool;
   return { step: (steps) => timed(() => pool.step(steps), onInference) };
+}
+
+/** A shadow's pool as embedder and stepper, timed per call under its version when the observer wants it. */
+function shadowInference(pool: InferencePool, modelVersion: string, observer: StreamJobObserver | undefined): { embedder: Embedder; stepper: Stepper } {
+  const onShadowInference = observer?.onShadowInference;
+  if (!onShadowInference) return { embedder: pool, stepper: pool };
+  const report = (seconds: number) => onShadowInference(modelVersion, seconds);
+  return {
+    embedder: { embed: (windows) => timed(() => pool.embed(windows), report) },
+    stepper: { step: (steps) => timed(() => pool.step(steps), report) },
+  };
 }
 
 /** Runs `work` and reports how long it took, failed or not. */

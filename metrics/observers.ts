@@ -93,6 +93,7 @@ export function streamJobObserver(metrics: PipelineMetrics): StreamJobObserver {
     pool: poolObserver(metrics),
     consumer: consumerObserver(metrics),
     onInference: (seconds) => metrics.inferenceSeconds.observe(seconds),
+    onShadowInference: (modelVersion, seconds) => metrics.shadowInferenceSeconds.observe({ shadow_version: modelVersion }, seconds),
     onQualityRecordFailed: (modelVersion) => metrics.liveQualityRecordFailures.inc({ scored_version: modelVersion }),
   };
 }

@@ -76,6 +76,13 @@ export class PipelineMetrics {
     labelNames: ['shadow_version'] as const,
     registers: [this.registry],
   });
+  readonly shadowInferenceSeconds = new Histogram({
+    name: 'taste_shadow_inference_seconds',
+    help: 'Model time per call of a shadow model\'s pool (all users of a step in that version)',
+    labelNames: ['shadow_version'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
   readonly shadowRunning = new Gauge({
     name: 'taste_shadow_running',
     help: 'Shadow models of this consumer: 1 running, 0 suspended after its inference failed (its keys are stale from then on)',

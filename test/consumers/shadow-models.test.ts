@@ -19,7 +19,8 @@ const SHADOW_DIR = fileURLToPath(new URL('../../../models/stateful', import.meta
 test('with a shadow model, one read of the topic writes every version and commits once', async (t) => {
   const topics = await singlePartitionTopics(t);
   const groupId = unique('group');
-  const stream = await job(t, { topics, groupId, shadowModelDirs: [SHADOW_DIR] });
+  const shadowCalls: [string, number][] = [];
+  const stream = await job(t, { topics, groupId, shadowModelDirs: [SHADOW_DIR], observer: { onShadowInference: (version, seconds) => shadowCalls.push([version, seconds]) } });
   const [shadow] = stream.shadows;
   t.not(shadow!.store.modelVersion, stream.store.modelVersion);
   const users = [unique('user'), unique('user'), unique('user')];
@@ -40,6 +41,7 @@ test('with a shadow model, one read of the topic writes every version and commit
   );
   t.is(stream.consumer.stats.messages, plays.length, 'each record read once, not once per model');
   t.deepEqual(stream.shadowStatus(), [{ modelVersion: shadow!.store.modelVersion, suspended: undefined }]);
+  t.true(shadowCalls.length > 0 && shadowCalls.every(([version, seconds]) => version === shadow!.store.modelVersion && seconds > 0), 'the shadow\'s model time is reported under its version');
 
   const admin = t.context.kafka.admin();
   await admin.connect();

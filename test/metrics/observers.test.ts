@@ -227,6 +227,7 @@ test('the registry declares the metric families the alerts, dashboards and docs 
     '# TYPE taste_redis_seconds histogram',
     '# TYPE taste_shadow_events_applied_total counter',
     '# TYPE taste_shadow_events_refused_total counter',
+    '# TYPE taste_shadow_inference_seconds histogram',
     '# TYPE taste_shadow_running gauge',
     '# TYPE taste_step_records histogram',
     '# TYPE taste_step_users histogram',
@@ -247,6 +248,7 @@ test('live quality is exported as sums per scored version, so HR@10, NDCG@10 and
   observer.onStep!(step({ summary: summary({ quality }) }));
   observer.onStep!(step({ summary: summary({ quality: [quality[0]!] }) }));
   streamJobObserver(metrics).onQualityRecordFailed!('v2', new Error('Redis away'));
+  streamJobObserver(metrics).onShadowInference!('v2', 0.004);
   const lines = await exposition(metrics);
   for (const line of [
     'taste_live_quality_samples_total{scored_version="v1",model_version="v1"} 8',
@@ -256,6 +258,8 @@ test('live quality is exported as sums per scored version, so HR@10, NDCG@10 and
     'taste_live_quality_samples_total{scored_version="v2",model_version="v1"} 4',
     'taste_live_quality_hits_at_10_total{scored_version="v2",model_version="v1"} 1',
     'taste_live_quality_record_failures_total{scored_version="v2",model_version="v1"} 1',
+    'taste_shadow_inference_seconds_count{model_version="v1",shadow_version="v2"} 1',
+    'taste_shadow_inference_seconds_bucket{le="0.005",model_version="v1",shadow_version="v2"} 1',
   ]) {
     t.true(lines.includes(line), line);
   }
