@@ -60,8 +60,8 @@ const outDir = stringArg(args, 'out', OUT_DIR ?? '');
 /** The small batch every provider must reproduce (CPU provider's output) before it is timed. */
 const REFERENCE_BATCH = 4;
 
-/** One measured (or skipped) combination; the JSON's `rows`. */
-interface Row {
+/** One measured (or skipped) combination; the JSON's `context.rows`. */
+export interface Row {
   model: string;
   kind: string;
   precision: string;

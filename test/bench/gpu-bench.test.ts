@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Row } from '../../bench/gpu.bench.js';
 
 // The GPU benchmark's dry run (bench/gpu.sh --dry-run), as CI runs it on a machine that may have
 // no GPU: every model and provider gets a row, the CPU provider is measured, a provider that
@@ -11,19 +12,6 @@ import { fileURLToPath } from 'node:url';
 // reproduces ONNX Runtime's output from the graph's weights.
 
 const BENCH = fileURLToPath(new URL('../../bench/gpu.bench.js', import.meta.url));
-
-interface Row {
-  model: string;
-  kind: string;
-  precision: string;
-  provider: string;
-  device?: string;
-  batch?: number;
-  status: 'ok' | 'skipped';
-  reason?: string;
-  usersPerS?: number;
-  maxAbsDiffVsCpu?: number;
-}
 
 interface Written {
   context: { dryRun: boolean; rows: Row[]; [key: string]: unknown };

@@ -6,8 +6,8 @@ import ort from 'onnxruntime-node';
 import { ErrorCodes, TasteError } from '../../common/errors.js';
 import { InferencePool, type InferencePoolEvent } from '../../model/inference-pool.js';
 import { loadModelBundle, type ModelBundle } from '../../model/model-bundle.js';
-import { EventKinds, Streams, type WindowEvent } from '../../events/window-event.js';
 import { DEFAULT_MODEL_DIR } from '../helpers/environment.js';
+import { playWindow } from '../helpers/windows.js';
 
 // What a pool does when asked for a provider this machine may not have. The expectation comes
 // from asking onnxruntime-node directly, in this process, whether a session starts on each
@@ -44,16 +44,6 @@ test.before(async (t) => {
 test.after.always(async (t) => {
   if (t.context.scratch) await rm(t.context.scratch, { recursive: true, force: true });
 });
-
-const window: WindowEvent[] = Array.from({ length: 5 }, (_, index) => ({
-  eventTimeMs: 1_764_000_000_000 + index * 60_000,
-  stream: Streams.PLAY,
-  partition: 0,
-  offset: index,
-  itemId: 2 + index,
-  kind: EventKinds.COMPLETED,
-  queryTokens: [],
-}));
 
 async function startFailure(start: Promise<InferencePool>): Promise<TasteError> {
   try {
@@ -123,7 +113,7 @@ test('auto picks the first of cuda, webgpu, cpu that starts, says why it passed 
       t.regex(chosen.skipped[1]!.reason, /no GPU adapter was found/);
       t.regex(chosen.skipped[0]!.reason, /cuda execution provider (is not installed|could not start)/);
     }
-    const [embedding] = await pool.embed([window]);
+    const [embedding] = await pool.embed([playWindow(5)]);
     t.is(embedding?.length, t.context.bundle.metadata.embeddingDim);
   } finally {
     await pool.close();
