@@ -8,7 +8,8 @@
 //   node dist/bench/gpu.bench.js --dry-run           (CI: test/bench/gpu-bench.test.ts)
 //   bash bench/gpu.sh                                (packs for, and prints, the device run)
 // Options: --providers cpu,webgpu,cuda  --batches 64,256,1024  --models DIR,DIR  --fp16 DIR,DIR
-//   --time-steps 50 (windowed)  --step-events 16 (stateful)  --min-ms 1000  --python PY
+//   --time-steps 50,10 (windowed: model.bench's shapes, a full window and a typical one)
+//   --step-events 8 (stateful: events per step)  --min-ms 1000  --python PY
 //   --torch-devices cuda  --no-torch  --out DIR (default $TASTE_BENCH_OUT)
 // Each GPU session is created, measured and released before the next: ORT's WebGPU provider is
 // known to crash with two sessions at once in one process (../shared/gpu/README.md).
@@ -67,6 +68,8 @@ export interface Row {
   precision: string;
   provider: string;
   device?: string;
+  /** Events per user: the window's length, or a step's events. */
+  events?: number;
   batch?: number;
   status: 'ok' | 'skipped';
   reason?: string;
@@ -83,14 +86,18 @@ const scratch = mkdtempSync(join(tmpdir(), 'taste-gpu-bench-'));
 
 type Feeds = Record<string, ort.Tensor>;
 
-/** Feeds of `batch` users: whole windows of `time-steps` events, or steps of `step-events` events from a small state. */
-function feedsFor(bundle: ModelBundle, batch: number, seed: number): Feeds {
+/** Events per user in each measured shape: window lengths (windowed) or events per step (stateful); the first is the PyTorch baseline's. */
+function shapesOf(bundle: ModelBundle): number[] {
   const { metadata } = bundle;
-  if (!metadata.stateful) {
-    const t = numberArg(args, 'time-steps', metadata.maxSeqLen);
-    return feedsOf(buildSequenceBatch(syntheticWindows(batch, t, metadata, seed), metadata.queryTokens));
-  }
-  const events = Math.min(numberArg(args, 'step-events', 16), metadata.stateful.maxStepEvents);
+  const shapes = metadata.stateful ? list('step-events', '8') : list('time-steps', `${metadata.maxSeqLen},10`);
+  const most = metadata.stateful ? metadata.stateful.maxStepEvents : metadata.maxSeqLen;
+  return [...new Set(shapes.map((shape) => Math.min(Number(shape), most)))];
+}
+
+/** Feeds of `batch` users: windows of `events` events, or steps of `events` events from a small state. */
+function feedsFor(bundle: ModelBundle, batch: number, events: number, seed: number): Feeds {
+  const { metadata } = bundle;
+  if (!metadata.stateful) return feedsOf(buildSequenceBatch(syntheticWindows(batch, events, metadata, seed), metadata.queryTokens));
   const stateDim = metadata.stateful.stateDim;
   const steps = syntheticWindows(batch, events, metadata, seed).map((window, user) => ({
     state: Float32Array.from({ length: stateDim }, (_, i) => 0.01 * Math.sin(user + i)),
@@ -149,13 +156,15 @@ async function measureProviders(bundle: ModelBundle, label: string, kind: string
     }
     try {
       const diff = maxAbsDiff(await embeddingOf(session, bundle, reference), expected);
-      for (const batch of batches) {
-        const feeds = feedsFor(bundle, batch, batch);
-        // Warm-up runs compile the GPU providers' kernels and shaders for this shape.
-        const { perRunMs } = await timeLoop(() => session.run(feeds, outputsOf(bundle)), { minMs, minRuns: 3, warmup: 3 });
-        const ms = quantile(perRunMs, 0.5);
-        rows.push({ model: label, kind, precision, provider, batch, status: 'ok', usersPerS: (batch * 1000) / ms, msPerRun: ms, maxAbsDiffVsCpu: diff });
-        report.info(`${label} ${precision} ${provider} b=${batch}: ${fmt((batch * 1000) / ms)} users/s, ${ms.toFixed(2)} ms/run; max |Δ| vs cpu ${diff.toExponential(1)}`);
+      for (const events of shapesOf(bundle)) {
+        for (const batch of batches) {
+          const feeds = feedsFor(bundle, batch, events, batch);
+          // Warm-up runs compile the GPU providers' kernels and shaders for this shape.
+          const { perRunMs } = await timeLoop(() => session.run(feeds, outputsOf(bundle)), { minMs, minRuns: 3, warmup: 3 });
+          const ms = quantile(perRunMs, 0.5);
+          rows.push({ model: label, kind, precision, provider, events, batch, status: 'ok', usersPerS: (batch * 1000) / ms, msPerRun: ms, maxAbsDiffVsCpu: diff });
+          report.info(`${label} ${precision} ${provider} ${events} events b=${batch}: ${fmt((batch * 1000) / ms)} users/s, ${ms.toFixed(2)} ms/run; max |Δ| vs cpu ${diff.toExponential(1)}`);
+        }
       }
     } finally {
       await session.release();
@@ -178,7 +187,7 @@ interface TorchLine {
 }
 
 /** PyTorch on the same weights (bench/gpu_torch_baseline.py), its lines as rows. */
-async function measureTorch(dir: string, label: string, kind: string, referencePath: string): Promise<void> {
+async function measureTorch(dir: string, label: string, kind: string, events: number, referencePath: string): Promise<void> {
   const script = `${REPO_ROOT}bench/gpu_torch_baseline.py`;
   const argv = [script, '--model', dir, '--reference', referencePath, '--batches', batches.join(','), '--min-ms', String(minMs), '--devices', torchDevices];
   const stdout = await new Promise<string | Error>((resolve) =>
@@ -199,7 +208,7 @@ async function measureTorch(dir: string, label: string, kind: string, referenceP
     const precision = entry.precision ?? 'fp32';
     const row: Row = { model: label, kind, precision, provider: 'pytorch', ...(entry.device ? { device: entry.device } : {}), status: entry.status === 'ok' ? 'ok' : 'skipped' };
     if (entry.reason) row.reason = entry.reason;
-    if (entry.batch !== undefined) Object.assign(row, { batch: entry.batch, usersPerS: entry.usersPerS, msPerRun: entry.msPerRun });
+    if (entry.batch !== undefined) Object.assign(row, { events, batch: entry.batch, usersPerS: entry.usersPerS, msPerRun: entry.msPerRun });
     rows.push(row);
     report.info(`${label} ${precision} pytorch ${entry.device ?? ''}${row.batch === undefined ? '' : ` b=${row.batch}`}: ${row.status === 'ok' ? `${fmt(row.usersPerS!)} users/s` : `skipped: ${row.reason}`}`);
   }
@@ -209,16 +218,18 @@ async function measureTorch(dir: string, label: string, kind: string, referenceP
 function figures(): void {
   const best = (filter: (row: Row) => boolean) =>
     rows.filter((row) => row.status === 'ok' && filter(row)).reduce<Row | undefined>((top, row) => (top && top.usersPerS! >= row.usersPerS! ? top : row), undefined);
-  const pairs = new Set(rows.map((row) => `${row.model} ${row.precision}`));
-  for (const pair of pairs) {
-    const [label, precision] = pair.split(' ') as [string, string];
-    const torch = best((row) => row.model === label && row.provider === 'pytorch' && row.device === 'cuda' && row.precision === 'fp32');
-    const cpu = best((row) => row.model === label && row.provider === 'cpu' && row.precision === 'fp32');
+  const groups = new Set(rows.filter((row) => row.events !== undefined).map((row) => `${row.model} ${row.precision} ${row.events}`));
+  for (const group of groups) {
+    const [label, precision, eventsText] = group.split(' ') as [string, string, string];
+    const events = Number(eventsText);
+    const same = (row: Row) => row.model === label && row.events === events;
+    const torch = best((row) => same(row) && row.provider === 'pytorch' && row.device === 'cuda' && row.precision === 'fp32');
+    const cpu = best((row) => same(row) && row.provider === 'cpu' && row.precision === 'fp32');
     for (const provider of ['webgpu', 'cuda']) {
-      const top = best((row) => row.model === label && row.precision === precision && row.provider === provider);
+      const top = best((row) => same(row) && row.precision === precision && row.provider === provider);
       if (!top) continue;
-      const id = `gpu.${label}.${precision}.${provider}`;
-      const what = `${label} ${precision} on ${provider} (best batch ${top.batch})`;
+      const id = `gpu.${label}.${precision}.e${events}.${provider}`;
+      const what = `${label} ${precision}, ${events} events/user, on ${provider} (best batch ${top.batch})`;
       if (torch) {
         report.figure({
           id: `${id}.vs_torch`,
@@ -241,7 +252,8 @@ try {
     const kind = bundle.metadata.kind;
     // The version's prefix names the model: default-2026-11-26-a8bdcf02 → default.
     const label = bundle.metadata.modelVersion.split('-')[0]!;
-    const reference = feedsFor(bundle, REFERENCE_BATCH, 99);
+    const firstShape = shapesOf(bundle)[0]!;
+    const reference = feedsFor(bundle, REFERENCE_BATCH, firstShape, 99);
     const cpuSession = await ort.InferenceSession.create(bundle.onnxPath, { executionProviders: ['cpu'] });
     const expected = await embeddingOf(cpuSession, bundle, reference);
     await cpuSession.release();
@@ -249,11 +261,11 @@ try {
     if (args.values['no-torch'] === true || precision === 'fp16') continue; // the PyTorch run covers fp16 by autocast
     const referencePath = join(scratch, `${label}-${precision}.reference.json`);
     writeReference(referencePath, reference, expected, bundle.metadata.embeddingDim);
-    await measureTorch(dir, label, kind, referencePath);
+    await measureTorch(dir, label, kind, firstShape, referencePath);
   }
   figures();
   report.context('dryRun', dryRun);
-  report.context('settings', { providers, batches, minMs, timeSteps: args.values['time-steps'] ?? 'max_seq_len', stepEvents: numberArg(args, 'step-events', 16) });
+  report.context('settings', { providers, batches, minMs });
   report.context('rows', rows);
 } finally {
   rmSync(scratch, { recursive: true, force: true });

@@ -47,9 +47,14 @@ test('the dry run reports every model and provider, measures the CPU provider an
           }
         }
       }
-      const cpu = rows.find((row) => row.model === model && row.provider === 'cpu');
-      t.is(cpu?.status, 'ok', 'the CPU provider runs everywhere');
-      t.is(cpu?.kind, model === 'default' ? 'windowed' : 'stateful');
+      const cpu = rows.filter((row) => row.model === model && row.provider === 'cpu');
+      t.true(cpu.length > 0 && cpu.every((row) => row.status === 'ok'), 'the CPU provider runs everywhere');
+      t.is(cpu[0]?.kind, model === 'default' ? 'windowed' : 'stateful');
+      // The default model at model.bench's shapes (a full window of 50 events, a typical 10); the step graph at 8 events a step.
+      t.deepEqual(
+        cpu.map((row) => row.events),
+        model === 'default' ? [50, 10] : [8],
+      );
       const torch = rows.filter((row) => row.model === model && row.provider === 'pytorch');
       t.true(torch.length > 0, `${model} has a PyTorch row`);
       for (const row of torch) t.true(row.status === 'ok' || (row.reason ?? '').length > 0);
