@@ -3,9 +3,12 @@
 # the first argument. Build (docs/deployment.md):
 #   docker build -t taste:$(git rev-parse --short HEAD) .                    # CPU (default target)
 #   docker build --target runtime-gpu -t taste:$(git rev-parse --short HEAD)-gpu .   # + WebGPU
+#   docker build --target runtime-gpu --build-arg TASTE_CUDA_PROVIDER=pypi ...         # + CUDA
 # Checked without an engine by scripts/validate-manifests.sh (hadolint) and test/deploy/.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
+# Runs pip for the opt-in CUDA provider (cuda-provider stage); unused otherwise.
+ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 # ---------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS build
@@ -53,18 +56,45 @@ ENTRYPOINT ["node", "dist/cli/main.js"]
 CMD ["--help"]
 
 # ---------------------------------------------------------------------------------------------
+# The CUDA provider, opt-in: --build-arg TASTE_CUDA_PROVIDER=pypi runs
+# scripts/install-cuda-provider.sh, which takes libonnxruntime_providers_{cuda,shared}.so from the
+# PyPI wheel onnxruntime-gpu of exactly onnxruntime-node's version (refusing any other, e.g. a
+# different --build-arg ONNXRUNTIME_GPU_VERSION) and the CUDA 13 / cuDNN 9 libraries from the
+# nvidia-* wheels (about 2 GB more). Left at `none`, this stage only makes the empty folders that
+# runtime-gpu copies.
+FROM ${PYTHON_IMAGE} AS cuda-provider
+ARG TASTE_CUDA_PROVIDER=none
+ARG ONNXRUNTIME_GPU_VERSION=
+WORKDIR /src
+COPY scripts/install-cuda-provider.sh scripts/cuda-provider-wheel.py scripts/
+COPY --from=build /app/node_modules/onnxruntime-node/package.json onnxruntime-node/package.json
+RUN mkdir -p /out/providers /out/cuda-libs \
+  && if [ "$TASTE_CUDA_PROVIDER" = pypi ]; then \
+    bash scripts/install-cuda-provider.sh --package-dir onnxruntime-node --target /out/providers --cuda-libs /out/cuda-libs ${ONNXRUNTIME_GPU_VERSION:+--version "$ONNXRUNTIME_GPU_VERSION"}; \
+  elif [ "$TASTE_CUDA_PROVIDER" != none ]; then echo "TASTE_CUDA_PROVIDER must be none or pypi, got $TASTE_CUDA_PROVIDER" >&2; exit 1; fi
+
+# ---------------------------------------------------------------------------------------------
 # GPU variant: `--execution-provider webgpu` (Dawn over Vulkan) needs the Vulkan loader and the
 # glvnd libraries; the NVIDIA driver itself (libGLX_nvidia, the Vulkan ICD json) is mounted into
 # the container by the NVIDIA container toolkit when the `graphics` capability is asked for.
-# Same recipe as /work/shared/gpu (pack.sh / remote.sh), which ran on an H200. The CUDA provider
-# is not in this image: build with --build-arg ONNXRUNTIME_NODE_INSTALL=cuda12 where NuGet is
-# reachable (untried here).
+# Same recipe as /work/shared/gpu (pack.sh / remote.sh), which ran on an H200. Built with
+# TASTE_CUDA_PROVIDER=pypi it also runs `--execution-provider cuda` (or `auto`); libcuda.so.1,
+# the driver, comes from the container toolkit (`compute` capability).
 FROM runtime AS runtime-gpu
 USER 0
 # hadolint ignore=DL3008
 RUN apt-get update \
   && apt-get install -y --no-install-recommends libvulkan1 libglvnd0 libgl1 libglx0 libegl1 libopengl0 libgles2 libx11-6 libx11-xcb1 libxext6 \
   && rm -rf /var/lib/apt/lists/*
+COPY --from=cuda-provider --chown=root:root /out/providers/ node_modules/onnxruntime-node/bin/napi-v6/linux/x64/
+COPY --from=cuda-provider --chown=root:root /out/cuda-libs/ /opt/cuda-libs/
+# The provider loads these by name when a session starts: LD_LIBRARY_PATH has to be set before
+# the process starts. The check fails the build if any library the provider links, but the
+# driver's libcuda.so.1, is missing.
+ENV LD_LIBRARY_PATH=/opt/cuda-libs
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN provider=node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so \
+  && if [ -e "$provider" ]; then ! ldd "$provider" | grep 'not found' | grep -v 'libcuda\.so\.1'; fi
 ENV NVIDIA_VISIBLE_DEVICES=all \
   NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics \
   TASTE_EXECUTION_PROVIDER=webgpu

@@ -6,7 +6,7 @@ import { FeatureStore, type StateUpdate, type WriteOutcome, WriteOutcomes } from
 import { createRedisClient, type RedisConnectionOptions, waitForRedis } from '../featurestore/redis-client.js';
 import type { WindowEvent } from '../events/window-event.js';
 import { InferencePool } from '../model/inference-pool.js';
-import type { ExecutionProvider } from '../model/inference-protocol.js';
+import type { ExecutionProviderChoice } from '../model/inference-protocol.js';
 import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
 import { advancerFor, type Stepper } from '../updater/advance.js';
 import { type Embedder, Updater } from '../updater/updater.js';
@@ -37,7 +37,7 @@ export interface BackfillJobOptions
   /** @default 'taste' */
   keyPrefix?: string;
   /** @default 'cpu' */
-  executionProvider?: ExecutionProvider;
+  executionProvider?: ExecutionProviderChoice;
   /** @default 1 */
   inferenceWorkers?: number;
   intraOpThreads?: number;
@@ -266,6 +266,11 @@ async function startInference(options: BackfillJobOptions, bundle: ModelBundle, 
     workers: options.inferenceWorkers ?? 1,
     ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
     ...(options.inferenceTimeoutMs ? { taskTimeoutMs: options.inferenceTimeoutMs } : {}),
+    observer: {
+      onEvent: (event) => {
+        if (event.type === 'provider-chosen') options.logger.info('execution provider chosen (auto)', { provider: event.provider, skipped: event.skipped });
+      },
+    },
   });
   closers.push(() => pool.close());
   return { embedder: new LengthGroupedEmbedder(options.instrumentEmbedder ? options.instrumentEmbedder(pool) : pool), stepper: pool };

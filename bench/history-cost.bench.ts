@@ -14,7 +14,7 @@ import { FeatureStore, WriteOutcomes } from '../featurestore/feature-store.js';
 import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
 import { advancerFor, planStatefulUpdate } from '../updater/advance.js';
 import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, REPO_ROOT, stringArg, unique } from './lib/env.js';
-import { ortSession, syntheticFeeds } from './lib/ort.js';
+import { ortSession, stepFeedsOf, syntheticFeeds } from './lib/ort.js';
 import { Report } from './lib/report.js';
 import { fmt, pairedLoop, quantile, spread } from './lib/stats.js';
 import { syntheticWindows } from './lib/windows.js';
@@ -52,15 +52,7 @@ async function nextSteps(bundle: ModelBundle, history: number): Promise<{ steps:
 }
 
 function stepFeeds(steps: StepInput[]): Record<string, ort.Tensor> {
-  const b = buildStepBatch(steps, stateful.metadata.queryTokens, shape!.stateDim);
-  return {
-    state: new ort.Tensor('float32', b.state, [b.batchSize, b.stateDim]),
-    item_ids: new ort.Tensor('int64', b.itemIds, [b.batchSize, b.timeSteps]),
-    event_kinds: new ort.Tensor('int64', b.eventKinds, [b.batchSize, b.timeSteps]),
-    query_tokens: new ort.Tensor('int64', b.queryTokenIds, [b.batchSize, b.timeSteps, b.queryTokens]),
-    gap_buckets: new ort.Tensor('int64', b.gapBuckets, [b.batchSize, b.timeSteps]),
-    checkpoint_at: new ort.Tensor('int64', b.checkpointAt, [b.batchSize]),
-  };
+  return stepFeedsOf(buildStepBatch(steps, stateful.metadata.queryTokens, shape!.stateDim));
 }
 
 const statefulSession = await ortSession(stateful, 1, false);

@@ -7,7 +7,7 @@ import { formatSummary, ProgressDisplay } from '../backfill/progress.js';
 import { formatShard, type Shard } from '../backfill/shard.js';
 import { createLogger, type LogLevel } from '../common/logger.js';
 import { isValidUserId } from '../events/user-id.js';
-import type { ExecutionProvider } from '../model/inference-protocol.js';
+import type { ExecutionProviderChoice } from '../model/inference-protocol.js';
 import { kafkaFlags, logFlags, modelFlags, redisFlags } from './common-flags.js';
 import { type FlagSpecs, type FlagValues, formatHelp, parseFlags, UsageError } from './flags.js';
 import { kafkaOptions, parseTime, redisOptions, ShutdownSignal } from './options.js';
@@ -97,7 +97,7 @@ export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv)
     modelDir: values.model,
     redis: redisOptions(values, 'taste-backfill'),
     keyPrefix: values['key-prefix'],
-    executionProvider: values['execution-provider'] as ExecutionProvider,
+    executionProvider: values['execution-provider'] as ExecutionProviderChoice,
     inferenceWorkers: values['inference-workers'],
     ...(values['intra-op-threads'] > 0 ? { intraOpThreads: values['intra-op-threads'] } : {}),
     inferenceTimeoutMs: values['inference-timeout-ms'],

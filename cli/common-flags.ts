@@ -1,3 +1,4 @@
+import { ExecutionProviderChoices } from '../model/inference-protocol.js';
 import type { FlagSpecs } from './flags.js';
 
 /** Flags shared by the commands that talk to Kafka, Redis or the model. */
@@ -24,7 +25,7 @@ export const redisFlags = {
 
 export const modelFlags = {
   model: { type: 'string', env: 'TASTE_MODEL_DIR', default: 'models/default', description: 'model directory (model.onnx, items.tsv, item_embeddings.f32)' },
-  'execution-provider': { type: 'string', env: 'TASTE_EXECUTION_PROVIDER', default: 'cpu', choices: ['cpu', 'webgpu', 'cuda'], description: 'ONNX Runtime execution provider' },
+  'execution-provider': { type: 'string', env: 'TASTE_EXECUTION_PROVIDER', default: 'cpu', choices: ExecutionProviderChoices, description: 'ONNX Runtime execution provider (auto: cuda, else webgpu, else cpu, whichever starts first; cuda needs scripts/install-cuda-provider.sh)' },
   'inference-workers': { type: 'integer', env: 'TASTE_INFERENCE_WORKERS', default: 1, min: 1, description: 'worker threads, one model session each' },
   'intra-op-threads': { type: 'integer', env: 'TASTE_INTRA_OP_THREADS', default: 0, description: 'threads per session (0: (cores - 1) / workers, at least 1)' },
   'inference-timeout-ms': { type: 'integer', env: 'TASTE_INFERENCE_TIMEOUT_MS', default: 30000, min: 1, description: 'longest one inference run may take before it is failed (retryably) and its worker replaced' },

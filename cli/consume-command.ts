@@ -1,6 +1,6 @@
 import { createLogger, type LogLevel } from '../common/logger.js';
 import { DEFAULT_QUALITY_SAMPLE_RATE, startStreamJob, type StreamJobObserver } from '../consumers/stream-job.js';
-import type { ExecutionProvider } from '../model/inference-protocol.js';
+import type { ExecutionProviderChoice } from '../model/inference-protocol.js';
 import { kafkaFlags, logFlags, metricsFlags, modelFlags, redisFlags } from './common-flags.js';
 import { streamJobObserver } from '../metrics/observers.js';
 import { PipelineMetrics } from '../metrics/pipeline-metrics.js';
@@ -68,7 +68,7 @@ export async function runConsumeCommand(argv: string[], env: NodeJS.ProcessEnv):
     logger,
     groupId: values['group-id'],
     keyPrefix: values['key-prefix'],
-    executionProvider: values['execution-provider'] as ExecutionProvider,
+    executionProvider: values['execution-provider'] as ExecutionProviderChoice,
     inferenceWorkers: values['inference-workers'],
     ...(values['intra-op-threads'] > 0 ? { intraOpThreads: values['intra-op-threads'] } : {}),
     inferenceTimeoutMs: values['inference-timeout-ms'],

@@ -2,7 +2,7 @@ import { createLogger, type LogLevel } from '../common/logger.js';
 import { EventProducer } from '../consumers/event-producer.js';
 import { createKafka, createProducer } from '../consumers/kafka.js';
 import { startStreamJob } from '../consumers/stream-job.js';
-import type { ExecutionProvider } from '../model/inference-protocol.js';
+import type { ExecutionProviderChoice } from '../model/inference-protocol.js';
 import type { ItemScorer } from '../model/item-scorer.js';
 import type { ItemVocabulary } from '../model/model-bundle.js';
 import { batchGetUserEmbeddings, createEmbeddingClient } from '../serving/client.js';
@@ -69,7 +69,7 @@ export async function runDemoCommand(argv: string[], env: NodeJS.ProcessEnv): Pr
     topics,
     logger,
     keyPrefix: values['key-prefix'],
-    executionProvider: values['execution-provider'] as ExecutionProvider,
+    executionProvider: values['execution-provider'] as ExecutionProviderChoice,
     inferenceWorkers: values['inference-workers'],
     ...(values['intra-op-threads'] > 0 ? { intraOpThreads: values['intra-op-threads'] } : {}),
     inferenceTimeoutMs: values['inference-timeout-ms'],

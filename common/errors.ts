@@ -8,6 +8,8 @@ export const ErrorCodes = {
   TIMEOUT: 'TASTE_TIMEOUT',
   MODEL_CONTRACT: 'TASTE_MODEL_CONTRACT',
   MODEL_LOAD: 'TASTE_MODEL_LOAD',
+  /** The requested ONNX Runtime execution provider cannot run here: its library is not installed, or no GPU was found. */
+  EXECUTION_PROVIDER_UNAVAILABLE: 'TASTE_EXECUTION_PROVIDER_UNAVAILABLE',
   INFERENCE_FAILED: 'TASTE_INFERENCE_FAILED',
   /** No run finished within the pool's task timeout. */
   INFERENCE_TIMEOUT: 'TASTE_INFERENCE_TIMEOUT',

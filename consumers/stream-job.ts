@@ -3,7 +3,7 @@ import { FeatureStore, type FeatureStoreObserver, MAX_VERSIONS_PER_WRITE, type R
 import { createRedisClient, type RedisConnectionOptions, waitForRedis } from '../featurestore/redis-client.js';
 import { describeError, ErrorCodes, TasteError } from '../common/errors.js';
 import { InferencePool, type InferencePoolEvent, type InferencePoolObserver, type InferencePoolOptions } from '../model/inference-pool.js';
-import type { ExecutionProvider } from '../model/inference-protocol.js';
+import type { ExecutionProvider, ExecutionProviderChoice } from '../model/inference-protocol.js';
 import { loadModelBundle, type ModelBundle } from '../model/model-bundle.js';
 import { advancerFor, type Stepper } from '../updater/advance.js';
 import { LiveQuality } from '../updater/live-quality.js';
@@ -30,8 +30,8 @@ export interface StreamJobOptions {
   groupId?: string;
   /** @default 'taste' */
   keyPrefix?: string;
-  /** @default 'cpu' */
-  executionProvider?: ExecutionProvider;
+  /** `auto`: the best provider that starts here (InferencePoolOptions.executionProvider); shadows then run on the same one. @default 'cpu' */
+  executionProvider?: ExecutionProviderChoice;
   /** @default 1 */
   inferenceWorkers?: number;
   /** Threads per inference session. @default cores / workers */
@@ -157,7 +157,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
     redis.disconnect();
   };
   try {
-    for (const shadow of shadowBundles) shadowPools.push(await startShadowPool(shadow, options));
+    for (const shadow of shadowBundles) shadowPools.push(await startShadowPool(shadow, options, pool.executionProvider));
     await waitForRedis(redis);
     const storeOf = (model: ModelBundle) =>
       new FeatureStore({
@@ -288,12 +288,12 @@ async function loadShadowBundles(directories: readonly string[], primaryVersion:
 }
 
 /** A shadow's own inference workers; a shadow whose model ONNX Runtime will not load refuses the start. */
-async function startShadowPool(shadow: ModelBundle, options: StreamJobOptions): Promise<InferencePool> {
+async function startShadowPool(shadow: ModelBundle, options: StreamJobOptions, executionProvider: ExecutionProvider): Promise<InferencePool> {
   const version = shadow.metadata.modelVersion;
   try {
     return await InferencePool.start({
       bundle: shadow,
-      executionProvider: options.executionProvider ?? 'cpu',
+      executionProvider,
       workers: options.inferenceWorkers ?? 1,
       ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
       ...(options.inferenceTimeoutMs ? { taskTimeoutMs: options.inferenceTimeoutMs } : {}),
@@ -370,6 +370,9 @@ function logPoolEvent(event: InferencePoolEvent, logger: Logger): void {
       return;
     case 'health':
       if (!event.healthy) logger.error('no inference worker is running; not ready until one starts');
+      return;
+    case 'provider-chosen':
+      logger.info('execution provider chosen (auto)', { provider: event.provider, skipped: event.skipped });
       return;
   }
 }

@@ -39,6 +39,7 @@ export function poolObserver(metrics: PipelineMetrics): InferencePoolObserver {
           metrics.inferenceWorkers.set(event.workers);
           return;
         case 'health':
+        case 'provider-chosen':
           return;
       }
     },

@@ -6,14 +6,22 @@ import { validateModelSignature } from './contract.js';
 import { ModelKinds } from './contract.js';
 import { buildSequenceBatch, buildStepBatch, type StepInput } from './features.js';
 import type { WindowEvent } from '../events/window-event.js';
-import type { ExecutionProvider, WorkerInit, WorkerMessage, WorkerRequest } from './inference-protocol.js';
-import { ExecutionProviders } from './inference-protocol.js';
+import { AUTO_PROVIDER_ORDER, checkCudaInstalled, onnxruntimeLibraryDir, sessionLoadError, type SkippedProvider } from './execution-providers.js';
+import type { ExecutionProvider, ExecutionProviderChoice, WorkerInit, WorkerMessage, WorkerRequest } from './inference-protocol.js';
+import { ExecutionProviderChoices } from './inference-protocol.js';
 import type { ModelBundle } from './model-bundle.js';
 
 export interface InferencePoolOptions {
   bundle: ModelBundle;
-  /** Where sessions run. @default 'cpu' */
-  executionProvider?: ExecutionProvider;
+  /**
+   * Where sessions run. `auto` tries cuda, then webgpu, then cpu, and keeps the first on which
+   * every worker starts; `executionProvider` then says which, and a `provider-chosen` event why.
+   * A provider that cannot run here fails `start` with TASTE_EXECUTION_PROVIDER_UNAVAILABLE.
+   * @default 'cpu'
+   */
+  executionProvider?: ExecutionProviderChoice;
+  /** Where the CUDA provider's libraries must lie. Tests point it elsewhere. @default onnxruntime-node's bin/napi-v6/<platform>/<arch> */
+  providerLibraryDir?: string;
   /** Worker threads, one session each. @default 1 */
   workers?: number;
   /**
@@ -50,6 +58,7 @@ const MAX_RESPAWN_DELAY_MS = 30_000;
  * once one is back; while false, `embed` and `step` fail fast with TASTE_INFERENCE_UNAVAILABLE.
  */
 export type InferencePoolEvent =
+  | { type: 'provider-chosen'; provider: ExecutionProvider; skipped: SkippedProvider[] }
   | { type: 'worker-exited'; workersLeft: number }
   | { type: 'worker-replaced'; workers: number }
   | { type: 'respawn-failed'; error: TasteError; attempt: number; retryInMs: number }
@@ -111,7 +120,8 @@ const WORKER_URL = new URL('./inference-worker.js', import.meta.url);
  * than `taskTimeoutMs`, and with no worker left every caller gets a coded, retryable error.
  */
 export class InferencePool {
-  readonly #options: Required<Omit<InferencePoolOptions, 'bundle' | 'observer'>> & Pick<InferencePoolOptions, 'observer'> & { bundle: ModelBundle };
+  readonly #options: Required<Omit<InferencePoolOptions, 'bundle' | 'observer' | 'executionProvider'>> &
+    Pick<InferencePoolOptions, 'observer'> & { bundle: ModelBundle; executionProvider: ExecutionProvider };
   readonly #slots: Slot[] = [];
   /** Every worker started, ready or not, so `close` can end them all. */
   readonly #workers = new Set<Worker>();
@@ -127,12 +137,8 @@ export class InferencePool {
   /** Cuts a respawn backoff short when the pool closes. */
   readonly #closing = new AbortController();
 
-  private constructor(options: InferencePoolOptions) {
+  private constructor(options: InferencePoolOptions, executionProvider: ExecutionProvider) {
     const workers = options.workers ?? defaultInferencePoolOptions.workers;
-    const executionProvider = options.executionProvider ?? defaultInferencePoolOptions.executionProvider;
-    if (!ExecutionProviders.includes(executionProvider)) {
-      throw new TasteError(ErrorCodes.CONFIG_INVALID, `executionProvider must be one of ${ExecutionProviders.join(', ')}, got "${executionProvider}"`);
-    }
     if (!Number.isInteger(workers) || workers < 1) {
       throw new TasteError(ErrorCodes.CONFIG_INVALID, `workers must be a positive integer, got ${workers}`);
     }
@@ -151,6 +157,7 @@ export class InferencePool {
     this.#options = {
       bundle: options.bundle,
       executionProvider,
+      providerLibraryDir: options.providerLibraryDir ?? onnxruntimeLibraryDir(),
       workers,
       intraOpThreads: options.intraOpThreads ?? Math.max(1, Math.floor((availableParallelism() - 1) / workers)),
       allowSpinning: options.allowSpinning ?? false,
@@ -164,7 +171,31 @@ export class InferencePool {
 
   /** Starts the workers, loads the model in each, and checks its signature against the contract. */
   static async start(options: InferencePoolOptions): Promise<InferencePool> {
-    const pool = new InferencePool(options);
+    const requested = options.executionProvider ?? defaultInferencePoolOptions.executionProvider;
+    if (!ExecutionProviderChoices.includes(requested)) {
+      throw new TasteError(ErrorCodes.CONFIG_INVALID, `executionProvider must be one of ${ExecutionProviderChoices.join(', ')}, got "${requested}"`);
+    }
+    if (requested !== 'auto') return InferencePool.#startOn(options, requested);
+    const skipped: SkippedProvider[] = [];
+    for (const provider of AUTO_PROVIDER_ORDER) {
+      try {
+        const pool = await InferencePool.#startOn(options, provider);
+        options.observer?.onEvent?.({ type: 'provider-chosen', provider, skipped });
+        return pool;
+      } catch (error) {
+        // Any failure on a GPU provider passes to the next one (a driver's errors are too many to
+        // list); the CPU provider's failure is the model's own, and is the answer.
+        if (provider === 'cpu') throw error;
+        skipped.push({ provider, reason: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    throw new TasteError(ErrorCodes.INTERNAL, 'auto tried no execution provider');
+  }
+
+  static async #startOn(options: InferencePoolOptions, executionProvider: ExecutionProvider): Promise<InferencePool> {
+    const pool = new InferencePool(options, executionProvider);
+    // ONNX Runtime's own error for a missing CUDA provider says only "Failed to load shared library".
+    if (executionProvider === 'cuda') await checkCudaInstalled(pool.#options.providerLibraryDir);
     try {
       await Promise.all(Array.from({ length: pool.#options.workers }, () => pool.#spawn()));
     } catch (error) {
@@ -190,6 +221,7 @@ export class InferencePool {
     return this.#options.bundle;
   }
 
+  /** The provider the sessions run on (the one `auto` chose). */
   get executionProvider(): ExecutionProvider {
     return this.#options.executionProvider;
   }
@@ -368,7 +400,7 @@ export class InferencePool {
   }
 
   #spawn(): Promise<void> {
-    const { bundle, executionProvider, intraOpThreads, allowSpinning } = this.#options;
+    const { bundle, executionProvider, intraOpThreads, allowSpinning, providerLibraryDir } = this.#options;
     const init: WorkerInit = { modelPath: bundle.onnxPath, executionProvider, intraOpThreads, allowSpinning };
     const worker = this.#options.createWorker(WORKER_URL, { workerData: init });
     const slot: Slot = { worker, task: undefined, busy: undefined, abandoned: false };
@@ -399,12 +431,7 @@ export class InferencePool {
             this.#dispatch();
             return;
           case 'load-failed':
-            fail(
-              new TasteError(
-                ErrorCodes.MODEL_LOAD,
-                `ONNX Runtime could not load ${init.modelPath} with the ${executionProvider} provider: ${message.message}`,
-              ),
-            );
+            fail(sessionLoadError(executionProvider, init.modelPath, message.message, providerLibraryDir));
             return;
           case 'result':
           case 'failed': {

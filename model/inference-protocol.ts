@@ -5,6 +5,9 @@ import type { StepBatch } from './features.js';
 
 export const ExecutionProviders = ['cpu', 'webgpu', 'cuda'] as const;
 export type ExecutionProvider = (typeof ExecutionProviders)[number];
+/** What a caller may ask for: a provider, or `auto` (the best one that starts here; model/execution-providers.ts). */
+export const ExecutionProviderChoices = [...ExecutionProviders, 'auto'] as const;
+export type ExecutionProviderChoice = (typeof ExecutionProviderChoices)[number];
 
 export interface WorkerInit {
   modelPath: string;

@@ -3,6 +3,7 @@ import ort from 'onnxruntime-node';
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import { MODEL_OUTPUT, STEP_CHECKPOINT_OUTPUT } from './contract.js';
 import type { StepRequest, WorkerInit, WorkerMessage, WorkerRequest } from './inference-protocol.js';
+import { stepFeeds, windowFeeds } from './ort-feeds.js';
 
 // One ONNX Runtime session per worker thread: `run` blocks the thread that calls it, and the
 // main thread must stay free for Kafka heartbeats and gRPC.
@@ -46,15 +47,7 @@ async function main(): Promise<void> {
         await runStep(session, request);
         return;
       }
-      const { batchSize: b, timeSteps: t, queryTokens: q } = request;
-      const feeds = {
-        item_ids: new ort.Tensor('int64', request.itemIds, [b, t]),
-        event_kinds: new ort.Tensor('int64', request.eventKinds, [b, t]),
-        query_tokens: new ort.Tensor('int64', request.queryTokenIds, [b, t, q]),
-        gap_buckets: new ort.Tensor('int64', request.gapBuckets, [b, t]),
-        age_buckets: new ort.Tensor('int64', request.ageBuckets, [b, t]),
-      };
-      const outputs = await session.run(feeds, [MODEL_OUTPUT]);
+      const outputs = await session.run(windowFeeds(request), [MODEL_OUTPUT]);
       const output = outputs[MODEL_OUTPUT];
       if (!output) throw new TasteError(ErrorCodes.MODEL_CONTRACT, `model produced no "${MODEL_OUTPUT}"`);
       const data = output.data as Float32Array;
@@ -67,16 +60,7 @@ async function main(): Promise<void> {
 }
 
 async function runStep(session: ort.InferenceSession, request: StepRequest): Promise<void> {
-  const { batchSize: b, timeSteps: t, queryTokens: q, stateDim: s } = request;
-  const feeds = {
-    state: new ort.Tensor('float32', request.state, [b, s]),
-    item_ids: new ort.Tensor('int64', request.itemIds, [b, t]),
-    event_kinds: new ort.Tensor('int64', request.eventKinds, [b, t]),
-    query_tokens: new ort.Tensor('int64', request.queryTokenIds, [b, t, q]),
-    gap_buckets: new ort.Tensor('int64', request.gapBuckets, [b, t]),
-    checkpoint_at: new ort.Tensor('int64', request.checkpointAt, [b]),
-  };
-  const outputs = await session.run(feeds, [STEP_CHECKPOINT_OUTPUT, MODEL_OUTPUT]);
+  const outputs = await session.run(stepFeeds(request), [STEP_CHECKPOINT_OUTPUT, MODEL_OUTPUT]);
   const embedding = outputs[MODEL_OUTPUT];
   const checkpoint = outputs[STEP_CHECKPOINT_OUTPUT];
   if (!embedding || !checkpoint) throw new TasteError(ErrorCodes.MODEL_CONTRACT, `model produced no "${MODEL_OUTPUT}" or "${STEP_CHECKPOINT_OUTPUT}"`);

@@ -1,6 +1,7 @@
 import ort from 'onnxruntime-node';
 import { MODEL_OUTPUT } from '../../model/contract.js';
-import { buildSequenceBatch, type SequenceBatch } from '../../model/features.js';
+import { buildSequenceBatch } from '../../model/features.js';
+import { windowFeeds } from '../../model/ort-feeds.js';
 import type { ModelBundle } from '../../model/model-bundle.js';
 import { quantile, timeLoop } from './stats.js';
 import { syntheticWindows } from './windows.js';
@@ -16,19 +17,11 @@ export function ortSession(bundle: ModelBundle, intraOpNumThreads: number, allow
   });
 }
 
-export function feedsOf(batch: SequenceBatch): Record<string, ort.Tensor> {
-  const { batchSize: b, timeSteps: t, queryTokens: q } = batch;
-  return {
-    item_ids: new ort.Tensor('int64', batch.itemIds, [b, t]),
-    event_kinds: new ort.Tensor('int64', batch.eventKinds, [b, t]),
-    query_tokens: new ort.Tensor('int64', batch.queryTokenIds, [b, t, q]),
-    gap_buckets: new ort.Tensor('int64', batch.gapBuckets, [b, t]),
-    age_buckets: new ort.Tensor('int64', batch.ageBuckets, [b, t]),
-  };
-}
+// The same feeds as the inference worker's (model/ort-feeds.ts), under the names the benchmarks use.
+export { stepFeeds as stepFeedsOf, windowFeeds as feedsOf } from '../../model/ort-feeds.js';
 
 export function syntheticFeeds(bundle: ModelBundle, batchSize: number, timeSteps: number, seed = 1): Record<string, ort.Tensor> {
-  return feedsOf(buildSequenceBatch(syntheticWindows(batchSize, timeSteps, bundle.metadata, seed), bundle.metadata.queryTokens));
+  return windowFeeds(buildSequenceBatch(syntheticWindows(batchSize, timeSteps, bundle.metadata, seed), bundle.metadata.queryTokens));
 }
 
 export function runOnce(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<unknown> {

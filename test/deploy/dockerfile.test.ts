@@ -85,12 +85,37 @@ test('.dockerignore keeps the build inputs and leaves out the heavy and the gene
 });
 
 test('the image runs as a numeric non-root user, and the GPU variant brings the Vulkan loader', (t) => {
-  for (const stage of stages().filter((s) => s.name !== 'build')) {
+  // The stages an image is made of; build and cuda-provider only feed them files.
+  for (const stage of stages().filter((s) => s.name.startsWith('runtime'))) {
     const user = stage.instructions.filter((line) => line.startsWith('USER ')).at(-1);
     t.regex(user ?? '', /^USER [1-9]\d*(:\d+)?$/, `${stage.name} ends as a numeric non-root user`);
   }
   const gpu = stages().find((stage) => stage.name === 'runtime-gpu');
   t.truthy(gpu?.instructions.find((line) => line.includes('libvulkan1')));
+});
+
+test('the GPU variant takes the CUDA provider from PyPI only when asked, into the folder onnxruntime-node loads providers from', (t) => {
+  const provider = stages().find((stage) => stage.name === 'cuda-provider');
+  if (!provider) throw new Error('no cuda-provider stage');
+  t.true(provider.instructions.includes('ARG TASTE_CUDA_PROVIDER=none'), 'off unless asked');
+  const install = provider.instructions.find((line) => line.startsWith('RUN ') && line.includes('install-cuda-provider.sh'));
+  t.regex(install ?? '', /if \[ "\$TASTE_CUDA_PROVIDER" = pypi \]; then\s+bash scripts\/install-cuda-provider\.sh /);
+  // What the script reads is copied in, and is in the build context.
+  for (const file of ['scripts/install-cuda-provider.sh', 'scripts/cuda-provider-wheel.py']) {
+    t.true(provider.instructions.some((line) => line.startsWith('COPY ') && line.includes(file)), `COPY of ${file}`);
+    t.true(existsSync(join(ROOT, file)), file);
+    t.false(isIgnored(file), `${file} is in the build context`);
+  }
+  t.true(provider.instructions.some((line) => /COPY --from=build \/app\/node_modules\/onnxruntime-node\/package\.json /.test(line)), 'onnxruntime-node\'s version');
+  const targetDir = /--target (\S+)/.exec(install ?? '')?.[1];
+  const libsDir = /--cuda-libs (\S+)/.exec(install ?? '')?.[1];
+  const gpu = stages().find((stage) => stage.name === 'runtime-gpu')!;
+  // /app is the runtime's WORKDIR: the providers land beside /app/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1.
+  t.true(gpu.instructions.some((line) => line.startsWith(`COPY --from=cuda-provider --chown=root:root ${targetDir}/ node_modules/onnxruntime-node/bin/napi-v6/linux/x64/`)));
+  const libsCopy = gpu.instructions.find((line) => line.startsWith(`COPY --from=cuda-provider --chown=root:root ${libsDir}/ `));
+  const libsInImage = libsCopy?.split(' ').at(-1)?.replace(/\/$/, '');
+  t.truthy(libsInImage);
+  t.true(gpu.instructions.includes(`ENV LD_LIBRARY_PATH=${libsInImage}`), 'the CUDA libraries are on LD_LIBRARY_PATH');
 });
 
 test('the image and the Kubernetes config agree on where the model is', (t) => {

@@ -6,9 +6,9 @@ import { ErrorCodes, TasteError } from '../../common/errors.js';
 import { InferencePool } from '../../model/inference-pool.js';
 import { loadModelBundle, type ModelBundle } from '../../model/model-bundle.js';
 import { readOnnxMetadataProps } from '../../model/onnx-metadata.js';
-import { EventKinds, Streams, type WindowEvent } from '../../events/window-event.js';
 import { DEFAULT_MODEL_DIR } from '../helpers/environment.js';
 import { copyModelWithMetadata } from '../helpers/onnx.js';
+import { playWindow } from '../helpers/windows.js';
 
 interface Context {
   bundle: ModelBundle;
@@ -33,18 +33,6 @@ function modelWith(t: { context: Context }, name: string, edit: (props: Map<stri
   return copyModelWithMetadata(DEFAULT_MODEL_DIR, join(t.context.scratch, name), edit);
 }
 
-function userWindow(length: number): WindowEvent[] {
-  return Array.from({ length }, (_, index) => ({
-    eventTimeMs: 1_764_000_000_000 + index * 60_000,
-    stream: Streams.PLAY,
-    partition: 0,
-    offset: index,
-    itemId: 2 + index,
-    kind: EventKinds.COMPLETED,
-    queryTokens: [],
-  }));
-}
-
 test('the shipped default model meets the contract', (t) => {
   const { metadata, vocabulary, itemTable } = t.context.bundle;
   t.regex(metadata.modelVersion, /^[A-Za-z0-9._-]+$/);
@@ -55,14 +43,14 @@ test('the shipped default model meets the contract', (t) => {
 });
 
 test('embeddings are unit vectors of the declared dimension, one per window, in order', async (t) => {
-  const windows = [userWindow(1), userWindow(7), userWindow(3)];
+  const windows = [playWindow(1), playWindow(7), playWindow(3)];
   const embeddings = await t.context.pool.embed(windows);
   t.is(embeddings.length, 3);
   for (const embedding of embeddings) {
     t.is(embedding.length, t.context.bundle.metadata.embeddingDim);
     t.true(Math.abs(Math.hypot(...embedding) - 1) < 1e-4);
   }
-  const [alone] = await t.context.pool.embed([userWindow(3)]);
+  const [alone] = await t.context.pool.embed([playWindow(3)]);
   for (let d = 0; d < alone!.length; d++) t.true(Math.abs(alone![d]! - embeddings[2]![d]!) < 1e-5, 'padding does not change a user');
 });
 
