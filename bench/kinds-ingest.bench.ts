@@ -3,14 +3,11 @@
 // (main thread + inference worker). Users are seeded warm: the windowed model with a full window,
 // the stateful one with a full tail (its checkpoint starts at zero; the step's cost is the same).
 import { existsSync } from 'node:fs';
-import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
 import { loadModelBundle } from '../model/model-bundle.js';
-import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, REPO_ROOT, stringArg } from './lib/env.js';
-import { type PipelineRun, runPipeline } from './lib/pipeline.js';
+import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REPO_ROOT, stringArg } from './lib/env.js';
+import { type PipelineRun, runPipeline, withPreProducedTraffic } from './lib/pipeline.js';
 import { Report } from './lib/report.js';
-import { benchKafka, benchTopics, createTopics, deleteTopics } from './lib/services.js';
 import { fmt, spread } from './lib/stats.js';
-import { produceWorldEvents } from './lib/traffic.js';
 
 const args = benchArgs({ events: { type: 'string' }, users: { type: 'string' }, 'stateful-model': { type: 'string' } });
 const report = new Report('kinds-ingest');
@@ -23,14 +20,7 @@ const stateful = await loadModelBundle(statefulDir);
 if (stateful.metadata.kind !== 'stateful' || windowed.metadata.kind !== 'windowed') throw new Error('kinds-ingest needs a windowed TASTE_BENCH_MODEL and a stateful --stateful-model');
 report.info(`windowed ${windowed.metadata.modelVersion} (L=${windowed.metadata.maxSeqLen}) vs stateful ${stateful.metadata.modelVersion} (tail ${stateful.metadata.maxSeqLen}); ${N} events of ${U} users`);
 
-const kafka = benchKafka();
-const topics = benchTopics();
-const redis = createRedisClient({ url: REDIS_URL, connectionName: 'taste-bench', commandTimeoutMs: 10_000 });
-await waitForRedis(redis);
-await createTopics(kafka, topics, 4);
-try {
-  const traffic = await produceWorldEvents(kafka, topics, { users: U, count: N });
-  const touched = [...traffic.eventsByUser.keys()];
+await withPreProducedTraffic({ users: U, count: N }, async ({ redis, topics, touched }) => {
   const runs: Record<'windowed' | 'stateful', PipelineRun[]> = { windowed: [], stateful: [] };
   for (let r = 0; r < args.repeats; r++) {
     for (const [kind, bundle] of [['windowed', windowed], ['stateful', stateful]] as const) {
@@ -62,8 +52,5 @@ try {
     ceilingSpread: perS('windowed'),
     ceilingLabel: 'windowed default',
   });
-} finally {
-  await deleteTopics(kafka, topics);
-  redis.disconnect();
-}
+});
 report.finish(OUT_DIR);

@@ -4,7 +4,9 @@ import { type StreamJob, startStreamJob, type StreamJobOptions } from '../../con
 import { FeatureStore, type RedisClient } from '../../featurestore/feature-store.js';
 import type { ModelBundle } from '../../model/model-bundle.js';
 import { type BenchArgs, KAFKA_BROKERS, numberArg, REDIS_URL, unique } from './env.js';
-import { benchLogger, deleteKeys, seedUsers } from './services.js';
+import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
+import { benchKafka, benchLogger, benchTopics, createTopics, deleteKeys, deleteTopics, seedUsers } from './services.js';
+import { produceWorldEvents } from './traffic.js';
 import { sleep } from './stats.js';
 
 export interface StepRecord {
@@ -154,4 +156,30 @@ export async function runPipeline(options: {
     cpuUsPerEvent: cpuUs / (stats.messages - m0),
     keyPrefix,
   };
+}
+
+/** What `withPreProducedTraffic` hands its run: a bench Redis client, the topics, and the users the traffic touched. */
+export interface PreProducedTraffic {
+  redis: RedisClient;
+  topics: StreamTopics;
+  touched: string[];
+}
+
+/**
+ * Simulated traffic of `users` users, `count` events, produced before `run` on fresh topics of 4
+ * partitions, with a Redis client for the run; the topics are deleted and the client closed after.
+ */
+export async function withPreProducedTraffic<T>(options: { users: number; count: number }, run: (traffic: PreProducedTraffic) => Promise<T>): Promise<T> {
+  const kafka = benchKafka();
+  const topics = benchTopics();
+  const redis = createRedisClient({ url: REDIS_URL, connectionName: 'taste-bench', commandTimeoutMs: 10_000 });
+  await waitForRedis(redis);
+  await createTopics(kafka, topics, 4);
+  try {
+    const traffic = await produceWorldEvents(kafka, topics, options);
+    return await run({ redis, topics, touched: [...traffic.eventsByUser.keys()] });
+  } finally {
+    await deleteTopics(kafka, topics);
+    redis.disconnect();
+  }
 }
