@@ -3,7 +3,8 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { unique } from '../helpers/environment.js';
-import { type CliContext, cliEnv, history, type Run, stateDigest, taste, withCliContext, writeJsonl } from './helpers.js';
+import type { Checkpoint } from '../../backfill/checkpoint.js';
+import { type CliContext, cliEnv, history, killAfterSteps, type Run, stateDigest, taste, withCliContext, writeJsonl } from './helpers.js';
 
 const test = anyTest as TestFn<CliContext>;
 withCliContext(test);
@@ -85,6 +86,31 @@ test('a corrupt or cut .jsonl.gz file fails with a coded error naming it, before
     t.regex(run.stderr, new RegExp(`${file}: not a readable gzip file \\(.+\\).*\\[TASTE_EVENT_INVALID\\]`), file);
     t.is((await stateDigest(t.context.redis, `${name}-${file}`)).keys, 0, `${file}: nothing written`);
   }
+});
+
+test('a .jsonl.gz backfill killed with SIGKILL and resumed from its checkpoint ends byte-identical to an uninterrupted run', async (t) => {
+  const name = unique('bfgz');
+  const gzip = join(t.context.dir, `${name}.jsonl.gz`);
+  const events = history(unique('u'), 160, 30, Date.now() - 10 * 86_400_000);
+  const plain = join(t.context.dir, `${name}-text.jsonl`);
+  await writeJsonl(plain, events);
+  await writeFile(gzip, gzipSync(await readFile(plain)));
+  // Small steps, so that the kill lands with most of the file still to read.
+  const args = ['backfill', gzip, '--chunk-size', '100', '--batch-size', '64'];
+  ok(t, await taste([...args, '--key-prefix', `${name}-whole`], cliEnv));
+  const expected = await stateDigest(t.context.redis, `${name}-whole`);
+
+  const checkpoint = join(t.context.dir, `${name}.ckpt`);
+  const resumable = [...args, '--key-prefix', `${name}-resumed`, '--checkpoint', checkpoint];
+  const killer = killAfterSteps(checkpoint, 2);
+  const first = await taste(resumable, cliEnv, killer.onSpawn);
+  t.is(first.signal, 'SIGKILL', `killed mid-way (exit ${first.code}): ${first.stdout}${first.stderr}`);
+  const killedAt = JSON.parse(await readFile(checkpoint, 'utf8')) as Checkpoint;
+  t.false(killedAt.done, 'killed before its end');
+  const second = ok(t, await taste(resumable, cliEnv));
+  // The second run starts at the checkpoint's text offset: it reads exactly the lines the first had not checkpointed.
+  t.regex(second.stdout, new RegExp(`records read +${events.length} \\(all runs of this checkpoint; ${events.length - killedAt.counts.records} in this run\\)`));
+  t.deepEqual(await stateDigest(t.context.redis, `${name}-resumed`), expected);
 });
 
 async function plainFile(t: ExecutionContext<CliContext>, name: string): Promise<string> {
