@@ -11,9 +11,13 @@ export type FileFormat = (typeof FileFormats)[keyof typeof FileFormats];
 export interface DiscoveredFile {
   path: string;
   format: FileFormat;
+  /** A `.gz` name: read through gunzip. */
+  gzip: boolean;
+  /** The file's size on disk (compressed, for a gzip file). */
   bytes: number;
 }
 
+/** By the extension before `.gz` for a gzip file. */
 const EXTENSIONS: Record<string, FileFormat> = {
   '.jsonl': FileFormats.JSONL,
   '.ndjson': FileFormats.JSONL,
@@ -28,12 +32,25 @@ const GLOB_CHARS = /[*?[\]{}()!+@]/;
 /** Spark's and Hadoop's markers (`_SUCCESS`, `_temporary/`); hidden names are left out by `dot: false`. */
 const SKIPPED = ['**/_*', '**/_*/**'];
 
+const GZIP = '.gz';
+
+export function isGzip(path: string): boolean {
+  return extname(path).toLowerCase() === GZIP;
+}
+
+/** The extension that names the format: `.jsonl` of `day.jsonl` and of `day.jsonl.gz`. */
+function formatExtension(path: string): string {
+  const name = isGzip(path) ? path.slice(0, -GZIP.length) : path;
+  return extname(name).toLowerCase();
+}
+
 export function formatOf(path: string, forced: FileFormat | undefined): FileFormat | undefined {
-  return forced ?? EXTENSIONS[extname(path).toLowerCase()];
+  return forced ?? EXTENSIONS[formatExtension(path)];
 }
 
 /**
- * Expands files, directories (every .jsonl/.ndjson/.json/.parquet file below, recursively) and
+ * Expands files, directories (every .jsonl/.ndjson/.json/.parquet file below, and the first three
+ * gzipped: .jsonl.gz and so on, recursively) and
  * globs (tinyglobby: `*`, `?`, `[...]`, `**`, braces `{a,b}` and `{1..3}`) into a list of files. An
  * input that names an existing file or directory is that path, whatever characters its name holds.
  * Each argument's files are sorted by path (byte order), arguments keep their order: the same
@@ -59,10 +76,15 @@ export async function discoverFiles(inputs: readonly string[], forced?: FileForm
       if (!format) {
         throw new TasteError(
           ErrorCodes.CONFIG_INVALID,
-          `cannot tell the format of ${path} from its extension (.jsonl, .ndjson, .json, .parquet): name it with --format`,
+          `cannot tell the format of ${path} from its extension (.jsonl, .ndjson, .json, .parquet, the first three with .gz): name it with --format`,
         );
       }
-      files.push({ path, format, bytes: (await stat(real)).size });
+      const gzip = isGzip(path);
+      if (gzip && format === FileFormats.PARQUET) {
+        // Parquet compresses its pages itself; a gzipped Parquet file would have to be unpacked whole before its footer is read.
+        throw new TasteError(ErrorCodes.CONFIG_INVALID, `${path}: a gzipped Parquet file cannot be read; gunzip it first (Parquet's own page compression is read)`);
+      }
+      files.push({ path, format, gzip, bytes: (await stat(real)).size });
     }
   }
   return files;
@@ -94,7 +116,13 @@ async function expandInput(input: string): Promise<string[]> {
   }
   if (info.isFile()) return [path];
   if (!info.isDirectory()) throw new TasteError(ErrorCodes.CONFIG_INVALID, `input "${input}" is neither a file nor a directory`);
-  return (await walk(path, '**/*')).filter((file) => EXTENSIONS[extname(file).toLowerCase()] !== undefined);
+  return (await walk(path, '**/*')).filter(isDiscovered);
+}
+
+/** What a directory's walk takes: the known extensions, and the JSONL ones gzipped. */
+function isDiscovered(path: string): boolean {
+  const format = EXTENSIONS[formatExtension(path)];
+  return format !== undefined && !(isGzip(path) && format === FileFormats.PARQUET);
 }
 
 /** The glob is matched below its literal leading directories, so the skipped names are relative to that base. */

@@ -13,6 +13,7 @@ import { type Embedder, Updater } from '../updater/updater.js';
 import { type BackfillOptions, type BackfillSummary, runBackfill } from './backfill.js';
 import { type Checkpoint, checkpointMismatch, type CheckpointSource, fingerprintOf, loadCheckpoint } from './checkpoint.js';
 import { discoverFiles, displayName, type FileFormat, FileFormats } from './file-discovery.js';
+import { gunzippedSize } from './file-bytes.js';
 import { fileCoordinates, fileDigest, type FileIdentity, FileIdentities } from './file-identity.js';
 import { JsonlSource } from './jsonl-source.js';
 import { type KafkaRange, KafkaRangeReader, resolveKafkaRanges } from './kafka-range.js';
@@ -329,7 +330,13 @@ async function openFiles(
     }
     labelByKey.set(key, label);
     const common = { path: file.path, label, coordinates, featurizer, filter, nowMs: options.nowMs };
-    sources.push(file.format === FileFormats.PARQUET ? await ParquetSource.open(common) : new JsonlSource({ ...common, bytes: file.bytes }));
+    if (file.format === FileFormats.PARQUET) {
+      sources.push(await ParquetSource.open(common));
+    } else {
+      // A gzip file's progress counts its text, as its cursor does; reading it through first also refuses a corrupt one before any write.
+      const bytes = file.gzip ? await gunzippedSize({ path: file.path, label }) : file.bytes;
+      sources.push(new JsonlSource({ ...common, gzip: file.gzip, bytes }));
+    }
     identities.push({ label, key });
   }
   return { sources, identities };

@@ -1,7 +1,7 @@
-import { createReadStream } from 'node:fs';
 import type { EventRecord } from '../events/event-record.js';
 import type { EventFeaturizer } from '../events/featurizer.js';
 import { parseEventLine } from '../events/jsonl.js';
+import { type FileBytes, readFileBytes } from './file-bytes.js';
 import type { FileCoordinates } from './file-identity.js';
 import { ownsUser } from './shard.js';
 import { keepsTime, keepsUser, type RecordFilter, type SourceCursor, type SourceReader, type SourceRecord } from './source.js';
@@ -42,55 +42,54 @@ export interface JsonlLine {
 /**
  * The lines of a file from a byte offset on (the line count so far given), in batches per read.
  * Unlike `readline`, it knows each line's byte offset, so a resumed backfill seeks instead of
- * re-reading the file. `\n` and `\r\n` both end a line; a last line without a newline counts.
+ * re-parsing the file (a gzip file's offsets count decompressed bytes: file-bytes.ts). `\n` and
+ * `\r\n` both end a line; a last line without a newline counts.
  */
-export async function* readJsonlLines(path: string, from: SourceCursor, maxLineBytes = MAX_LINE_BYTES): AsyncGenerator<JsonlLine[]> {
+export async function* readJsonlLines(file: FileBytes, from: SourceCursor, maxLineBytes = MAX_LINE_BYTES): AsyncGenerator<JsonlLine[]> {
   let line = from.at;
   let offset = from.next; // byte offset of `pending`'s first byte
   let pending: Buffer = Buffer.alloc(0);
   let overlong = false; // inside a line longer than the limit: skip to its end
-  const stream = createReadStream(path, { start: from.next, highWaterMark: 1 << 20 });
-  try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      const buffer = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
-      const lines: JsonlLine[] = [];
-      let start = 0;
-      for (let end = buffer.indexOf(NEWLINE, start); end >= 0; end = buffer.indexOf(NEWLINE, start)) {
-        line++;
-        const next = offset + end + 1;
-        if (overlong || end - start > maxLineBytes) {
-          lines.push({ line, next, text: undefined });
-          overlong = false;
-        } else {
-          const stop = end > start && buffer[end - 1] === CARRIAGE_RETURN ? end - 1 : end;
-          lines.push({ line, next, text: buffer.toString('utf8', start, stop) });
-        }
-        start = end + 1;
-      }
-      if (buffer.length - start > maxLineBytes) {
-        overlong = true; // keep nothing of it; the line is reported when its newline comes
-        pending = Buffer.alloc(0);
-        offset += buffer.length;
-      } else {
-        pending = buffer.subarray(start);
-        offset += start;
-      }
-      if (lines.length > 0) yield lines;
-    }
-    if (pending.length > 0 || overlong) {
+  for await (const chunk of readFileBytes(file, from.next)) {
+    const buffer = pending.length > 0 ? Buffer.concat([pending, chunk]) : chunk;
+    const lines: JsonlLine[] = [];
+    let start = 0;
+    for (let end = buffer.indexOf(NEWLINE, start); end >= 0; end = buffer.indexOf(NEWLINE, start)) {
       line++;
-      const end = pending.length;
-      const stop = end > 0 && pending[end - 1] === CARRIAGE_RETURN ? end - 1 : end;
-      yield [{ line, next: offset + end, text: overlong ? undefined : pending.toString('utf8', 0, stop) }];
+      const next = offset + end + 1;
+      if (overlong || end - start > maxLineBytes) {
+        lines.push({ line, next, text: undefined });
+        overlong = false;
+      } else {
+        const stop = end > start && buffer[end - 1] === CARRIAGE_RETURN ? end - 1 : end;
+        lines.push({ line, next, text: buffer.toString('utf8', start, stop) });
+      }
+      start = end + 1;
     }
-  } finally {
-    stream.destroy();
+    if (buffer.length - start > maxLineBytes) {
+      overlong = true; // keep nothing of it; the line is reported when its newline comes
+      pending = Buffer.alloc(0);
+      offset += buffer.length;
+    } else {
+      pending = buffer.subarray(start);
+      offset += start;
+    }
+    if (lines.length > 0) yield lines;
+  }
+  if (pending.length > 0 || overlong) {
+    line++;
+    const end = pending.length;
+    const stop = end > 0 && pending[end - 1] === CARRIAGE_RETURN ? end - 1 : end;
+    yield [{ line, next: offset + end, text: overlong ? undefined : pending.toString('utf8', 0, stop) }];
   }
 }
 
 export interface JsonlSourceOptions {
   path: string;
   label: string;
+  /** Read through gunzip (a `.gz` file). */
+  gzip: boolean;
+  /** The text's size: the file's, or decompressed for a gzip file (progress units). */
   bytes: number;
   coordinates: FileCoordinates;
   featurizer: EventFeaturizer;
@@ -99,7 +98,7 @@ export interface JsonlSourceOptions {
   nowMs: number;
 }
 
-/** A JSONL file of events (docs/backfill.md): offset = line number. */
+/** A JSONL file of events, plain or gzip (docs/backfill.md): offset = line number. */
 export class JsonlSource implements SourceReader {
   readonly label: string;
   readonly start: SourceCursor = { at: 0, next: 0 };
@@ -121,8 +120,8 @@ export class JsonlSource implements SourceReader {
   }
 
   async *read(from: SourceCursor): AsyncGenerator<SourceRecord[]> {
-    const { coordinates, featurizer, filter, nowMs } = this.#options;
-    for await (const lines of readJsonlLines(this.#options.path, from)) {
+    const { path, label, gzip, coordinates, featurizer, filter, nowMs } = this.#options;
+    for await (const lines of readJsonlLines({ path, label, gzip }, from)) {
       const records: SourceRecord[] = [];
       for (const { line, next, text } of lines) {
         if (text === undefined) {

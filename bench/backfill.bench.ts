@@ -11,28 +11,25 @@
 //    needs for that work. events ÷ that time is what the backfill would do if everything else
 //    (files, JSON, Redis, scheduling) were free; the ratio is the pipeline's efficiency.
 // Run: npm run build && eval "$(bash deploy/local/services.sh env)" && node dist/bench/backfill.bench.js [--long]
-import { spawn } from 'node:child_process';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import ort from 'onnxruntime-node';
 import { runBackfillJob } from '../backfill/job.js';
 import { createLogger } from '../common/logger.js';
 import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
 import { MODEL_OUTPUT } from '../model/contract.js';
 import { buildSequenceBatch } from '../model/features.js';
-import type { WindowEvent } from '../events/window-event.js';
 import { loadModelBundle } from '../model/model-bundle.js';
 import { writeEventsJsonl } from '../simulator/jsonl.js';
 import type { EventRecord } from '../events/event-record.js';
-import type { Embedder } from '../updater/updater.js';
 import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, REPO_ROOT, unique } from './lib/env.js';
 import { feedsOf, ortSession } from './lib/ort.js';
 import { Report } from './lib/report.js';
 import { fmt, nowMs, timeLoop } from './lib/stats.js';
 import { syntheticWindows } from './lib/windows.js';
+import { type EmbedCall, dropKeys, recordEmbedCalls, replayEmbedCallsMs, simulateJsonl } from './lib/backfill-model.js';
 
 const args = benchArgs({ users: { type: 'string' }, days: { type: 'string' }, 'batch-size': { type: 'string' }, 'ml-dir': { type: 'string' } });
 const report = new Report('backfill');
@@ -44,7 +41,6 @@ const simDays = numberArg(args, 'days', 7);
 const mlDir = (args.values['ml-dir'] as string | undefined) ?? process.env.TASTE_BENCH_ML_DIR ?? join(REPO_ROOT, '..', 'shared', 'datasets', 'ml-latest-small');
 // The pool's default: one worker, intra-op threads = cores.
 const threads = Math.max(1, availableParallelism());
-const POOL_MAX_BATCH = 256;
 report.info(`model ${metadata.modelVersion}: D=${metadata.embeddingDim} L=${metadata.maxSeqLen}; cpu, 1 inference worker, ${threads} intra-op threads; batch size ${batchSize}`);
 
 const dir = await mkdtemp(join(tmpdir(), 'taste-bench-backfill-'));
@@ -59,38 +55,6 @@ async function modelOnlyUsersPerS(): Promise<number> {
   const feeds = feedsOf(buildSequenceBatch(syntheticWindows(batchSize, metadata.maxSeqLen, metadata, 11), metadata.queryTokens));
   const { runs, ms } = await timeLoop(() => session.run(feeds, [MODEL_OUTPUT]), { minMs: args.long ? 6000 : 3000, minRuns: 3, warmup: 1 });
   return (runs * batchSize) / (ms / 1000);
-}
-
-/** Ceiling 2: the recorded inference calls (rows × length each), replayed on pre-built tensors. */
-async function replayMs(calls: readonly { rows: number; length: number }[]): Promise<number> {
-  const cache = new Map<string, Record<string, ort.Tensor>>();
-  const plan: Record<string, ort.Tensor>[] = [];
-  for (const { rows, length } of calls) {
-    for (let start = 0; start < rows; start += POOL_MAX_BATCH) {
-      const b = Math.min(POOL_MAX_BATCH, rows - start);
-      const key = `${b}x${length}`;
-      let feeds = cache.get(key);
-      if (!feeds) {
-        feeds = feedsOf(buildSequenceBatch(syntheticWindows(b, length, metadata, b * 100 + length), metadata.queryTokens));
-        cache.set(key, feeds);
-      }
-      plan.push(feeds);
-    }
-  }
-  await session.run(plan[0]!, [MODEL_OUTPUT]); // warm-up
-  const start = nowMs();
-  for (const feeds of plan) await session.run(feeds, [MODEL_OUTPUT]);
-  return nowMs() - start;
-}
-
-/** Records each call the backfill makes to the inference pool: rows and window length. */
-function recorder(calls: { rows: number; length: number }[]): (inner: Embedder) => Embedder {
-  return (inner) => ({
-    embed: (windows: readonly (readonly WindowEvent[])[]) => {
-      calls.push({ rows: windows.length, length: Math.max(1, ...windows.map((window) => window.length)) });
-      return inner.embed(windows);
-    },
-  });
 }
 
 async function movieLensJsonl(path: string): Promise<number | undefined> {
@@ -126,23 +90,6 @@ async function movieLensJsonl(path: string): Promise<number | undefined> {
   return writeEventsJsonl(events(), path);
 }
 
-function simulate(path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/cli/main.js'), 'simulate', '--users', String(simUsers), '--days', String(simDays), '--seed', '7', '--out', path, '--quiet'], { stdio: 'inherit' });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`taste simulate exited ${code}`))));
-  });
-}
-
-async function dropKeys(prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
-
 try {
   const datasets: { id: string; label: string; path: string; minEventTimeMs?: number }[] = [];
   const mlPath = join(dir, 'ml-latest-small.jsonl');
@@ -150,7 +97,7 @@ try {
   if (mlEvents === undefined) report.info(`MovieLens not found under ${mlDir} (--ml-dir or TASTE_BENCH_ML_DIR): skipped`);
   else datasets.push({ id: 'movielens', label: `MovieLens ml-latest-small, ${mlEvents} ratings as plays`, path: mlPath, minEventTimeMs: Date.UTC(1990, 0, 1) });
   const simPath = join(dir, 'simulated.jsonl');
-  await simulate(simPath);
+  await simulateJsonl(simPath, simUsers, simDays);
   datasets.push({ id: 'simulated', label: `simulated, ${simUsers} users × ${simDays} days`, path: simPath });
 
   const ceiling = await modelOnlyUsersPerS();
@@ -160,7 +107,7 @@ try {
   for (const dataset of datasets) {
     const prefix = unique(`backfill-${dataset.id}`);
     prefixes.push(prefix);
-    const calls: { rows: number; length: number }[] = [];
+    const calls: EmbedCall[] = [];
     const started = nowMs();
     const summary = await runBackfillJob({
       input: { kind: 'files', paths: [dataset.path] },
@@ -169,14 +116,14 @@ try {
       keyPrefix: prefix,
       batchSize,
       logger: createLogger('warn'),
-      instrumentEmbedder: recorder(calls),
+      instrumentEmbedder: recordEmbedCalls(calls),
       ...(dataset.minEventTimeMs === undefined ? {} : { minEventTimeMs: dataset.minEventTimeMs }),
     });
     const wallS = (nowMs() - started) / 1000; // includes model load and file hashing
     const runS = summary.runMs / 1000;
     const eventsPerS = summary.runEvents / runS;
     const rows = calls.reduce((sum, call) => sum + call.rows, 0);
-    const modelMs = await replayMs(calls);
+    const modelMs = await replayEmbedCallsMs(session, metadata, calls);
     const modelOnlyEventsPerS = summary.runEvents / (modelMs / 1000);
     report.info(
       `${dataset.label}: ${summary.runEvents} events, ${summary.users} users, ${summary.writes} state writes in ${summary.steps} steps; ` +
@@ -204,7 +151,7 @@ try {
     });
   }
 } finally {
-  for (const prefix of prefixes) await dropKeys(prefix);
+  for (const prefix of prefixes) await dropKeys(redis, prefix);
   redis.disconnect();
   await session.release();
   await rm(dir, { recursive: true, force: true });

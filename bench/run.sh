@@ -2,8 +2,8 @@
 # Benchmarks, each figure beside its ceiling measured in the same run (see bench/RESULTS.md).
 #
 #   bash bench/run.sh                 the short set (a few minutes): model history-cost ingest kinds-ingest shadow quality freshness serving response-encoding redis-write erasure scale
-#   bash bench/run.sh --long          the full set: longer runs, more users, + profile (+ backfill when built)
-#   bash bench/run.sh ingest serving  just these (names: model history-cost ingest kinds-ingest shadow quality freshness serving response-encoding redis-write erasure scale profile backfill)
+#   bash bench/run.sh --long          the full set: longer runs, more users, + profile (+ backfill, backfill-shards when built)
+#   bash bench/run.sh ingest serving  just these (names: model history-cost ingest kinds-ingest shadow quality freshness serving response-encoding redis-write erasure scale profile backfill backfill-shards)
 #   bash bench/run.sh --repeats 5     key figures measured 5 times (default 3)
 #
 # Starts the local Kafka and Redis (deploy/local/services.sh), builds, and writes every benchmark's
@@ -31,6 +31,7 @@ if [[ ${#names[@]} -eq 0 ]]; then
   if [[ $mode == long ]]; then
     names+=(profile)
     [[ -f bench/backfill.bench.ts ]] && names+=(backfill)
+    [[ -f bench/backfill-shards.bench.ts ]] && names+=(backfill-shards)
   fi
 fi
 

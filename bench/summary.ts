@@ -18,7 +18,7 @@ export interface BenchJson {
   context?: { loadAverageAtStart?: string; loadAverageAtEnd?: string } & Record<string, unknown>;
 }
 
-const ORDER = ['model', 'ingest', 'shadow', 'quality', 'freshness', 'serving', 'redis-write', 'scale', 'profile', 'backfill'];
+const ORDER = ['model', 'ingest', 'shadow', 'quality', 'freshness', 'serving', 'redis-write', 'scale', 'profile', 'backfill', 'backfill-shards'];
 
 /** The benchmark JSON files of one folder, in the summary's order, with their names. */
 export function readBenchJsons(dir: string): { file: string; data: BenchJson }[] {

@@ -29,7 +29,7 @@ const flags = {
   shard: { type: 'string', env: 'TASTE_BACKFILL_SHARD', description: 'only shard I of N, "I/N" (0-based): --kafka, the partitions p with p mod N = I; files, the users hashed to I (docs/backfill.md)' },
   shards: { type: 'integer', env: 'TASTE_BACKFILL_SHARDS', min: 1, description: 'the shard count N, the index I being JOB_COMPLETION_INDEX (a Kubernetes Indexed Job sets it) unless --shard gives it' },
   'fail-fast': { type: 'boolean', env: 'TASTE_BACKFILL_FAIL_FAST', default: false, description: 'stop (exit 1) at the first bad record instead of skipping it' },
-  format: { type: 'string', env: 'TASTE_BACKFILL_FORMAT', default: 'auto', choices: ['auto', 'jsonl', 'parquet'], description: 'input file format (auto: by extension)' },
+  format: { type: 'string', env: 'TASTE_BACKFILL_FORMAT', default: 'auto', choices: ['auto', 'jsonl', 'parquet'], description: 'input file format (auto: by extension; a .gz file is JSONL read through gunzip)' },
   'file-identity': { type: 'string', env: 'TASTE_BACKFILL_FILE_IDENTITY', default: 'content', choices: ['content', 'name'], description: 'what makes a file the same source on a re-run (docs/backfill.md)' },
   'updated-at': { type: 'string', env: 'TASTE_BACKFILL_UPDATED_AT', default: 'last-event', description: 'what upd is stamped with: last-event (deterministic), now, or a time' },
   'min-event-time': { type: 'string', env: 'TASTE_BACKFILL_MIN_EVENT_TIME', default: '2005-01-01T00:00:00Z', description: 'oldest event time accepted (older events are invalid)' },
@@ -43,10 +43,11 @@ const flags = {
 export const backfillHelp = `${formatHelp(
   'taste backfill [options] <file|directory|glob>...\n       taste backfill --kafka [--since T] [--until T] [options]',
   [
-    "Rebuilds users' state and embeddings from history through the stream's updater: JSONL or Parquet files of play",
-    'and search events (docs/backfill.md), or a time range of the Kafka topics. Writes the keys of the --model',
-    "version, so a new model's keys can be filled while the current one is served. Re-running is idempotent; with",
-    '--checkpoint a killed run continues where it stopped. Bad records are reported (file:line) and skipped.',
+    "Rebuilds users' state and embeddings from history through the stream's updater: JSONL (plain, or gzip: .jsonl.gz)",
+    'or Parquet files of play and search events (docs/backfill.md), or a time range of the Kafka topics. Writes the',
+    "keys of the --model version, so a new model's keys can be filled while the current one is served. Re-running is",
+    'idempotent; with --checkpoint a killed run continues where it stopped. Bad records are reported (file:line) and',
+    'skipped.',
     'With --shard I/N (or --shards N in an Indexed Job) N processes split the work, each with its own checkpoint;',
     'together they write the same bytes as one unsharded run.',
   ].join('\n'),
@@ -56,6 +57,7 @@ export const backfillHelp = `${formatHelp(
 Exit status: 0 done, 1 error or --fail-fast stop, 2 bad usage, 130 interrupted (resume with the same --checkpoint).
 Examples:
   taste backfill --model models/next --checkpoint next.ckpt 'archive/2025-*/*.parquet' recent.jsonl
+  taste backfill --checkpoint logs.ckpt 'logs/2026-11-*.jsonl.gz'
   taste backfill --kafka --since 2026-10-27T00:00:00Z --shard 1/4 --checkpoint shard-1.ckpt`;
 
 export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {

@@ -45,8 +45,13 @@ export function withCliContext(test: TestFn<CliContext>): void {
 /**
  * SHA-256 over every key under `prefix` (names without the prefix, sorted) and all their fields
  * (sorted, raw bytes; a set's members, sorted): two prefixes with the same digest hold byte-identical state.
+ * `rewrite` replaces a hash field's bytes before they are hashed (to compare states that differ in a known way).
  */
-export async function stateDigest(redis: RedisClient, prefix: string): Promise<{ keys: number; digest: string }> {
+export async function stateDigest(
+  redis: RedisClient,
+  prefix: string,
+  rewrite: (field: string, bytes: Buffer) => Buffer = (_field, bytes) => bytes,
+): Promise<{ keys: number; digest: string }> {
   const keys: string[] = [];
   let cursor = '0';
   do {
@@ -64,7 +69,7 @@ export async function stateDigest(redis: RedisClient, prefix: string): Promise<{
       continue;
     }
     const fields = await redis.hgetallBuffer(key);
-    for (const name of Object.keys(fields).sort()) hash.update(`${name}\0`).update(fields[name]!).update('\0');
+    for (const name of Object.keys(fields).sort()) hash.update(`${name}\0`).update(rewrite(name, fields[name]!)).update('\0');
   }
   return { keys: keys.length, digest: hash.digest('hex') };
 }

@@ -1,13 +1,16 @@
 import test from 'ava';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { forEachConcurrently, planBatches } from '../../backfill/batches.js';
 import { checkpointMismatch, CHECKPOINT_FORMAT, type Checkpoint, fingerprintOf, loadCheckpoint, saveCheckpoint } from '../../backfill/checkpoint.js';
 import { DistinctCount } from '../../backfill/distinct-count.js';
+import { gunzippedSize } from '../../backfill/file-bytes.js';
 import { discoverFiles } from '../../backfill/file-discovery.js';
 import { fileCoordinates, fileDigest } from '../../backfill/file-identity.js';
 import { readJsonlLines } from '../../backfill/jsonl-source.js';
 import { LengthGroupedEmbedder } from '../../backfill/length-grouped-embedder.js';
+import { ErrorCodes, TasteError } from '../../common/errors.js';
 import type { SourcedEvent, WindowEvent } from '../../events/window-event.js';
 import { tempDir } from './helpers.js';
 
@@ -63,16 +66,26 @@ test('files, directories and globs expand to a sorted list; hidden and _ files a
   const dir = await tempDir();
   await mkdir(join(dir, 'b'));
   await mkdir(join(dir, 'a'));
-  for (const name of ['b/2.jsonl', 'b/1.parquet', 'a/z.ndjson', 'a/_SUCCESS', 'a/.x.jsonl', 'notes.txt']) await writeFile(join(dir, name), '');
+  for (const name of ['b/2.jsonl', 'b/1.parquet', 'a/z.ndjson', 'a/y.JSONL.GZ', 'a/_SUCCESS', 'a/.x.jsonl', 'a/w.parquet.gz', 'a/v.gz', 'notes.txt']) {
+    await writeFile(join(dir, name), '');
+  }
   const listed = await discoverFiles([dir]);
   t.deepEqual(
-    listed.map((file) => [file.path.slice(dir.length + 1), file.format]),
+    listed.map((file) => [file.path.slice(dir.length + 1), file.format, file.gzip]),
     [
-      ['a/z.ndjson', 'jsonl'],
-      ['b/1.parquet', 'parquet'],
-      ['b/2.jsonl', 'jsonl'],
+      ['a/y.JSONL.GZ', 'jsonl', true],
+      ['a/z.ndjson', 'jsonl', false],
+      ['b/1.parquet', 'parquet', false],
+      ['b/2.jsonl', 'jsonl', false],
     ],
+    'a gzipped JSONL file is found like a plain one; a gzipped Parquet file or a bare .gz is not',
   );
+  t.deepEqual(
+    (await discoverFiles([join(dir, 'a/v.gz')], 'jsonl')).map((file) => [file.format, file.gzip]),
+    [['jsonl', true]],
+    '--format jsonl names the format of a bare .gz',
+  );
+  await t.throwsAsync(discoverFiles([join(dir, 'a/w.parquet.gz')]), { message: /gzipped Parquet file cannot be read/ });
   const globbed = await discoverFiles([join(dir, '*/*.jsonl'), join(dir, 'b/2.jsonl')]);
   t.deepEqual(globbed.map((file) => file.path.slice(dir.length + 1)), ['b/2.jsonl'], 'a file named twice is read once');
   await t.throwsAsync(discoverFiles([join(dir, 'notes.txt')]), { message: /--format/ });
@@ -85,7 +98,7 @@ test('JSONL lines carry their byte offsets; reading resumes from one; CRLF and a
   const path = join(dir, 'e.jsonl');
   await writeFile(path, 'one\r\ntwo\n\nfour é\nfive');
   const all = [];
-  for await (const lines of readJsonlLines(path, { at: 0, next: 0 })) all.push(...lines);
+  for await (const lines of readJsonlLines({ path, label: path, gzip: false }, { at: 0, next: 0 })) all.push(...lines);
   t.deepEqual(
     all.map((line) => [line.line, line.text]),
     [
@@ -98,9 +111,49 @@ test('JSONL lines carry their byte offsets; reading resumes from one; CRLF and a
   );
   const afterTwo = all[1]!;
   const rest = [];
-  for await (const lines of readJsonlLines(path, { at: afterTwo.line, next: afterTwo.next })) rest.push(...lines);
+  for await (const lines of readJsonlLines({ path, label: path, gzip: false }, { at: afterTwo.line, next: afterTwo.next })) rest.push(...lines);
   t.deepEqual(rest, all.slice(2));
   t.is(all[4]!.next, (await readFile(path)).length);
+});
+
+test('a gzip file reads as the lines of its text, from the start or resumed at a text offset; concatenated members are one text', async (t) => {
+  const dir = await tempDir();
+  const text = 'one\ntwo\r\nthree\nfour é\n';
+  const plain = { path: join(dir, 'e.jsonl'), label: 'e.jsonl', gzip: false };
+  const gzip = { path: join(dir, 'e.jsonl.gz'), label: 'e.jsonl.gz', gzip: true };
+  await writeFile(plain.path, text);
+  // Two members, split inside a line, as `cat a.gz b.gz` or a parallel gzip writes them.
+  await writeFile(gzip.path, Buffer.concat([gzipSync(text.slice(0, 6)), gzipSync(text.slice(6))]));
+  const read = async (file: typeof plain, from = { at: 0, next: 0 }) => {
+    const all = [];
+    for await (const lines of readJsonlLines(file, from)) all.push(...lines);
+    return all;
+  };
+  const expected = await read(plain);
+  t.deepEqual(
+    expected.map((line) => line.text),
+    ['one', 'two', 'three', 'four é'],
+  );
+  t.deepEqual(await read(gzip), expected, 'the same lines, line numbers and offsets (of the text) as the plain file');
+  t.deepEqual(await read(gzip, { at: 2, next: expected[1]!.next }), expected.slice(2), 'resumed after line 2');
+});
+
+test('a corrupt or cut gzip file fails with a coded error naming it, not as a shorter file', async (t) => {
+  const dir = await tempDir();
+  const whole = gzipSync('{"a":1}\n'.repeat(1000));
+  const cases: [string, Buffer][] = [
+    ['cut.jsonl.gz', whole.subarray(0, whole.length - 12)],
+    ['not-gzip.jsonl.gz', Buffer.from('{"a":1}\n')],
+  ];
+  for (const [name, bytes] of cases) {
+    const file = { path: join(dir, name), label: name, gzip: true };
+    await writeFile(file.path, bytes);
+    const reading = (async () => {
+      for await (const _ of readJsonlLines(file, { at: 0, next: 0 })) continue;
+    })();
+    await t.throwsAsync(reading, { instanceOf: TasteError, code: ErrorCodes.EVENT_INVALID, message: new RegExp(`^${name}: not a readable gzip file`) }, name);
+    await t.throwsAsync(gunzippedSize(file), { instanceOf: TasteError, code: ErrorCodes.EVENT_INVALID }, `${name}, measured`);
+  }
 });
 
 test('a line longer than the limit is reported without being held, and the next line is read', async (t) => {
@@ -108,7 +161,7 @@ test('a line longer than the limit is reported without being held, and the next 
   const path = join(dir, 'long.jsonl');
   await writeFile(path, `a\n${'x'.repeat(5000)}\nb\n${'y'.repeat(5000)}`);
   const all = [];
-  for await (const lines of readJsonlLines(path, { at: 0, next: 0 }, 100)) all.push(...lines);
+  for await (const lines of readJsonlLines({ path, label: path, gzip: false }, { at: 0, next: 0 }, 100)) all.push(...lines);
   t.deepEqual(
     all.map((line) => [line.line, line.text]),
     [
