@@ -198,7 +198,7 @@ export class Updater {
     const quality = this.#liveQuality;
     if (!quality || quality.sampleRate === 0) return sampled;
     for (const [userId, events] of byUser) {
-      const earliest = events.reduce((first, next) => (compareWindowEvents(next.event, first.event) < 0 ? next : first));
+      const earliest = earliestOf(events);
       if (quality.isSampled(earliest)) sampled.set(userId, earliest);
     }
     return sampled;
@@ -276,7 +276,7 @@ export class Updater {
       const play = sampled.get(update.userId);
       const read = reads.get(update.userId);
       if (!play || read?.status !== 'found') continue;
-      const earliest = plan.fresh.reduce((first, next) => (compareWindowEvents(next.event, first.event) < 0 ? next : first));
+      const earliest = earliestOf(plan.fresh);
       if (earliest.topic !== play.topic || compareWindowEvents(earliest.event, play.event) !== 0) continue;
       if (!followsApplied(earliest.event, state.window, state.checkpoint?.lastEventMs)) continue;
       const rank = this.#liveQuality!.rank(modelVersion, read.embedding.vector, earliest.event.itemId);
@@ -424,6 +424,11 @@ function eventsOfLane(lane: Lane, events: readonly SourcedEvent[]): readonly Sou
     }
     return { userId: sourced.userId, topic: sourced.topic, event };
   });
+}
+
+/** The first of some (non-empty) events in window order. */
+function earliestOf(events: readonly SourcedEvent[]): SourcedEvent {
+  return events.reduce((first, next) => (compareWindowEvents(next.event, first.event) < 0 ? next : first));
 }
 
 /** One run; if it fails for a user-dependent reason, each half is run on its own, down to single users. */
