@@ -66,6 +66,8 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
   const shutdown = new ShutdownSignal((message) => logger.info(message));
   const metrics = new PipelineMetrics();
   const metricsServer = values['metrics-port'] > 0 ? await startMetricsServer(metrics, { port: values['metrics-port'] }) : undefined;
+  // Metrics that nobody can read cost nothing: without the metrics server no observer records them.
+  const observed = metricsServer !== undefined;
   const bundle = await loadModelBundle(values.model);
   const itemBundles = [bundle];
   for (const directory of values['item-model']) itemBundles.push(await loadModelBundle(directory));
@@ -90,7 +92,9 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
         // Versions whose model is not loaded here are read without a length check.
         ...(dims.has(modelVersion) ? { embeddingDim: dims.get(modelVersion)! } : {}),
         keyPrefix: values['key-prefix'],
-        observer: storeObserver(metrics),
+        ...(observed ? { observer: storeObserver(metrics) } : {}),
+        onBatchReadsRefused: (reason) =>
+          logger.warn('batched reads refused: reading one HMGET per user from now on (grant +evalsha +eval to the serving user, docs/deployment.md)', { modelVersion, reason }),
       }),
   );
   const served = [...new Set(versions)];
@@ -104,7 +108,7 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
       maxCandidates: values['max-candidates'],
       maxK: values['max-k'],
       logger,
-      observer: servingObserver(metrics),
+      ...(observed ? { observer: servingObserver(metrics) } : {}),
     },
     redis,
     ...(values['rollout-poll-ms'] > 0
@@ -112,7 +116,7 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
           rollout: {
             keyPrefix: values['key-prefix'],
             pollMs: values['rollout-poll-ms'],
-            observer: rolloutObserver(rolloutMetrics, served),
+            ...(observed ? { observer: rolloutObserver(rolloutMetrics, served) } : {}),
             ...(values['replica-id'] ? { replicaId: values['replica-id'] } : {}),
           },
         }

@@ -14,6 +14,7 @@ import {
   tokenBytesFor,
 } from './codec.js';
 import { StateFields, tombstoneKey, userKey, versionsKey } from './keys.js';
+import { MultiHashReader } from './multi-hash-read.js';
 import { parseTombstone, type Tombstone } from './tombstones.js';
 
 export type { Tombstone } from './tombstones.js';
@@ -132,6 +133,8 @@ export interface FeatureStoreOptions {
   keyPrefix?: string;
   /** Told about every Redis round (metrics). */
   observer?: FeatureStoreObserver;
+  /** Called once if batched reads fall back to one HMGET per user for good (the Redis user may not run EVALSHA/EVAL). */
+  onBatchReadsRefused?: (reason: string) => void;
 }
 
 export type StoreOperation = 'load-state' | 'write-state' | 'read-embeddings' | 'erase';
@@ -250,6 +253,8 @@ type ScriptedRedis = RedisClient & {
 
 export class FeatureStore {
   readonly #redis: ScriptedRedis;
+  /** Serving's batched reads: one script per Redis node instead of one HMGET per user. */
+  readonly #multiRead: MultiHashReader;
   readonly #prefix: string;
   readonly #observer: FeatureStoreObserver | undefined;
   readonly modelVersion: string;
@@ -283,6 +288,7 @@ export class FeatureStore {
       }
     }
     this.#redis = redis;
+    this.#multiRead = new MultiHashReader(redis, options.onBatchReadsRefused);
   }
 
   key(userId: string): string {
@@ -489,19 +495,7 @@ export class FeatureStore {
 
   /** Embeddings for serving, one result per user: a corrupt record costs only its own user. */
   async readEmbeddingResults(userIds: readonly string[]): Promise<EmbeddingRead[]> {
-    const rows = await this.#guard('read-embeddings', () =>
-      Promise.all(
-        userIds.map((userId) =>
-          this.#redis.hmgetBuffer(
-            this.key(userId),
-            StateFields.embedding,
-            StateFields.updatedMs,
-            StateFields.lastEventMs,
-            StateFields.eventsInWindow,
-          ),
-        ),
-      ),
-    );
+    const rows = await this.#guard('read-embeddings', () => this.#multiRead.read(userIds.map((userId) => this.key(userId)), EMBEDDING_FIELDS));
     return rows.map(([embedding, updated, last, count]): EmbeddingRead => {
       if (!embedding) return { status: 'missing' };
       if (embedding.length === 0) return { status: 'corrupt', reason: 'embedding is empty' };
@@ -515,7 +509,7 @@ export class FeatureStore {
       if (this.embeddingDim !== undefined && vector.length !== this.embeddingDim) {
         return { status: 'corrupt', reason: `embedding has ${vector.length} floats, the model's ${this.embeddingDim}` };
       }
-      if (!vector.every(Number.isFinite)) return { status: 'corrupt', reason: 'embedding holds a value that is not finite' };
+      if (!allFinite(vector)) return { status: 'corrupt', reason: 'embedding holds a value that is not finite' };
       const updatedMs = updated ? parseCount(updated) : 0;
       const lastEventMs = last ? parseCount(last) : 0;
       const eventsInWindow = count ? parseCount(count) : 0;
@@ -553,6 +547,15 @@ export class FeatureStore {
       });
     }
   }
+}
+
+/** What serving reads of a user, in the order `readEmbeddingResults` decodes them. */
+const EMBEDDING_FIELDS = [StateFields.embedding, StateFields.updatedMs, StateFields.lastEventMs, StateFields.eventsInWindow] as const;
+
+/** A plain loop: `every(Number.isFinite)` calls a function per float, on every served user. */
+function allFinite(vector: Float32Array): boolean {
+  for (let i = 0; i < vector.length; i++) if (!Number.isFinite(vector[i]!)) return false;
+  return true;
 }
 
 /** A whole number as this store writes it (decimal digits, no sign), or undefined. */

@@ -20,4 +20,4 @@ stop_cluster() {
 }
 trap stop_cluster EXIT
 eval "$(bash deploy/local/services.sh cluster env)"
-TASTE_TEST_REDIS_CLUSTER_URL="$TASTE_TEST_REDIS_CLUSTER_URL" npx ava dist/test/featurestore/feature-store.test.js dist/test/featurestore/erasure.test.js
+TASTE_TEST_REDIS_CLUSTER_URL="$TASTE_TEST_REDIS_CLUSTER_URL" npx ava dist/test/featurestore/feature-store.test.js dist/test/featurestore/erasure.test.js dist/test/featurestore/multi-hash-read.test.js

@@ -146,6 +146,8 @@ export async function startServingServer(options: ServingServerOptions): Promise
 
 function createGrpcServer(settings: Settings): grpc.Server {
   return new grpc.Server({
+    // Channelz keeps per-call counters and traces that only a channelz client reads; taste serves none.
+    'grpc.enable_channelz': 0,
     'grpc.max_receive_message_length': settings.maxReceiveMessageBytes,
     'grpc.keepalive_time_ms': settings.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': settings.keepaliveTimeoutMs,

@@ -67,7 +67,7 @@ test('rediss://: the store works over TLS with the CA given; without it, or in p
 // The least each component needs (docs/deploy.md repeats these lines for production).
 const CONSUMER_ACL = 'user taste-consumer on >consumer-pw ~taste:* resetchannels -@all +ping +info +client|setname +hmget +evalsha +eval +hget +hset +get +set +del +sadd +smembers +pexpireat +multi +exec +hincrby +hincrbyfloat +pexpire';
 // Serving writes one key only: its entry in the rollout registry (docs/rollout.md).
-const SERVING_ACL = 'user taste-serving on >serving-pw %R~taste:* %RW~taste:rollout:replicas resetchannels -@all +ping +info +client|setname +hmget +hgetall +hset +hdel';
+const SERVING_ACL = 'user taste-serving on >serving-pw %R~taste:* %RW~taste:rollout:replicas resetchannels -@all +ping +info +client|setname +hmget +evalsha +eval +hgetall +hset +hdel';
 
 // What serving needed before the rollout record: a replica still on it must serve, not stay unhealthy.
 const OLD_SERVING_ACL = 'user taste-serving-old on >old-pw ~taste:* resetchannels -@all +ping +info +client|setname +hmget';
@@ -106,6 +106,12 @@ test('ACL users: the consumer runs with only the commands it uses; the serving u
   t.deepEqual(Array.from((await reader.readEmbeddings([kept]))[0]!.vector), [Math.fround(0.6), Math.fround(0.8)]);
   const denied = await t.throwsAsync(reader.writeStates([{ ...update(unique('user')) }]));
   t.regex(String(denied?.message), /NOPERM/);
+  // A batch is one read-only script (EVALSHA/EVAL); what the script may touch is still the user's key permissions.
+  const batch = Array.from({ length: 6 }, () => unique('user'));
+  t.deepEqual(await writer.writeStates(batch.map(update)), batch.map(() => 'written'));
+  t.deepEqual((await reader.readEmbeddings(batch)).map((embedding) => Array.from(embedding!.vector)), batch.map(() => [Math.fround(0.6), Math.fround(0.8)]));
+  await t.throwsAsync(serving.eval(`redis.call('HSET', KEYS[1], 'emb', 'x')`, 1, reader.key(kept)), { message: /NOPERM|No permissions|can't access/ });
+  await t.throwsAsync(serving.eval(`return redis.call('HMGET', ARGV[1], 'x')`, 0, 'other:key'), { message: /NOPERM|No permissions|can't access/ });
   await t.throwsAsync(serving.hset(reader.key(kept), 'emb', 'x'), { message: /NOPERM/ });
   await t.throwsAsync(serving.del(reader.key(kept)), { message: /NOPERM/ });
   // The rollout watcher reads the record and registers the replica, and nothing else it may write.
@@ -121,6 +127,14 @@ test('ACL users: the consumer runs with only the commands it uses; the serving u
   const old = createRedisClient({ url: `redis://taste-serving-old:old-pw@127.0.0.1:${port}`, connectionName: 'taste-serving-old' });
   t.teardown(() => old.disconnect());
   await waitForRedis(old);
+  // Without EVALSHA/EVAL (a serving user made before batched reads) a batch is read by HMGETs.
+  const refusals: string[] = [];
+  const oldReader = new FeatureStore({ redis: old, modelVersion: 'm1', queryTokens: 8, onBatchReadsRefused: (reason) => refusals.push(reason) });
+  for (let round = 0; round < 2; round++) {
+    t.deepEqual((await oldReader.readEmbeddings(batch)).map((embedding) => Array.from(embedding!.vector)), batch.map(() => [Math.fround(0.6), Math.fround(0.8)]));
+  }
+  t.is(refusals.length, 1, 'told once, not per batch');
+  t.regex(refusals[0]!, /NOPERM/);
   const oldWatcher = new DefaultVersionWatcher({ redis: old, keyPrefix: 'taste', service, configuredDefault: 'm1' });
   t.false(await oldWatcher.poll());
   t.true(await oldWatcher.firstRead, 'no permission is settled at once: retrying cannot help, so health is not held back');
