@@ -3,6 +3,7 @@ import { type Admin, type ConfigResourceTypes, type Consumer, Kafka, type KafkaC
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { pollUntil } from '../common/poll.js';
+import { applyKafkajsIdleFix } from './kafkajs-idle-fix.js';
 
 // The only module that builds kafkajs clients; the rest of the code sees these options only.
 
@@ -22,6 +23,7 @@ export interface KafkaConnectionOptions {
 }
 
 export function createKafka(options: KafkaConnectionOptions, logger: Logger): Kafka {
+  applyKafkajsIdleFix();
   const config: KafkaConfig = {
     clientId: options.clientId ?? 'taste',
     brokers: options.brokers,
