@@ -10,6 +10,10 @@ softmax over the item table). Metrics: HR@k, NDCG@k, MRR on full ranking (histor
 public datasets) and, for LastFM, on the 99 shipped negatives. Baselines (popularity, last-item
 co-occurrence kNN) are computed in the same run on the same split. Writes <out>/metrics.json and
 exports the model directory (model.onnx, items.tsv, item_embeddings.f32, MODEL_CARD.md) into <out>.
+
+Several processes: `torchrun --nproc-per-node N -m taste_training.train ...` (DistributedDataParallel;
+README.md, "Distributed training"). Each global batch is split across the ranks; rank 0 evaluates,
+decides early stopping and writes <out>.
 """
 
 from __future__ import annotations
