@@ -293,7 +293,7 @@ def train(args, dist: distributed.Dist = distributed.Dist()) -> dict | None:
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
     rng = np.random.default_rng(args.seed)  # the same on every rank: they draw the same global batches
-    val_wins, _, _ = eval_inputs(seq, split, "val", L, q, args.age)
+    val_wins = eval_inputs(seq, split, "val", L, q, args.age)[0] if dist.main else None  # rank 0 evaluates
 
     best = {"score": -1.0, "epoch": 0, "state": None}
     history = []
