@@ -191,8 +191,8 @@ class LocalReadout(nn.Module):
         h, dh = self.heads, d // self.heads
         q, k, v = self.qkv(self.ln(x)).reshape(b, t, 3, h, dh).permute(2, 0, 3, 1, 4)  # each [B,H,T,dh]
         scores = q @ k.transpose(-1, -2) / math.sqrt(dh)  # [B,H,T,T]
-        i = torch.arange(t).unsqueeze(1)
-        j = torch.arange(t).unsqueeze(0)
+        i = torch.arange(t, device=x.device).unsqueeze(1)
+        j = torch.arange(t, device=x.device).unsqueeze(0)
         allowed = (j <= i) & (j > i - self.window)  # [T,T]
         allowed = allowed.unsqueeze(0) & (mask.squeeze(-1) > 0).unsqueeze(1)  # [B,T,T]: real keys only
         scores = scores.masked_fill(~allowed.unsqueeze(1), -1e9)
@@ -235,8 +235,8 @@ class StatefulEncoder(ItemTable, nn.Module):
     def padding_embeddings(self):
         return (self.item_emb, self.kind_emb, self.query_emb, self.gap_emb)
 
-    def zero_state(self, batch: int) -> torch.Tensor:
-        return torch.zeros(batch, self.cfg.state_dim)
+    def zero_state(self, batch: int, device: torch.device | None = None) -> torch.Tensor:
+        return torch.zeros(batch, self.cfg.state_dim, device=device)
 
     def embed(self, item_ids, event_kinds, query_tokens, gap_buckets):
         mask = (event_kinds > 0).to(torch.float32).unsqueeze(-1)
@@ -269,7 +269,7 @@ class StatefulEncoder(ItemTable, nn.Module):
 
     def hidden(self, item_ids, event_kinds, query_tokens, gap_buckets):
         """Training: the user vector after every event of whole histories from the zero state [B,T,D]."""
-        x, _ = self.run(self.zero_state(item_ids.shape[0]), item_ids, event_kinds, query_tokens, gap_buckets)
+        x, _ = self.run(self.zero_state(item_ids.shape[0], item_ids.device), item_ids, event_kinds, query_tokens, gap_buckets)
         return self.read_out(x)
 
     def step(self, state, item_ids, event_kinds, query_tokens, gap_buckets, checkpoint_at, levels: int | None = -1):

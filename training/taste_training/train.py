@@ -10,6 +10,10 @@ softmax over the item table). Metrics: HR@k, NDCG@k, MRR on full ranking (histor
 public datasets) and, for LastFM, on the 99 shipped negatives. Baselines (popularity, last-item
 co-occurrence kNN) are computed in the same run on the same split. Writes <out>/metrics.json and
 exports the model directory (model.onnx, items.tsv, item_embeddings.f32, MODEL_CARD.md) into <out>.
+
+Several processes: `torchrun --nproc-per-node N -m taste_training.train ...` (DistributedDataParallel;
+README.md, "Distributed training"). Each global batch is split across the ranks; rank 0 evaluates,
+decides early stopping and writes <out>.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data as dt
+from . import distributed
 from . import evaluate as ev
 from . import features as fx
 from .model import ModelConfig, TasteEncoder, add_shape_arguments
@@ -87,10 +92,11 @@ class TrainSet:
     def __len__(self):
         return len(self.windows)
 
-    def batches(self, batch_size: int, rng: np.random.Generator):
+    def batches(self, batch_size: int, rng: np.random.Generator, dist: distributed.Dist = distributed.Dist()):
+        # every rank draws the same permutation (same seed, same draws) and takes its share of each batch
         idx = rng.permutation(len(self.windows))
         for i in range(0, len(idx), batch_size):
-            sel = idx[i:i + batch_size]
+            sel = dist.shard(idx[i:i + batch_size])
             yield dt.collate([self.windows[j] for j in sel], self.q, targets=[self.targets[j] for j in sel])
 
 
@@ -120,7 +126,7 @@ class HistorySet:
     def __len__(self):
         return len(self.windows)
 
-    def batches(self, events_per_batch: int, rng: np.random.Generator):
+    def batches(self, events_per_batch: int, rng: np.random.Generator, dist: distributed.Dist = distributed.Dist()):
         lens = np.array([len(t) for t in self.targets])
         # sort by length with a random tie order, cut into batches, then shuffle the batches
         order = np.lexsort((rng.random(len(lens)), lens))
@@ -133,7 +139,7 @@ class HistorySet:
         if cur:
             groups.append(cur)
         for g in rng.permutation(len(groups)):
-            sel = groups[g]
+            sel = dist.shard(np.asarray(groups[g]))
             yield dt.collate([self.windows[j] for j in sel], self.q, targets=[self.targets[j] for j in sel])
 
 
@@ -168,6 +174,7 @@ def user_embeddings(model, wins: list[dict], q: int, batch_size: int = 256) -> n
     """The user vector after each window (for the stateful kind: the whole history, from the zero state)."""
     model.eval()
     names = inputs_of(model)
+    device = next(model.parameters()).device
     # users of similar length together, so whole histories are not padded to the longest one
     lens = np.array([len(w["item_ids"]) for w in wins])
     # windowed: input order, as before (its metrics stay bit for bit); stateful: by length
@@ -185,8 +192,8 @@ def user_embeddings(model, wins: list[dict], q: int, batch_size: int = 256) -> n
         groups.append(cur)
     for sel in groups:
         b = dt.collate([wins[j] for j in sel], q)
-        x = [torch.from_numpy(b[k]) for k in names]
-        out[sel] = (model.hidden(*x)[:, -1] if model.kind == "stateful" else model(*x)).numpy()
+        x = [torch.from_numpy(b[k]).to(device) for k in names]
+        out[sel] = (model.hidden(*x)[:, -1] if model.kind == "stateful" else model(*x)).cpu().numpy()
     return out
 
 
@@ -196,10 +203,29 @@ def model_metrics(emb: np.ndarray, table: np.ndarray, seq, split, which, mask_hi
 
 
 # --------------------------------------------------------------------------- training
-def train(args) -> dict:
+class NextItemLoss(torch.nn.Module):
+    """The training objective as one module: DistributedDataParallel synchronises gradients through
+    `forward`, while the model trains through `hidden` and `logits`."""
+
+    def __init__(self, model, label_smoothing: float):
+        super().__init__()
+        self.model = model
+        self.label_smoothing = label_smoothing
+
+    def forward(self, tgt, *x):
+        h = self.model.hidden(*x)
+        m = tgt >= 2
+        logits = self.model.logits(h[m])
+        return F.cross_entropy(logits, tgt[m], label_smoothing=self.label_smoothing), m
+
+
+def train(args, dist: distributed.Dist = distributed.Dist()) -> dict | None:
+    """Returns the trained model and its metrics on rank 0, None on the other ranks (they only train)."""
     tune_malloc()
     torch.set_num_threads(args.threads)
     seed_all(args.seed)
+    log = print if dist.main else (lambda *a, **k: None)
+    device = torch.device(args.device if args.device == "cpu" else f"cuda:{dist.local_rank}")
     t_start = time.time()
     if args.dataset == "sim":
         if not (args.catalogue and args.events):
@@ -217,7 +243,11 @@ def train(args) -> dict:
     L = args.max_history if stateful else args.max_seq_len
     trainset = HistorySet(seq, split, q, args.max_history) if stateful else TrainSet(seq, split, L, q, args.stride or L, args.age)
     t_data = time.time() - t_start
-    print(f"[data] {seq.name}: {json.dumps(seq.summary())}; eval users {len(split.users)}; "
+    if dist.world > len(trainset):
+        raise SystemExit(f"world size {dist.world} exceeds the {len(trainset)} training "
+                         f"{'histories' if stateful else 'windows'} of {seq.name}: every rank needs a share of each "
+                         "batch; run fewer processes (--nproc-per-node) or train on more users")
+    log(f"[data] {seq.name}: {json.dumps(seq.summary())}; eval users {len(split.users)}; "
           f"train windows {len(trainset)}, targets {trainset.n_targets}; {t_data:.1f}s", flush=True)
 
     if stateful:
@@ -241,11 +271,19 @@ def train(args) -> dict:
                                              (seq.num_items, num_attributes), check_invariants=True)
         seq.description += (f"; trained with item attributes ({num_attributes - 1} attribute ids), "
                             "folded into the item table")
-        print(f"[data] item attributes: {num_attributes - 1} attributes, {len(rows)} (item, attribute) pairs, "
+        log(f"[data] item attributes: {num_attributes - 1} attributes, {len(rows)} (item, attribute) pairs, "
               f"{len(set(rows.tolist()))} items with attributes", flush=True)
     model = StatefulEncoder(cfg, attributes) if stateful else TasteEncoder(cfg, attributes)
+    if device.type != "cpu":
+        model.to(device)
+        if model.item_attributes is not None:  # a plain tensor attribute, not moved by .to()
+            model.item_attributes = model.item_attributes.to(device)
+    if dist.world > 1:
+        # same initial weights on every rank (DDP also broadcasts rank 0's), different dropout masks
+        torch.manual_seed(args.seed + 1000 * dist.rank)
     has_queries = any(qq is not None and qq.any() for qq in seq.queries)
     model.use_queries = has_queries
+    step = dist.wrap(NextItemLoss(model, args.label_smoothing), unused_parameters=not has_queries)
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         if not p.requires_grad:
@@ -254,12 +292,13 @@ def train(args) -> dict:
          else decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
-    rng = np.random.default_rng(args.seed)
-    val_wins, _, _ = eval_inputs(seq, split, "val", L, q, args.age)
+    rng = np.random.default_rng(args.seed)  # the same on every rank: they draw the same global batches
+    val_wins = eval_inputs(seq, split, "val", L, q, args.age)[0] if dist.main else None  # rank 0 evaluates
 
     best = {"score": -1.0, "epoch": 0, "state": None}
     history = []
     bad = 0
+    evaluated = False  # known to every rank (rank 0 alone holds best["state"])
     t_train = time.time()
     steps = 0
     stop = {"why": None}
@@ -272,20 +311,18 @@ def train(args) -> dict:
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     deadline = t_train + args.max_minutes * 60 if args.max_minutes else None
     for epoch in range(1, args.epochs + 1):
-        if deadline is not None and time.time() > deadline and best["state"] is not None:
+        if deadline is not None and time.time() > deadline and evaluated:
             stop["why"] = f"time budget of {args.max_minutes} min"
+        stop["why"] = dist.any_stop(stop["why"])
         if stop["why"]:
-            print(f"[train] stopping before epoch {epoch}: {stop['why']}", flush=True)
+            log(f"[train] stopping before epoch {epoch}: {stop['why']}", flush=True)
             break
         model.train()
         tot, cnt = 0.0, 0
-        for b in trainset.batches(args.events_per_batch if stateful else args.batch_size, rng):
-            x = [torch.from_numpy(b[k]) for k in inputs_of(model)]
-            tgt = torch.from_numpy(b["targets"])
-            h = model.hidden(*x)
-            m = tgt >= 2
-            logits = model.logits(h[m])
-            loss = F.cross_entropy(logits, tgt[m], label_smoothing=args.label_smoothing)
+        for b in trainset.batches(args.events_per_batch if stateful else args.batch_size, rng, dist):
+            x = [torch.from_numpy(b[k]).to(device) for k in inputs_of(model)]
+            tgt = torch.from_numpy(b["targets"]).to(device)
+            loss, m = step(tgt, *x)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if args.clip > 0:
@@ -297,31 +334,41 @@ def train(args) -> dict:
             tot += float(loss.detach()) * int(m.sum())
             cnt += int(m.sum())
             steps += 1
+        tot, cnt = dist.sum([tot, cnt])  # the epoch's loss over every rank's targets
         rec = {"epoch": epoch, "loss": tot / max(cnt, 1), "time_s": round(time.time() - t_train, 1)}
-        last = epoch == args.epochs or stop["why"] or (deadline is not None and time.time() > deadline)
-        if epoch % args.eval_every == 0 or last or best["state"] is None:
-            emb = user_embeddings(model, val_wins, q)
-            vm = model_metrics(emb, model.item_table().numpy(), seq, split, "val", mask_history)
-            score = vm["full"]["NDCG@10"]
-            rec.update({"val_full_NDCG@10": score, "val_full_HR@10": vm["full"]["HR@10"]})
-            if "sampled" in vm:
-                rec["val_sampled_HR@10"] = vm["sampled"]["HR@10"]
-            if score > best["score"]:
-                best = {"score": score, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
-                bad = 0
-            else:
-                bad += 1
-            print("[train] " + " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                        for k, v in rec.items()), flush=True)
-            if bad >= args.patience:
-                print(f"[train] early stop: no val NDCG@10 gain in {args.patience} evaluations", flush=True)
+        last = epoch == args.epochs or dist.any_stop(
+            stop["why"] or ("deadline" if deadline is not None and time.time() > deadline else None))
+        if epoch % args.eval_every == 0 or last or not evaluated:
+            evaluated = True
+            if dist.main:
+                emb = user_embeddings(model, val_wins, q)
+                vm = model_metrics(emb, model.item_table().cpu().numpy(), seq, split, "val", mask_history)
+                score = vm["full"]["NDCG@10"]
+                rec.update({"val_full_NDCG@10": score, "val_full_HR@10": vm["full"]["HR@10"]})
+                if "sampled" in vm:
+                    rec["val_sampled_HR@10"] = vm["sampled"]["HR@10"]
+                if score > best["score"]:
+                    best = {"score": score, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+                    bad = 0
+                else:
+                    bad += 1
+                log("[train] " + " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                          for k, v in rec.items()), flush=True)
+            if dist.from_main(bad >= args.patience):
+                log(f"[train] early stop: no val NDCG@10 gain in {args.patience} evaluations", flush=True)
                 history.append(rec)
                 break
         history.append(rec)
     for sig, h in old_handlers.items():
         signal.signal(sig, h)
     train_time = time.time() - t_train
+    if not dist.main:
+        return None
     model.load_state_dict(best["state"])
+    if device.type != "cpu":  # evaluation and export run on the CPU, as without a GPU
+        model.to("cpu")
+        if model.item_attributes is not None:
+            model.item_attributes = model.item_attributes.cpu()
     model.fold_item_attributes()  # from here on a plain model: evaluation and export see the folded table
     model.use_queries = True
     model.eval()
@@ -354,7 +401,11 @@ def train(args) -> dict:
                      "total": round(time.time() - t_start, 1), "epochs_run": len(history),
                      "s_per_epoch": round(train_time / max(len(history), 1), 2)},
         "machine": {"cpus": os.cpu_count(), "torch_threads": args.threads, "python": platform.python_version(),
-                    "torch": torch.__version__},
+                    "torch": torch.__version__, "device": args.device},
+        "distributed": {**dist.summary(),
+                        "global_batch": (f"{args.events_per_batch} padded events" if stateful
+                                         else f"{args.batch_size} windows") + ", split across the ranks",
+                        "lr_scaled": False},
         "config": {**cfg.to_dict(), **{k: v for k, v in vars(args).items() if k not in ("out",)}},
         "history": history,
     }
@@ -437,7 +488,12 @@ def main(argv: list[str] | None = None) -> int:
                          "(SIGINT/SIGTERM do the same)")
     ap.add_argument("--patience", type=int, default=10, help="evaluations without val gain before stopping")
     ap.add_argument("--mask-history", type=lambda s: s.lower() in ("1", "true", "yes"), default=None)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads per process (under torchrun: per rank)")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="where training runs (cuda: under torchrun, the GPU of LOCAL_RANK); evaluation and export "
+                         "always run on the CPU")
+    ap.add_argument("--dist-backend", choices=distributed.BACKENDS, default="auto",
+                    help="under torchrun: the torch.distributed backend (auto: nccl for --device cuda, else gloo)")
     ap.add_argument("--version", help="taste.model_version (default <dataset>-<date>-<hash>)")
     ap.add_argument("--training-data", help="appended to the data description in the model card and metadata "
                     "(e.g. how the simulator files were made)")
@@ -452,8 +508,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parity", metavar="JSON", help="also write the parity fixture of the exported model "
                     "(e.g. ../model/testdata/parity.json when --out is ../models/default)")
     args = ap.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device (this venv's torch may be the CPU setup)")
 
-    res = train(args)
+    # torchrun's environment (RANK, WORLD_SIZE, ...) makes this one rank of a process group
+    dist = distributed.start(os.environ, args.dist_backend, uses_cuda=args.device == "cuda")
+    try:
+        res = train(args, dist)
+        if res is None:  # ranks other than 0 train only; rank 0 evaluates and writes
+            return 0
+        return write_outputs(args, argv, res)
+    finally:
+        dist.close()
+
+
+def write_outputs(args, argv: list[str] | None, res: dict) -> int:
     model, seq, metrics = res["model"], res["seq"], res["metrics"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -479,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     training.update({"command": cmd,
                      "objective": "next-item prediction at every position, full softmax over the item table",
                      "optimizer": "AdamW", "best_epoch": metrics["best_epoch"], "stopped": metrics["stopped"], "timing_s": metrics["timing_s"],
-                     "machine": metrics["machine"]})
+                     "machine": metrics["machine"], "distributed": metrics["distributed"]})
     training_data = seq.description + (f"; {args.training_data}" if args.training_data else "")
     if args.checkpoint:
         torch.save({"config": model.cfg.to_dict(), "state_dict": model.state_dict(), "metrics": card_metrics(metrics),
