@@ -168,6 +168,8 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
         ...(model.metadata.stateful ? { stateDim: model.metadata.stateful.stateDim } : {}),
         keyPrefix: options.keyPrefix ?? 'taste',
         ...(observer?.store ? { observer: observer.store } : {}),
+        onBatchReadsRefused: (reason) =>
+          logger.warn('batched state reads refused: reading one HMGET per user from now on (grant +evalsha +eval, docs/deployment.md)', { modelVersion: model.metadata.modelVersion, reason }),
       });
     const store = storeOf(bundle);
     const shadows = shadowBundles.map((shadow) => ({ bundle: shadow, store: storeOf(shadow) }));

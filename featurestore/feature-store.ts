@@ -253,7 +253,7 @@ type ScriptedRedis = RedisClient & {
 
 export class FeatureStore {
   readonly #redis: ScriptedRedis;
-  /** Serving's batched reads: one script per Redis node instead of one HMGET per user. */
+  /** Batched reads (the updater's states, serving's embeddings): one script per Redis node instead of one HMGET per user. */
   readonly #multiRead: MultiHashReader;
   readonly #prefix: string;
   readonly #observer: FeatureStoreObserver | undefined;
@@ -301,18 +301,16 @@ export class FeatureStore {
    */
   async loadStates(userIds: readonly string[]): Promise<Map<string, UserState>> {
     const { rows, tombstones } = await this.#guard('load-state', async () => {
-      const rows = await Promise.all(
-        userIds.map((userId) =>
-          this.#redis.hmgetBuffer(
-            this.key(userId),
-            StateFields.version,
-            StateFields.window,
-            StateFields.highWater,
-            StateFields.appliedTotal,
-            StateFields.erasedUnder,
-            ...(this.stateDim === undefined ? [] : [StateFields.checkpointState, StateFields.checkpointEventMs]),
-          ),
-        ),
+      const rows = await this.#multiRead.read(
+        userIds.map((userId) => this.key(userId)),
+        [
+          StateFields.version,
+          StateFields.window,
+          StateFields.highWater,
+          StateFields.appliedTotal,
+          StateFields.erasedUnder,
+          ...(this.stateDim === undefined ? [] : [StateFields.checkpointState, StateFields.checkpointEventMs]),
+        ],
       );
       const stateless = userIds.filter((_, index) => !rows[index]?.[0]);
       const read = await Promise.all(stateless.map((userId) => this.#redis.get(tombstoneKey(this.#prefix, userId))));
