@@ -88,6 +88,8 @@ export interface ParquetWriting {
   codec?: WriteOptions['codec'];
   compressors?: WriteOptions['compressors'];
   columns?: ColumnSource[];
+  /** Event columns left out (a sink's file of one topic has no `type`). */
+  omit?: string[];
 }
 
 export async function writeParquet(path: string, events: readonly EventRecord[], rowGroupSize = 1000, writing: ParquetWriting = {}): Promise<void> {
@@ -99,7 +101,7 @@ export async function writeParquet(path: string, events: readonly EventRecord[],
     rowGroupSize,
     ...(writing.codec ? { codec: writing.codec } : {}),
     ...(writing.compressors ? { compressors: writing.compressors } : {}),
-    columnData: [
+    columnData: ([
       { name: 'type', data: column((e) => e.kind), type: 'STRING' },
       { name: 'userId', data: column((e) => e.event.userId), type: 'STRING' },
       { name: 'eventTimeMs', data: column((e) => BigInt(e.event.eventTimeMs)), type: 'INT64' },
@@ -113,7 +115,7 @@ export async function writeParquet(path: string, events: readonly EventRecord[],
       { name: 'clickedItemUri', data: search((e) => e.clickedItemUri), type: 'STRING' },
       { name: 'clickedItemKind', data: search((e) => e.clickedItemKind), type: 'STRING' },
       ...(writing.columns ?? []),
-    ],
+    ] satisfies ColumnSource[]).filter((source) => !writing.omit?.includes(source.name)),
   });
 }
 
