@@ -337,3 +337,18 @@ test('Parquet rows carry the coordinates as columns (no type column): the same s
   t.deepEqual(two, one);
   redis.disconnect();
 });
+
+test('taste backfill --help lists the coordinate flags; --since/--until or --kafka with them exit 2, saying why', async (t) => {
+  const help = await taste(['backfill', '--help']);
+  t.is(help.code, 0);
+  for (const flag of ['--kafka-coordinates', '--kafka-topic-field', '--kafka-partition-field', '--kafka-offset-field']) t.true(help.stdout.includes(flag), flag);
+  const since = await taste(['backfill', '--kafka-coordinates', 'fields', '--since', '2026-01-01T00:00:00Z', 'sink.jsonl'], cliEnv);
+  t.is(since.code, 2);
+  t.regex(since.stderr, /--kafka-coordinates fields does not take --since\/--until/);
+  const kafka = await taste(['backfill', '--kafka', '--kafka-coordinates', 'fields'], cliEnv);
+  t.is(kafka.code, 2);
+  t.regex(kafka.stderr, /--kafka-coordinates is for files/);
+  const same = await taste(['backfill', '--kafka-coordinates', 'fields', '--kafka-offset-field', 'kafka_topic', 'sink.jsonl'], cliEnv);
+  t.is(same.code, 2);
+  t.regex(same.stderr, /must be three different names/);
+});
