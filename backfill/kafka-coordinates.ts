@@ -122,7 +122,7 @@ export class OffsetOrder {
     this.#last.set(key, { offset: coordinate.offset, where });
   }
 
-  /** Topic-partitions seen, with the last offset of each: for the log. */
+  /** How many topic-partitions were seen: for the log. */
   get partitions(): number {
     return this.#last.size;
   }
