@@ -317,7 +317,7 @@ async function openFiles(
     // A mark covers every offset below it: an event left out by its time between two applied ones of its partition would count as applied, for the stream too.
     throw new TasteError(
       ErrorCodes.CONFIG_INVALID,
-      'Kafka coordinates and --since/--until do not go together: the events share the stream\'s high-water marks, so one left out by time before an applied one of its partition would count as applied; give the files of the period instead',
+      "Kafka coordinates and --since/--until do not go together: the events share the stream's high-water marks, so one left out by time before an applied one of its partition would count as applied; give the files of the period instead",
     );
   }
   const kafka = kafkaCoordinates ? new KafkaCoordinateReader(kafkaCoordinates) : undefined;

@@ -79,12 +79,12 @@ export class ParquetSource implements SourceReader {
     }
     this.#coordinateColumns = coordinateColumns;
     this.#columns = [...ALL_COLUMNS.filter((column) => schemaColumns.has(column)), ...coordinateColumns];
-    // Checked when the file is opened, before anything is written: a codec met mid-file would stop the run half-way.
+    // The columns read are checked when the file is opened, before anything is written: a codec met mid-file would stop the run half-way.
     for (const group of metadata.row_groups) {
       for (const chunk of group.columns) {
         const codec = chunk.meta_data?.codec;
-        if (chunk.meta_data !== undefined && (codec === undefined || !SUPPORTED_CODECS.includes(codec))) {
-          const column = chunk.meta_data?.path_in_schema.join('.') ?? '?';
+        const column = chunk.meta_data?.path_in_schema.join('.') ?? '';
+        if (chunk.meta_data !== undefined && this.#columns.includes(column) && (codec === undefined || !SUPPORTED_CODECS.includes(codec))) {
           throw new TasteError(
             ErrorCodes.EVENT_INVALID,
             `${options.label}: column "${column}" is compressed with ${codec ?? 'a codec unknown to parquet-format'}, which is not supported (${SUPPORTED_CODECS.join(', ')} are): rewrite the file with one of them`,

@@ -93,4 +93,11 @@ test('a Parquet codec that cannot be read is refused when the file is opened, na
   });
   t.is(error?.code, ErrorCodes.EVENT_INVALID);
   t.regex(error!.message, /^lzo\.parquet: column "type" is compressed with LZO, which is not supported \(UNCOMPRESSED, .*ZSTD.*\)/);
+
+  // A column the backfill does not read may be in any codec.
+  const extra = join(t.context.dir, 'lzo-extra.parquet');
+  const some = events.slice(0, 10);
+  await writeParquet(extra, some, 100, { compressors: { LZO: (page) => page }, columns: [{ name: 'note', data: some.map(() => 'x'), type: 'STRING', codec: 'LZO' }] });
+  t.true((await codecsOf(extra)).includes('LZO'));
+  t.is((await readAll(t, extra)).filter((outcome) => outcome.type === 'event').length, some.length);
 });
