@@ -16,6 +16,7 @@ import { discoverFiles, displayName, type FileFormat, FileFormats } from './file
 import { gunzippedSize } from './file-bytes.js';
 import { fileCoordinates, fileDigest, type FileIdentity, FileIdentities } from './file-identity.js';
 import { JsonlSource } from './jsonl-source.js';
+import { KafkaCoordinateReader, type KafkaCoordinatesOptions, OffsetOrder } from './kafka-coordinates.js';
 import { type KafkaRange, KafkaRangeReader, resolveKafkaRanges } from './kafka-range.js';
 import { LengthGroupedEmbedder } from './length-grouped-embedder.js';
 import { ParquetSource } from './parquet-source.js';
@@ -26,7 +27,14 @@ import type { SourceReader } from './source.js';
 export type UpdatedAt = 'last-event' | 'now' | number;
 
 export type BackfillInput =
-  | { kind: 'files'; paths: string[]; format?: FileFormat | undefined; identity?: FileIdentity }
+  | {
+      kind: 'files';
+      paths: string[];
+      format?: FileFormat | undefined;
+      identity?: FileIdentity;
+      /** The records carry their Kafka coordinates (a sink connector's files): their events get the stream's identity, not the file's. */
+      kafkaCoordinates?: KafkaCoordinatesOptions | undefined;
+    }
   | { kind: 'kafka'; kafka: KafkaConnectionOptions; topics: { play: string; search: string }; maxBytesPerPartition?: number };
 
 export interface BackfillJobOptions
@@ -178,8 +186,11 @@ interface OpenedSources {
 
 async function openSources(input: BackfillInput, checkpoint: Checkpoint | undefined, context: OpenContext, closers: Closer[]): Promise<OpenedSources> {
   if (input.kind === 'files') {
-    const { paths, format, identity = FileIdentities.CONTENT } = input;
-    return { ...(await openFiles(paths, format, identity, context)), inputFingerprint: { kind: 'files', identity } };
+    const { paths, format, identity = FileIdentities.CONTENT, kafkaCoordinates } = input;
+    return {
+      ...(await openFiles(paths, format, identity, kafkaCoordinates, context)),
+      inputFingerprint: { kind: 'files', identity, ...(kafkaCoordinates ? { kafkaCoordinates } : {}) },
+    };
   }
   return { ...(await openKafkaRanges(input, checkpoint, context, closers)), inputFingerprint: { kind: 'kafka', topics: input.topics } };
 }
@@ -298,9 +309,18 @@ async function openFiles(
   paths: readonly string[],
   format: FileFormat | undefined,
   identity: FileIdentity,
+  kafkaCoordinates: KafkaCoordinatesOptions | undefined,
   options: OpenContext,
 ): Promise<{ sources: SourceReader[]; identities: CheckpointSource[] }> {
   const { logger, bundle } = options;
+  if (kafkaCoordinates && (options.sinceMs !== undefined || options.untilMs !== undefined)) {
+    // A mark covers every offset below it: an event left out by its time between two applied ones of its partition would count as applied, for the stream too.
+    throw new TasteError(
+      ErrorCodes.CONFIG_INVALID,
+      "Kafka coordinates and --since/--until do not go together: the events share the stream's high-water marks, so one left out by time before an applied one of its partition would count as applied; give the files of the period instead",
+    );
+  }
+  const kafka = kafkaCoordinates ? new KafkaCoordinateReader(kafkaCoordinates) : undefined;
   const files = await discoverFiles(paths, format);
   const featurizer = new EventFeaturizer({
     vocabulary: bundle.vocabulary,
@@ -310,7 +330,7 @@ async function openFiles(
   });
   const filter = { users: options.users, shard: options.shard, sinceMs: options.sinceMs, untilMs: options.untilMs };
   const selection = { sinceMs: options.sinceMs, untilMs: options.untilMs, minEventTimeMs: options.minEventTimeMs };
-  const sources: SourceReader[] = [];
+  const sources: (JsonlSource | ParquetSource)[] = [];
   const identities: CheckpointSource[] = [];
   const labelByKey = new Map<string, string>();
   if (identity === FileIdentities.CONTENT && files.length > 0) {
@@ -329,7 +349,7 @@ async function openFiles(
       continue;
     }
     labelByKey.set(key, label);
-    const common = { path: file.path, label, coordinates, featurizer, filter, nowMs: options.nowMs };
+    const common = { path: file.path, label, coordinates, kafka, featurizer, filter, nowMs: options.nowMs };
     if (file.format === FileFormats.PARQUET) {
       sources.push(await ParquetSource.open(common));
     } else {
@@ -339,6 +359,23 @@ async function openFiles(
     }
     identities.push({ label, key });
   }
+  if (kafka) await checkOffsetOrder(sources, logger);
   return { sources, identities };
+}
+
+/**
+ * Files with Kafka coordinates: every topic-partition's offsets must increase through the input
+ * (kafka-coordinates.ts OffsetOrder), checked over all files before anything is written. Every run
+ * checks the whole input, a resumed one or a shard too: the rule is about the input, not the part read.
+ */
+async function checkOffsetOrder(sources: readonly (JsonlSource | ParquetSource)[], logger: OpenContext['logger']): Promise<void> {
+  logger.info('checking the Kafka offset order of the input files', { files: sources.length });
+  const order = new OffsetOrder();
+  for (const source of sources) {
+    for await (const batch of source.scanCoordinates()) {
+      for (const { at, coordinate } of batch) order.see(coordinate, source.locate(at));
+    }
+  }
+  logger.info('Kafka offsets in order', { partitions: order.partitions });
 }
 

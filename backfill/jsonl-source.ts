@@ -1,8 +1,10 @@
 import type { EventRecord } from '../events/event-record.js';
 import type { EventFeaturizer } from '../events/featurizer.js';
 import { parseEventLine } from '../events/jsonl.js';
+import { eventRecords } from '../events/record-schema.js';
 import { type FileBytes, readFileBytes } from './file-bytes.js';
 import type { FileCoordinates } from './file-identity.js';
+import type { KafkaCoordinate, KafkaCoordinateReader } from './kafka-coordinates.js';
 import { ownsUser } from './shard.js';
 import { keepsTime, keepsUser, type RecordFilter, type SourceCursor, type SourceReader, type SourceRecord } from './source.js';
 
@@ -92,11 +94,16 @@ export interface JsonlSourceOptions {
   /** The text's size: the file's, or decompressed for a gzip file (progress units). */
   bytes: number;
   coordinates: FileCoordinates;
+  /** Each line carries its Kafka coordinates, read by this; its events get them instead of the file's (kafka-coordinates.ts). */
+  kafka?: KafkaCoordinateReader | undefined;
   featurizer: EventFeaturizer;
   filter: RecordFilter;
   /** Validation time (future-skew check). */
   nowMs: number;
 }
+
+/** A parsed line: the event and the coordinates it is applied under. */
+type ParsedLine = { ok: true; record: EventRecord; topic: string; partition: number; offset: number } | { ok: false; reason: string; detail: string };
 
 /** A JSONL file of events, plain or gzip (docs/backfill.md): offset = line number. */
 export class JsonlSource implements SourceReader {
@@ -137,19 +144,18 @@ export class JsonlSource implements SourceReader {
           records.push({ at: line, next, outcome: { type: 'filtered' } });
           continue;
         }
-        let record: EventRecord;
-        try {
-          record = parseEventLine(text);
-        } catch (error) {
-          records.push({ at: line, next, outcome: { type: 'invalid', reason: 'UNPARSABLE', detail: (error as Error).message } });
+        const parsed = this.#parse(text, line, coordinates);
+        if (!parsed.ok) {
+          records.push({ at: line, next, outcome: { type: 'invalid', reason: parsed.reason, detail: parsed.detail } });
           continue;
         }
+        const { record } = parsed;
         const { userId, eventTimeMs } = record.event;
         if (!keepsUser(filter, userId) || !keepsTime(filter, eventTimeMs)) {
           records.push({ at: line, next, outcome: { type: 'filtered' } });
           continue;
         }
-        const result = featurizer.featurizeRecord(record, coordinates.topic, coordinates.partition, line, nowMs);
+        const result = featurizer.featurizeRecord(record, parsed.topic, parsed.partition, parsed.offset, nowMs);
         records.push({
           at: line,
           next,
@@ -158,5 +164,49 @@ export class JsonlSource implements SourceReader {
       }
       yield records;
     }
+  }
+
+  /** The Kafka coordinates of every line that has valid ones, in file order (the offset-order check before a run). */
+  async *scanCoordinates(): AsyncGenerator<{ at: number; coordinate: KafkaCoordinate }[]> {
+    const { path, label, gzip, kafka } = this.#options;
+    if (!kafka) return;
+    for await (const lines of readJsonlLines({ path, label, gzip }, this.start)) {
+      const found: { at: number; coordinate: KafkaCoordinate }[] = [];
+      for (const { line, text } of lines) {
+        if (text === undefined || text.trim() === '') continue;
+        const value = jsonObject(text);
+        // Lines without valid coordinates are bad records, reported by the run; they take no place in the order.
+        const result = value && kafka.read((name) => value[name], value.type);
+        if (result && result.ok) found.push({ at: line, coordinate: result.coordinate });
+      }
+      yield found;
+    }
+  }
+
+  #parse(text: string, line: number, coordinates: FileCoordinates): ParsedLine {
+    const { kafka } = this.#options;
+    try {
+      if (!kafka) return { ok: true, record: parseEventLine(text), topic: coordinates.topic, partition: coordinates.partition, offset: line };
+      const value = jsonObject(text);
+      if (value === undefined) return { ok: true, record: parseEventLine(text), topic: '', partition: 0, offset: 0 }; // throws the parse's reason
+      const result = kafka.read((name) => value[name], value.type);
+      if (!result.ok) return result;
+      const { topic, partition, offset } = kafka.fields;
+      const { [topic]: _topic, [partition]: _partition, [offset]: _offset, ...event } = value;
+      const { coordinate } = result;
+      return { ok: true, record: eventRecords.parse({ ...event, type: result.type }), topic: coordinate.topic, partition: coordinate.partition, offset: coordinate.offset };
+    } catch (error) {
+      return { ok: false, reason: 'UNPARSABLE', detail: (error as Error).message };
+    }
+  }
+}
+
+/** A line's JSON object, or undefined when it is not one (parseEventLine then says why). */
+function jsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }

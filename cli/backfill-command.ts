@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { StopReasons } from '../backfill/backfill.js';
 import type { FileFormat } from '../backfill/file-discovery.js';
 import type { FileIdentity } from '../backfill/file-identity.js';
+import { DEFAULT_KAFKA_COORDINATE_FIELDS, type KafkaCoordinatesOptions } from '../backfill/kafka-coordinates.js';
 import { type BackfillInput, runBackfillJob, type UpdatedAt } from '../backfill/job.js';
 import { formatSummary, ProgressDisplay } from '../backfill/progress.js';
 import { formatShard, type Shard } from '../backfill/shard.js';
@@ -31,6 +32,17 @@ const flags = {
   'fail-fast': { type: 'boolean', env: 'TASTE_BACKFILL_FAIL_FAST', default: false, description: 'stop (exit 1) at the first bad record instead of skipping it' },
   format: { type: 'string', env: 'TASTE_BACKFILL_FORMAT', default: 'auto', choices: ['auto', 'jsonl', 'parquet'], description: 'input file format (auto: by extension; a .gz file is JSONL read through gunzip)' },
   'file-identity': { type: 'string', env: 'TASTE_BACKFILL_FILE_IDENTITY', default: 'content', choices: ['content', 'name'], description: 'what makes a file the same source on a re-run (docs/backfill.md)' },
+  'kafka-coordinates': {
+    type: 'string',
+    env: 'TASTE_BACKFILL_KAFKA_COORDINATES',
+    default: 'none',
+    choices: ['none', 'fields'],
+    description:
+      "files: 'fields' applies each record under the Kafka topic, partition and offset in its fields (a sink connector's files): the stream's own identity, so the backfill and the stream drop each other's events (docs/backfill.md)",
+  },
+  'kafka-topic-field': { type: 'string', env: 'TASTE_BACKFILL_KAFKA_TOPIC_FIELD', default: DEFAULT_KAFKA_COORDINATE_FIELDS.topic, description: "with --kafka-coordinates fields: the field holding the record's topic (InsertField's topic.field)" },
+  'kafka-partition-field': { type: 'string', env: 'TASTE_BACKFILL_KAFKA_PARTITION_FIELD', default: DEFAULT_KAFKA_COORDINATE_FIELDS.partition, description: "… its partition (partition.field)" },
+  'kafka-offset-field': { type: 'string', env: 'TASTE_BACKFILL_KAFKA_OFFSET_FIELD', default: DEFAULT_KAFKA_COORDINATE_FIELDS.offset, description: "… its offset (offset.field)" },
   'updated-at': { type: 'string', env: 'TASTE_BACKFILL_UPDATED_AT', default: 'last-event', description: 'what upd is stamped with: last-event (deterministic), now, or a time' },
   'min-event-time': { type: 'string', env: 'TASTE_BACKFILL_MIN_EVENT_TIME', default: '2005-01-01T00:00:00Z', description: 'oldest event time accepted (older events are invalid)' },
   'errors-shown': { type: 'integer', env: 'TASTE_BACKFILL_ERRORS_SHOWN', default: 100, description: 'bad records printed (all are counted)' },
@@ -77,11 +89,12 @@ export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv)
   let input: BackfillInput;
   if (values.kafka) {
     if (inputs.length > 0) throw new UsageError(`--kafka reads the topics: give no files (got ${inputs[0]})`);
+    if (values['kafka-coordinates'] !== 'none') throw new UsageError('--kafka-coordinates is for files (--kafka records have their coordinates)');
     input = { kind: 'kafka', kafka: kafkaOptions(values as unknown as FlagValues<typeof kafkaFlags>, 'taste-backfill'), topics: { play: values['plays-topic'], search: values['searches-topic'] } };
   } else {
     if (inputs.length === 0) throw new UsageError('give the files, directories or globs to read, or --kafka');
     const format = values.format === 'auto' ? undefined : (values.format as FileFormat);
-    input = { kind: 'files', paths: inputs, format, identity: values['file-identity'] as FileIdentity };
+    input = { kind: 'files', paths: inputs, format, identity: values['file-identity'] as FileIdentity, kafkaCoordinates: kafkaCoordinatesOption(values) };
   }
 
   const logger = createLogger(values['log-level'] as LogLevel, { component: 'backfill', ...(shard ? { shard: formatShard(shard) } : {}) });
@@ -159,6 +172,22 @@ function checkedShard(shard: Shard, given: string): Shard {
   if (shard.count < 1) throw new UsageError(`${given}: the shard count must be at least 1`);
   if (shard.index >= shard.count) throw new UsageError(`${given}: the shard index must be below the count (0-based: 0..${shard.count - 1})`);
   return shard;
+}
+
+/** Files whose records carry Kafka coordinates: the fields, and the stream's topics they must name. */
+function kafkaCoordinatesOption(values: FlagValues<typeof flags>): KafkaCoordinatesOptions | undefined {
+  if (values['kafka-coordinates'] === 'none') return undefined;
+  if (values.since !== undefined || values.until !== undefined) {
+    throw new UsageError(
+      "--kafka-coordinates fields does not take --since/--until: the events share the stream's marks, and one left out by time before an applied one of its partition would count as applied. Give the files of the period",
+    );
+  }
+  const fields = { topic: values['kafka-topic-field'], partition: values['kafka-partition-field'], offset: values['kafka-offset-field'] };
+  const names = Object.values(fields);
+  if (new Set(names).size !== names.length || names.some((name) => name === '' || name === 'type')) {
+    throw new UsageError(`--kafka-topic-field, --kafka-partition-field and --kafka-offset-field must be three different names other than "type" (got ${names.join(', ')})`);
+  }
+  return { fields, topics: { play: values['plays-topic'], search: values['searches-topic'] } };
 }
 
 function parseUpdatedAt(text: string): UpdatedAt {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestFn } from 'ava';
-import { parquetWriteFile } from 'hyparquet-writer';
+import { type ColumnSource, parquetWriteFile } from 'hyparquet-writer';
 import type { Checkpoint } from '../../backfill/checkpoint.js';
 import type { RedisClient } from '../../featurestore/feature-store.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
@@ -82,14 +82,26 @@ export async function writeJsonl(path: string, events: readonly EventRecord[], e
 }
 
 /** The events as a Parquet file with one column per JSONL field (nulls where a type has none). */
-export async function writeParquet(path: string, events: readonly EventRecord[], rowGroupSize = 1000): Promise<void> {
+/** How a test Parquet file is written besides its events: the codec (default Snappy) and columns added after the events' ones. */
+type WriteOptions = Parameters<typeof parquetWriteFile>[0];
+export interface ParquetWriting {
+  codec?: WriteOptions['codec'];
+  compressors?: WriteOptions['compressors'];
+  columns?: ColumnSource[];
+  /** Event columns left out (a sink's file of one topic has no `type`). */
+  omit?: string[];
+}
+
+export async function writeParquet(path: string, events: readonly EventRecord[], rowGroupSize = 1000, writing: ParquetWriting = {}): Promise<void> {
   const column = <T>(pick: (event: EventRecord) => T | null) => events.map(pick);
   const play = <T>(pick: (event: Extract<EventRecord, { kind: 'play' }>['event']) => T) => column((e) => (e.kind === 'play' ? pick(e.event) : null));
   const search = <T>(pick: (event: Extract<EventRecord, { kind: 'search' }>['event']) => T) => column((e) => (e.kind === 'search' ? pick(e.event) : null));
   parquetWriteFile({
     filename: path,
     rowGroupSize,
-    columnData: [
+    ...(writing.codec ? { codec: writing.codec } : {}),
+    ...(writing.compressors ? { compressors: writing.compressors } : {}),
+    columnData: ([
       { name: 'type', data: column((e) => e.kind), type: 'STRING' },
       { name: 'userId', data: column((e) => e.event.userId), type: 'STRING' },
       { name: 'eventTimeMs', data: column((e) => BigInt(e.event.eventTimeMs)), type: 'INT64' },
@@ -102,7 +114,8 @@ export async function writeParquet(path: string, events: readonly EventRecord[],
       { name: 'query', data: search((e) => e.query), type: 'STRING' },
       { name: 'clickedItemUri', data: search((e) => e.clickedItemUri), type: 'STRING' },
       { name: 'clickedItemKind', data: search((e) => e.clickedItemKind), type: 'STRING' },
-    ],
+      ...(writing.columns ?? []),
+    ] satisfies ColumnSource[]).filter((source) => !writing.omit?.includes(source.name)),
   });
 }
 
