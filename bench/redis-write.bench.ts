@@ -1,10 +1,12 @@
 // Redis writes and reads of user state: FeatureStore.writeStates (Lua compare-and-set + encoding)
 // beside raw pipelined HSET of the same fields and value sizes on the same client, and
-// FeatureStore.loadStates (HMGET + decoding) beside raw HMGET of the same fields.
+// FeatureStore.loadStates (batched read + decoding) beside raw HMGET of the same fields, and the
+// batched read alone beside one HMGET per user.
 import { decodeWindow, encodeHighWater, encodeVector, encodeWindow } from '../featurestore/codec.js';
 import { decodeWindowFixed, encodeWindowFixed } from './lib/codec-alternatives.js';
 import { FeatureStore } from '../featurestore/feature-store.js';
 import { StateFields } from '../featurestore/keys.js';
+import { MultiHashReader } from '../featurestore/multi-hash-read.js';
 import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
 import { loadModelBundle } from '../model/model-bundle.js';
 import { Random } from '../simulator/random.js';
@@ -146,6 +148,56 @@ try {
     ceilingSpread: hmgetS,
     ceilingLabel: 'raw HMGET (pipelined, same client)',
   });
+
+  // The batched read itself (featurestore/multi-hash-read.ts): one script per node and a packed
+  // reply, against one HMGET per hash on the same client, for the updater's fields (a batch of B)
+  // and serving's (a batch of 100). CPU of this process per batch: the client's cost, which is
+  // what the script removes (Redis does the same HMGETs either way).
+  const multiRead = new MultiHashReader(redis);
+  const servingFields = [StateFields.embedding, StateFields.updatedMs, StateFields.lastEventMs, StateFields.eventsInWindow];
+  for (const [what, batchKeys, fields] of [
+    ['updater', keys, readFields],
+    ['serving', keys.slice(0, 100), servingFields],
+  ] as const) {
+    const expected = await Promise.all(batchKeys.map((key) => redis.hmgetBuffer(key, ...fields)));
+    const viaScript = await multiRead.read(batchKeys, fields);
+    if (!multiRead.usesScript || viaScript.some((row, i) => row.some((value, f) => !(value === null ? expected[i]![f] === null : value.equals(expected[i]![f]!))))) {
+      throw new Error('the batched read and HMGET disagree (or the script was refused)');
+    }
+    const scriptUs: number[] = [];
+    const eachUs: number[] = [];
+    for (let r = 0; r < args.repeats; r++) {
+      for (const [into, read] of [
+        [scriptUs, () => multiRead.read(batchKeys, fields)],
+        [eachUs, () => Promise.all(batchKeys.map((key) => redis.hmgetBuffer(key, ...fields)))],
+      ] as const) {
+        const cpu0 = process.cpuUsage();
+        let calls = 0;
+        const until = performance.now() + minMs;
+        while (performance.now() < until) {
+          await read();
+          calls++;
+        }
+        const cpu = process.cpuUsage(cpu0);
+        into.push((cpu.user + cpu.system) / calls);
+      }
+    }
+    const scriptS = spread(scriptUs);
+    const eachS = spread(eachUs);
+    report.info(`${what} batch of ${batchKeys.length}: per-node script ${scriptS.median.toFixed(0)} µs CPU, one HMGET each ${eachS.median.toFixed(0)} µs CPU`);
+    report.figure({
+      id: `redis.multi_read.${what}`,
+      label: `client CPU per batched read of ${batchKeys.length} users' ${what} fields: one script per node with a packed reply vs one HMGET per user (auto-pipelined)`,
+      unit: 'µs CPU/batch',
+      value: scriptS.median,
+      spread: scriptS,
+      ceiling: eachS.median,
+      ceilingSpread: eachS,
+      ceilingLabel: 'one HMGET per user',
+      lowerIsBetter: true,
+      goal: { kind: 'max-ratio', target: 0.5 },
+    });
+  }
 
   // The window codec alone (format 2, variable-length records) beside format 1 (fixed records):
   // encode + decode of the same windows, and their bytes.
