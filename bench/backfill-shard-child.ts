@@ -1,7 +1,7 @@
 // One backfill shard, or the ceiling, in a fresh process, so that its CPU and peak RSS are its own.
 // Prints one JSON line at the end, with `process.resourceUsage()` (all threads: the inference
 // workers are threads of this process).
-//   node dist/bench/backfill-shard-child.js backfill --input F --prefix P [--shard I/N] [--batch-size B] [--calls-out F]
+//   node dist/bench/backfill-shard-child.js backfill --input F --prefix P [--shard I/N] [--batch-size B] [--calls-out F] [--group-by-user]
 //   node dist/bench/backfill-shard-child.js ceiling --input F --calls F [--threads T]
 // The ceiling reads, validates and featurizes the same file as the backfill (JsonlSource, all
 // users), then runs the model alone on the inference calls the unsharded backfill made.
@@ -28,6 +28,7 @@ const { positionals, values } = parseArgs({
     shard: { type: 'string' },
     'batch-size': { type: 'string', default: '256' },
     'calls-out': { type: 'string' },
+    'group-by-user': { type: 'boolean', default: false },
     calls: { type: 'string' },
     threads: { type: 'string', default: String(Math.max(1, availableParallelism())) },
   },
@@ -54,6 +55,7 @@ if (mode === 'backfill') {
     keyPrefix: values.prefix,
     batchSize: Number(values['batch-size']),
     shard: { index: index!, count: count! },
+    ...(values['group-by-user'] ? { groupByUser: {} } : {}),
     logger: createLogger('warn'),
     instrumentEmbedder: recordEmbedCalls(calls),
   });
