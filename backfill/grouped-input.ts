@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type DuckDBAppender, type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance, type DuckDBResult } from '@duckdb/node-api';
 import { ErrorCodes, TasteError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
 import type { EventKind, SourcedEvent, Stream, WindowEvent } from '../events/window-event.js';
 import { type BadRecord, type Chunk, ChunkReader, type ChunkStream, type Position } from './chunks.js';
 import type { SourceCursor, SourceReader } from './source.js';
@@ -25,6 +26,8 @@ export interface GroupedInputOptions {
   stopAtBad: boolean;
   onInvalid?: (bad: BadRecord) => void;
   grouping?: GroupingOptions;
+  /** Says how long reading and sorting took. */
+  logger?: Logger;
 }
 
 /** Rows appended per read of the sources (ChunkReader's chunk while loading). */
@@ -247,11 +250,20 @@ class GroupedChunks implements ChunkStream {
   }
 
   async #start(): Promise<{ bad?: BadRecord }> {
+    const started = performance.now();
     const loaded = await this.#input.load();
     if (loaded.bad) return { bad: loaded.bad };
+    const readMs = performance.now() - started;
     // Counted by the first step of the whole backfill; a run resumed past it has them in its checkpoint.
     if (this.#skip === 0) this.#loadCounts = loaded;
     this.#result = await this.#input.sorted(this.#skip);
+    await this.#currentRows();
+    this.#options.logger?.info('input grouped by user', {
+      rows: this.#input.rows,
+      skipped: this.#skip,
+      readMs: Math.round(readMs),
+      sortMs: Math.round(performance.now() - started - readMs),
+    });
     return {};
   }
 

@@ -145,7 +145,7 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
       groupByUser: grouping !== undefined,
     });
     const grouped = grouping
-      ? new GroupedInput({ sources, chunkSize, stopAtBad: options.failFast ?? false, grouping, ...(options.onInvalid ? { onInvalid: options.onInvalid } : {}) })
+      ? new GroupedInput({ sources, chunkSize, stopAtBad: options.failFast ?? false, grouping, logger, ...(options.onInvalid ? { onInvalid: options.onInvalid } : {}) })
       : undefined;
     if (grouped) closers.push(() => grouped.close());
     return await runBackfill({
