@@ -12,7 +12,7 @@ import type { SourceCursor, SourceReader } from './source.js';
 export interface GroupingOptions {
   /** DuckDB's `memory_limit` (e.g. `'1GB'`); beyond it the table and the sort spill to `tempDirectory`. @default '1GB' */
   memoryLimit?: string;
-  /** Where DuckDB spills. @default a new folder under the OS temporary directory, removed at the end */
+  /** Where DuckDB keeps the table and spills the sort, in a new folder removed at the end. @default the OS temporary directory */
   tempDirectory?: string;
   /** DuckDB's threads for the sort. @default DuckDB's (the cores) */
   threads?: number;
@@ -32,6 +32,8 @@ export interface GroupedInputOptions {
 
 /** Rows appended per read of the sources (ChunkReader's chunk while loading). */
 const LOAD_CHUNK = 8192;
+/** Rows appended between flushes into the table. */
+const FLUSH_ROWS = 65_536;
 
 /**
  * The backfill's input grouped by user: every record of every source is read, validated and
@@ -51,7 +53,7 @@ export class GroupedInput {
   readonly source: SourceReader;
   readonly #options: GroupedInputOptions;
   readonly #units: number;
-  #db: { instance: DuckDBInstance; connection: DuckDBConnection; ownTemp: string | undefined } | undefined;
+  #db: { instance: DuckDBInstance; connection: DuckDBConnection; folder: string } | undefined;
   #rows = 0;
 
   constructor(options: GroupedInputOptions) {
@@ -85,12 +87,18 @@ export class GroupedInput {
     const reader = new ChunkReader({ sources, from: { source: 0, cursor: undefined }, chunkSize: LOAD_CHUNK, stopAtBad, ...(onInvalid ? { onInvalid } : {}) });
     const counts = { records: 0, invalid: 0, filtered: 0 };
     const sourceIndex = new SourceIndex();
+    let flushed = 0;
     try {
       for (;;) {
         const chunk = await reader.next();
         if (!chunk) break;
         if (chunk.bad) return { ...counts, bad: chunk.bad };
         for (const sourced of chunk.events) appendEvent(appender, sourced, sourceIndex.of(sourced), this.#rows++);
+        // Appended rows are the appender's until flushed, and cannot be evicted under the memory limit till then.
+        if (this.#rows - flushed >= FLUSH_ROWS) {
+          appender.flushSync();
+          flushed = this.#rows;
+        }
         counts.records += chunk.records;
         counts.invalid += chunk.invalid;
         counts.filtered += chunk.filtered;
@@ -125,28 +133,33 @@ export class GroupedInput {
     if (!db) return;
     db.connection.closeSync();
     db.instance.closeSync();
-    if (db.ownTemp) await rm(db.ownTemp, { recursive: true, force: true });
+    await rm(db.folder, { recursive: true, force: true });
   }
 
   async #connect(): Promise<DuckDBConnection> {
     const grouping = this.#options.grouping ?? {};
-    const ownTemp = grouping.tempDirectory ? undefined : await mkdtemp(join(tmpdir(), 'taste-backfill-group-'));
+    // A folder of this run's own, removed at the end, whatever the directory given.
+    const folder = await mkdtemp(join(grouping.tempDirectory ?? tmpdir(), 'taste-backfill-group-'));
     const settings: Record<string, string> = {
       memory_limit: grouping.memoryLimit ?? '1GB',
-      temp_directory: grouping.tempDirectory ?? ownTemp!,
+      temp_directory: join(folder, 'spill'),
       // The ORDER BY is total: nothing to gain from keeping the insertion order.
       preserve_insertion_order: 'false',
+      // Appended rows stay in memory until a checkpoint writes them to the file: checkpoint often.
+      checkpoint_threshold: '16MB',
       ...(grouping.threads ? { threads: String(grouping.threads) } : {}),
     };
     let instance: DuckDBInstance;
     try {
-      instance = await DuckDBInstance.create(':memory:', settings);
+      // A database file, not ':memory:': DuckDB evicts a file's blocks under its memory limit, while an
+      // in-memory table that outgrows the limit fails the append.
+      instance = await DuckDBInstance.create(join(folder, 'events.duckdb'), settings);
     } catch (cause) {
-      if (ownTemp) await rm(ownTemp, { recursive: true, force: true });
+      await rm(folder, { recursive: true, force: true });
       throw new TasteError(ErrorCodes.CONFIG_INVALID, `cannot start DuckDB to group the input by user (${(cause as Error).message})`, { cause });
     }
     const connection = await instance.connect();
-    this.#db = { instance, connection, ownTemp };
+    this.#db = { instance, connection, folder };
     return connection;
   }
 }
