@@ -81,7 +81,7 @@ export class GroupedInput {
   /** Reads every source into DuckDB; the bad record it stopped at with `stopAtBad`. */
   async load(): Promise<{ records: number; invalid: number; filtered: number; bad?: BadRecord }> {
     const connection = await this.#connect();
-    await connection.run('CREATE TABLE events (u VARCHAR NOT NULL, s UINTEGER NOT NULL, o DOUBLE NOT NULL, n UBIGINT NOT NULL, t DOUBLE NOT NULL, k UTINYINT NOT NULL, i UINTEGER NOT NULL, q BLOB)');
+    await connection.run('CREATE TABLE events (u VARCHAR NOT NULL, s UINTEGER NOT NULL, o DOUBLE NOT NULL, n DOUBLE NOT NULL, t DOUBLE NOT NULL, k UTINYINT NOT NULL, i UINTEGER NOT NULL, q BLOB)');
     const appender = await connection.createAppender('events');
     const { sources, stopAtBad, onInvalid } = this.#options;
     const reader = new ChunkReader({ sources, from: { source: 0, cursor: undefined }, chunkSize: LOAD_CHUNK, stopAtBad, ...(onInvalid ? { onInvalid } : {}) });
@@ -187,7 +187,7 @@ function appendEvent(appender: DuckDBAppender, sourced: SourcedEvent, source: nu
   appender.appendVarchar(sourced.userId);
   appender.appendUInteger(source);
   appender.appendDouble(event.offset);
-  appender.appendUBigInt(BigInt(sequence));
+  appender.appendDouble(sequence);
   appender.appendDouble(event.eventTimeMs);
   appender.appendUTinyInt((event.stream << 4) | event.kind);
   appender.appendUInteger(event.itemId);
