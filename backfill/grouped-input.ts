@@ -263,6 +263,7 @@ class GroupedChunks implements ChunkStream {
   }
 
   async #start(): Promise<{ bad?: BadRecord }> {
+    this.#options.logger?.info('reading the whole input, to group it by user (nothing is written before it is read)', { skip: this.#skip });
     const started = performance.now();
     const loaded = await this.#input.load();
     if (loaded.bad) return { bad: loaded.bad };
@@ -312,6 +313,9 @@ class GroupedChunks implements ChunkStream {
   }
 }
 
+/** A play's tokens: one shared, frozen array instead of one per event (nothing writes an event's tokens). */
+const NO_TOKENS: readonly number[] = Object.freeze([]);
+
 /** One DuckDB chunk of sorted rows, its columns read out once. */
 class RowBatch {
   readonly users: string[];
@@ -353,7 +357,7 @@ class RowBatch {
       offset: this.#o[row]!,
       itemId: this.#i[row]!,
       kind: (k & 0xf) as EventKind,
-      queryTokens: q ? Array.from(new Uint32Array(q.buffer.slice(q.byteOffset, q.byteOffset + q.byteLength))) : [],
+      queryTokens: q ? Array.from(new Uint32Array(q.buffer.slice(q.byteOffset, q.byteOffset + q.byteLength))) : NO_TOKENS,
     };
     return { userId: this.users[row]!, topic, event };
   }

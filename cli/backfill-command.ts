@@ -32,7 +32,7 @@ const flags = {
     description: "files: read them all first, sort by user (DuckDB), then one step per user's whole history; steps of --chunk-size events cut between users",
   },
   'group-memory': { type: 'string', env: 'TASTE_BACKFILL_GROUP_MEMORY', default: '1GB', description: "--group-by-user: DuckDB's memory limit; beyond it the sort spills to --group-temp-dir" },
-  'group-temp-dir': { type: 'string', env: 'TASTE_BACKFILL_GROUP_TEMP_DIR', description: '--group-by-user: where the sort spills (default: a new folder under the OS temporary directory, removed at the end)' },
+  'group-temp-dir': { type: 'string', env: 'TASTE_BACKFILL_GROUP_TEMP_DIR', description: '--group-by-user: where DuckDB keeps the sorted copy and spills, in a new folder removed at the end (default: the OS temporary directory)' },
   checkpoint: { type: 'string', env: 'TASTE_BACKFILL_CHECKPOINT', description: 'checkpoint file: written after each step; a run with the same options resumes from it' },
   shard: { type: 'string', env: 'TASTE_BACKFILL_SHARD', description: 'only shard I of N, "I/N" (0-based): --kafka, the partitions p with p mod N = I; files, the users hashed to I (docs/backfill.md)' },
   shards: { type: 'integer', env: 'TASTE_BACKFILL_SHARDS', min: 1, description: 'the shard count N, the index I being JOB_COMPLETION_INDEX (a Kubernetes Indexed Job sets it) unless --shard gives it' },
