@@ -11,7 +11,7 @@ import {
   type CheckpointSource,
   saveCheckpoint,
 } from './checkpoint.js';
-import { type BadRecord, type Chunk, ChunkReader, type Position } from './chunks.js';
+import { type BadRecord, type Chunk, ChunkReader, type ChunkStream, type Position } from './chunks.js';
 import { DistinctCount } from './distinct-count.js';
 import type { Shard } from './shard.js';
 import type { SourceReader } from './source.js';
@@ -33,6 +33,11 @@ export interface BackfillOptions {
   concurrency?: number;
   /** Records per step: grouped by user, applied, then checkpointed. @default 50000 */
   chunkSize?: number;
+  /**
+   * The steps from a position on; default: a ChunkReader over `sources` (records in reading order,
+   * `chunkSize` a step). A grouped run gives GroupedInput's (backfill/grouped-input.ts).
+   */
+  chunks?: (from: Position) => ChunkStream;
   /** End a step where a source ends (ChunkReader's `splitAtSources`). @default false */
   splitAtSources?: boolean;
   /** The shard this run is, recorded in the checkpoint; none: the whole input. */
@@ -107,14 +112,16 @@ export async function runBackfill(options: BackfillOptions): Promise<BackfillSum
   const end: Position = { source: options.sources.length, cursor: undefined };
   if (resume?.done) return run.finish(end, StopReasons.ALREADY_COMPLETE);
 
-  const reader = new ChunkReader({
-    sources: options.sources,
-    from: run.start,
-    chunkSize: options.chunkSize ?? 50_000,
-    stopAtBad: options.failFast ?? false,
-    splitAtSources: options.splitAtSources ?? false,
-    ...(options.onInvalid ? { onInvalid: options.onInvalid } : {}),
-  });
+  const reader =
+    options.chunks?.(run.start) ??
+    new ChunkReader({
+      sources: options.sources,
+      from: run.start,
+      chunkSize: options.chunkSize ?? 50_000,
+      stopAtBad: options.failFast ?? false,
+      splitAtSources: options.splitAtSources ?? false,
+      ...(options.onInvalid ? { onInvalid: options.onInvalid } : {}),
+    });
   let position = run.start;
   let current: Promise<Chunk | undefined> = reader.next();
   try {

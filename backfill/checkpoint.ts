@@ -125,7 +125,7 @@ export function checkpointMismatch(checkpoint: Checkpoint, expected: Pick<Checkp
       : `it has ${checkpoint.sources.length} sources, these options give ${expected.sources.length}`;
   }
   if (checkpoint.fingerprint !== expected.fingerprint) {
-    return 'it was made with other options (--since/--until, --user, --chunk-size, --updated-at, --min-event-time or --file-identity)';
+    return 'it was made with other options (--since/--until, --user, --chunk-size, --updated-at, --min-event-time, --file-identity or --group-by-user)';
   }
   return undefined;
 }

@@ -27,6 +27,12 @@ export interface Chunk {
   bad?: BadRecord;
 }
 
+/** Where a backfill's steps come from: ChunkReader (records in order), or GroupedInput (records sorted by user). */
+export interface ChunkStream {
+  next(): Promise<Chunk | undefined>;
+  close(): Promise<void>;
+}
+
 export interface ChunkReaderOptions {
   sources: readonly SourceReader[];
   from: Position;
@@ -53,7 +59,7 @@ const SOURCE_END = Symbol('source end');
  * chunk boundary forms the same chunks as an uninterrupted one — which keeps state versions, and
  * thus the written bytes, identical.
  */
-export class ChunkReader {
+export class ChunkReader implements ChunkStream {
   readonly #options: ChunkReaderOptions;
   #source: number;
   #cursor: SourceCursor | undefined;

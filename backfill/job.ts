@@ -14,6 +14,7 @@ import { type BackfillOptions, type BackfillSummary, runBackfill } from './backf
 import { type Checkpoint, checkpointMismatch, type CheckpointSource, fingerprintOf, loadCheckpoint } from './checkpoint.js';
 import { discoverFiles, displayName, type FileFormat, FileFormats } from './file-discovery.js';
 import { gunzippedSize } from './file-bytes.js';
+import { GroupedInput, type GroupingOptions } from './grouped-input.js';
 import { fileCoordinates, fileDigest, type FileIdentity, FileIdentities } from './file-identity.js';
 import { JsonlSource } from './jsonl-source.js';
 import { KafkaCoordinateReader, type KafkaCoordinatesOptions, OffsetOrder } from './kafka-coordinates.js';
@@ -66,6 +67,11 @@ export interface BackfillJobOptions
   minEventTimeMs?: number;
   /** @default 'last-event' */
   updatedAt?: UpdatedAt;
+  /**
+   * Files only: read the whole input first, sort it by user (DuckDB, spilling to disk), and apply
+   * each user's history in one step (docs/backfill.md, "One pass per user"). @default streaming
+   */
+  groupByUser?: GroupingOptions | undefined;
   /** Wraps the inference pool (benchmarks record what the model was asked to do). */
   instrumentEmbedder?: (embedder: Embedder) => Embedder;
 }
@@ -107,6 +113,10 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
   const checkpoint = options.checkpointPath && !dryRun ? await loadCheckpoint(options.checkpointPath) : undefined;
   if (options.checkpointPath && dryRun) logger.warn('--dry-run ignores --checkpoint (it neither reads nor writes it)');
 
+  const grouping = options.groupByUser;
+  if (grouping && options.input.kind === 'kafka') {
+    throw new TasteError(ErrorCodes.CONFIG_INVALID, 'grouping by user is for files: a Kafka range is read partition by partition, a user in one of them');
+  }
   const closers: Closer[] = [];
   try {
     const { sources, identities, inputFingerprint } = await openSources(options.input, checkpoint, context, closers);
@@ -118,6 +128,8 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
       minEventTimeMs,
       updatedAt,
       chunkSize,
+      // Absent in streaming runs, so their checkpoints keep the fingerprints they had.
+      ...(grouping ? { groupByUser: true } : {}),
     });
     if (checkpoint) checkResumable(checkpoint, { fingerprint, modelVersion: metadata.modelVersion, keyPrefix, shard: shard ?? null, sources: identities }, options);
 
@@ -138,9 +150,15 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
       batchSize: options.batchSize ?? 256,
       concurrency: options.concurrency ?? 2,
       chunkSize,
+      groupByUser: grouping !== undefined,
     });
+    const grouped = grouping
+      ? new GroupedInput({ sources, chunkSize, stopAtBad: options.failFast ?? false, grouping, logger, ...(options.onInvalid ? { onInvalid: options.onInvalid } : {}) })
+      : undefined;
+    if (grouped) closers.push(() => grouped.close());
     return await runBackfill({
-      sources,
+      sources: grouped ? [grouped.source] : sources,
+      ...(grouped ? { chunks: (from) => grouped.chunks(from) } : {}),
       sourceIdentities: identities,
       updater,
       modelVersion: metadata.modelVersion,

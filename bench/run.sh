@@ -3,7 +3,7 @@
 #
 #   bash bench/run.sh                 the short set (a few minutes): model history-cost ingest kinds-ingest shadow quality freshness serving response-encoding redis-write erasure scale
 #   bash bench/run.sh --long          the full set: longer runs, more users, + profile (+ backfill, backfill-shards when built)
-#   bash bench/run.sh ingest serving  just these (names: model history-cost ingest kinds-ingest shadow quality freshness serving response-encoding redis-write erasure scale profile backfill backfill-shards)
+#   bash bench/run.sh ingest serving  just these (names: model history-cost ingest kinds-ingest shadow quality freshness serving response-encoding redis-write erasure scale profile backfill backfill-shards backfill-grouped)
 #   bash bench/run.sh --repeats 5     key figures measured 5 times (default 3)
 #
 # Starts the local Kafka and Redis (deploy/local/services.sh), builds, and writes every benchmark's
@@ -32,6 +32,7 @@ if [[ ${#names[@]} -eq 0 ]]; then
     names+=(profile)
     [[ -f bench/backfill.bench.ts ]] && names+=(backfill)
     [[ -f bench/backfill-shards.bench.ts ]] && names+=(backfill-shards)
+    [[ -f bench/backfill-grouped.bench.ts ]] && names+=(backfill-grouped)
   fi
 fi
 

@@ -26,6 +26,14 @@ const flags = {
   'batch-size': { type: 'integer', env: 'TASTE_BACKFILL_BATCH_SIZE', default: 256, min: 1, description: 'users per updater batch (one inference batch)' },
   concurrency: { type: 'integer', env: 'TASTE_BACKFILL_CONCURRENCY', default: 2, min: 1, description: 'batches in flight at once (they never share a user)' },
   'chunk-size': { type: 'integer', env: 'TASTE_BACKFILL_CHUNK_SIZE', default: 50_000, min: 1, description: 'records per step: grouped by user, applied, then checkpointed' },
+  'group-by-user': {
+    type: 'boolean',
+    env: 'TASTE_BACKFILL_GROUP_BY_USER',
+    default: false,
+    description: "files: read them all first, sort by user (DuckDB), then one step per user's whole history; steps of --chunk-size events cut between users",
+  },
+  'group-memory': { type: 'string', env: 'TASTE_BACKFILL_GROUP_MEMORY', default: '1GB', description: "--group-by-user: DuckDB's memory limit; beyond it the sort spills to --group-temp-dir" },
+  'group-temp-dir': { type: 'string', env: 'TASTE_BACKFILL_GROUP_TEMP_DIR', description: '--group-by-user: where DuckDB keeps the sorted copy and spills, in a new folder removed at the end (default: the OS temporary directory)' },
   checkpoint: { type: 'string', env: 'TASTE_BACKFILL_CHECKPOINT', description: 'checkpoint file: written after each step; a run with the same options resumes from it' },
   shard: { type: 'string', env: 'TASTE_BACKFILL_SHARD', description: 'only shard I of N, "I/N" (0-based): --kafka, the partitions p with p mod N = I; files, the users hashed to I (docs/backfill.md)' },
   shards: { type: 'integer', env: 'TASTE_BACKFILL_SHARDS', min: 1, description: 'the shard count N, the index I being JOB_COMPLETION_INDEX (a Kubernetes Indexed Job sets it) unless --shard gives it' },
@@ -90,6 +98,7 @@ export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv)
   if (values.kafka) {
     if (inputs.length > 0) throw new UsageError(`--kafka reads the topics: give no files (got ${inputs[0]})`);
     if (values['kafka-coordinates'] !== 'none') throw new UsageError('--kafka-coordinates is for files (--kafka records have their coordinates)');
+    if (values['group-by-user']) throw new UsageError('--group-by-user is for files: a Kafka range is read partition by partition, each user in one partition');
     input = { kind: 'kafka', kafka: kafkaOptions(values as unknown as FlagValues<typeof kafkaFlags>, 'taste-backfill'), topics: { play: values['plays-topic'], search: values['searches-topic'] } };
   } else {
     if (inputs.length === 0) throw new UsageError('give the files, directories or globs to read, or --kafka');
@@ -125,6 +134,9 @@ export async function runBackfillCommand(argv: string[], env: NodeJS.ProcessEnv)
     batchSize: values['batch-size'],
     concurrency: values.concurrency,
     chunkSize: values['chunk-size'],
+    groupByUser: values['group-by-user']
+      ? { memoryLimit: values['group-memory'], ...(values['group-temp-dir'] ? { tempDirectory: values['group-temp-dir'] } : {}) }
+      : undefined,
     checkpointPath: values.checkpoint,
     failFast: values['fail-fast'],
     dryRun: values['dry-run'],
