@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks, each figure beside its ceiling measured in the same run (see bench/RESULTS.md).
 #
-#   bash bench/run.sh                 the short set (a few minutes): model history-cost ingest kinds-ingest shadow quality freshness serving response-encoding redis-write erasure scale
+#   bash bench/run.sh                 the short set (a few minutes): model history-cost ingest kinds-ingest shadow quality freshness serving serving-floor response-encoding redis-write erasure scale
 #   bash bench/run.sh --long          the full set: longer runs, more users, + profile (+ backfill, backfill-shards when built)
-#   bash bench/run.sh ingest serving  just these (names: model history-cost ingest kinds-ingest shadow quality freshness serving response-encoding redis-write erasure scale profile backfill backfill-shards backfill-grouped)
+#   bash bench/run.sh ingest serving  just these (names: model history-cost ingest kinds-ingest shadow quality freshness serving serving-floor response-encoding redis-write erasure scale profile backfill backfill-shards backfill-grouped)
 #   bash bench/run.sh --repeats 5     key figures measured 5 times (default 3)
 #
 # Starts the local Kafka and Redis (deploy/local/services.sh), builds, and writes every benchmark's
@@ -27,7 +27,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 if [[ ${#names[@]} -eq 0 ]]; then
-  names=(model history-cost ingest kinds-ingest shadow quality freshness serving response-encoding redis-write erasure scale)
+  names=(model history-cost ingest kinds-ingest shadow quality freshness serving serving-floor response-encoding redis-write erasure scale)
   if [[ $mode == long ]]; then
     names+=(profile)
     [[ -f bench/backfill.bench.ts ]] && names+=(backfill)
