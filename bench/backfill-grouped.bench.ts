@@ -7,19 +7,17 @@
 // at 1 and at all-cores intra-op threads, the faster taken. Goal: grouped ≥ 0.8 × its ceiling.
 // Run: npm run build && eval "$(bash deploy/local/services.sh env)" && node dist/bench/backfill-grouped.bench.js [--users N] [--days D]
 //   default 10 000 users × 7 days (~600k events, about a minute).
-import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadModelBundle } from '../model/model-bundle.js';
 import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
+import { type BackfillRun, type CeilingRun, runBackfillChild as child } from './lib/backfill-child.js';
 import { dropKeys, simulateJsonl } from './lib/backfill-model.js';
 import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, unique } from './lib/env.js';
 import { Report } from './lib/report.js';
 
-const CHILD = fileURLToPath(new URL('./backfill-shard-child.js', import.meta.url));
 const args = benchArgs({ users: { type: 'string' }, days: { type: 'string' } });
 const report = new Report('backfill-grouped');
 const days = numberArg(args, 'days', 7);
@@ -28,39 +26,8 @@ const { metadata } = await loadModelBundle(MODEL_DIR);
 const threads = [...new Set([1, Math.max(1, availableParallelism())])].join(',');
 report.info(`model ${metadata.modelVersion} (${metadata.kind}); simulated ${users} users × ${days} days; batch 256, concurrency 2, steps of 50 000; every run a separate process, one after the other`);
 
-interface BackfillRun {
-  events: number;
-  users: number;
-  writes: number;
-  runMs: number;
-  wallMs: number;
-  inferredUsers: number;
-  grouping?: { readMs: number; sortMs: number };
-  cpuMs: number;
-  maxRssBytes: number;
-}
 
-interface CeilingRun {
-  events: number;
-  readMs: number;
-  modelMs: number;
-  modelMsByThreads: Record<string, number>;
-  cpuMs: number;
-  maxRssBytes: number;
-}
 
-function child<T>(childArgs: string[]): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const process_ = spawn(process.execPath, [CHILD, ...childArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    process_.stdout.on('data', (chunk) => (stdout += chunk));
-    process_.on('error', reject);
-    process_.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`backfill-shard-child ${childArgs[0]} exited ${code}: ${stdout}`));
-      resolve(JSON.parse(stdout.trim().split('\n').pop()!) as T);
-    });
-  });
-}
 
 const MB = 1 << 20;
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;

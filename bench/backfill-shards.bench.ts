@@ -11,19 +11,17 @@
 //    Goal ≥ 0.8 (issue 15).
 // Run: npm run build && eval "$(bash deploy/local/services.sh env)" && node dist/bench/backfill-shards.bench.js [--users N] [--days D] [--events N] [--long]
 //   default 10 000 users × 7 days (~600k events, about a minute and a half); --long or --events 10000000 for the 10 M-event input.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadModelBundle } from '../model/model-bundle.js';
 import { createRedisClient, waitForRedis } from '../featurestore/redis-client.js';
+import { type BackfillRun, type CeilingRun, runBackfillChild as child } from './lib/backfill-child.js';
 import { dropKeys, simulateJsonl } from './lib/backfill-model.js';
 import { benchArgs, MODEL_DIR, numberArg, OUT_DIR, REDIS_URL, unique } from './lib/env.js';
 import { Report } from './lib/report.js';
 import { fmt } from './lib/stats.js';
 
-const CHILD = fileURLToPath(new URL('./backfill-shard-child.js', import.meta.url));
 /** What `taste simulate` writes per user and day at its defaults (measured: 121 807 events for 2 000 users × 7 days). */
 const EVENTS_PER_USER_DAY = 8.7;
 const LONG_EVENTS = 10_000_000;
@@ -37,37 +35,8 @@ const batchSize = numberArg(args, 'batch-size', 256);
 const { metadata } = await loadModelBundle(MODEL_DIR);
 report.info(`model ${metadata.modelVersion} (${metadata.kind}); simulated ${users} users × ${days} days; batch ${batchSize}; every run a separate process, one after the other`);
 
-interface BackfillRun {
-  events: number;
-  users: number;
-  writes: number;
-  runMs: number;
-  wallMs: number;
-  inferredUsers: number;
-  cpuMs: number;
-  maxRssBytes: number;
-}
 
-interface CeilingRun {
-  events: number;
-  readMs: number;
-  modelMs: number;
-  cpuMs: number;
-  maxRssBytes: number;
-}
 
-function child<T>(childArgs: string[]): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const process_ = spawn(process.execPath, [CHILD, ...childArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    process_.stdout.on('data', (chunk) => (stdout += chunk));
-    process_.on('error', reject);
-    process_.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`backfill-shard-child ${childArgs[0]} exited ${code}: ${stdout}`));
-      resolve(JSON.parse(stdout.trim().split('\n').pop()!) as T);
-    });
-  });
-}
 
 const MB = 1 << 20;
 const dir = await mkdtemp(join(tmpdir(), 'taste-bench-backfill-shards-'));
