@@ -1,4 +1,5 @@
 import { ErrorCodes, TasteError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
 import { EventFeaturizer } from '../events/featurizer.js';
 import { defaultValidationLimits, type ValidationLimits } from '../events/validation.js';
 import { createKafka, type KafkaConnectionOptions } from '../consumers/kafka.js';
@@ -133,7 +134,7 @@ export async function runBackfillJob(options: BackfillJobOptions): Promise<Backf
     });
     if (checkpoint) checkResumable(checkpoint, { fingerprint, modelVersion: metadata.modelVersion, keyPrefix, shard: shard ?? null, sources: identities }, options);
 
-    const store = await openStore(options.redis, metadata, keyPrefix, dryRun, closers);
+    const store = await openStore(options.redis, metadata, keyPrefix, dryRun, closers, logger);
     const inference = dryRun ? noInference(metadata.embeddingDim) : await startInference(options, bundle, closers);
     const updater = new Updater({
       store,
@@ -268,7 +269,7 @@ function checkResumable(checkpoint: Checkpoint, current: Parameters<typeof check
 }
 
 /** The feature store for the model's keys; a dry run's writes nothing. */
-async function openStore(redisOptions: RedisConnectionOptions, metadata: ModelBundle['metadata'], keyPrefix: string, dryRun: boolean, closers: Closer[]): Promise<FeatureStore> {
+async function openStore(redisOptions: RedisConnectionOptions, metadata: ModelBundle['metadata'], keyPrefix: string, dryRun: boolean, closers: Closer[], logger: Logger): Promise<FeatureStore> {
   const redis = createRedisClient({ connectionName: 'taste-backfill', ...redisOptions });
   closers.push(async () => redis.disconnect());
   await waitForRedis(redis);
@@ -279,6 +280,8 @@ async function openStore(redisOptions: RedisConnectionOptions, metadata: ModelBu
     queryBuckets: metadata.queryBuckets,
     keyPrefix,
     ...(metadata.stateful ? { stateDim: metadata.stateful.stateDim } : {}),
+    onBatchReadsRefused: (reason: string) =>
+      logger.warn('batched state reads refused: reading one HMGET per user from now on (grant +evalsha +eval, docs/deployment.md)', { modelVersion: metadata.modelVersion, reason }),
   };
   return dryRun ? new ReadOnlyFeatureStore(storeOptions) : new FeatureStore(storeOptions);
 }

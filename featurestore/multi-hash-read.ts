@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import type { Cluster, Redis } from 'ioredis';
+import { type Cluster, type Redis, ReplyError } from 'ioredis';
 
 // The slot function ioredis itself routes by (the version it pins), so groups match its slot map.
 const calculateSlot = createRequire(import.meta.url)('cluster-key-slot') as (key: string) => number;
@@ -11,7 +11,7 @@ const calculateSlot = createRequire(import.meta.url)('cluster-key-slot') as (key
  *
  * Why: serving a batch of 100 users as 100 pipelined HMGETs spends most of its CPU in the client
  * (ioredis builds, writes and resolves one command object per user); the server's work is the
- * same either way. One script call per node turns that into one command and one array reply.
+ * same either way. One script call per node turns that into one command and one reply.
  *
  * The keys travel in ARGV, not KEYS, because a batch's users hash to different Cluster slots:
  * Redis refuses declared keys of different slots (CROSSSLOT) even with `allow-cross-slot-keys`,
@@ -24,7 +24,10 @@ const calculateSlot = createRequire(import.meta.url)('cluster-key-slot') as (key
  *   the script path off for the life of this reader;
  * - a group the node no longer owns (a slot moved; "non local key") is read again by HMGET
  *   through the Cluster client, which follows the redirection;
- * - a Redis that is down fails both ways, and the HMGET's error is the one that surfaces.
+ * - any other error Redis answers with (a script error, a node that refuses it) is read again
+ *   by HMGET for that group.
+ * A Redis that does not answer (down, timed out) is not tried twice: its error surfaces at once,
+ * as the HMGETs' would.
  */
 type RedisClient = Redis | Cluster;
 
@@ -64,6 +67,7 @@ export class MultiHashReader {
     try {
       packed = await this.#runScript(node, [String(fields.length), ...fields, ...keys]);
     } catch (error) {
+      if (!(error instanceof ReplyError)) throw error;
       if (isNoPermission(error) && this.#scriptAllowed) {
         this.#scriptAllowed = false;
         this.#onRefused?.((error as Error).message);
