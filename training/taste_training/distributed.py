@@ -37,6 +37,11 @@ class Dist:
     def summary(self) -> dict:
         return {"world_size": self.world, "backend": self.backend or "none (single process)"}
 
+    @property
+    def collective_device(self) -> torch.device:
+        """Where the small agreement tensors live: NCCL reduces only CUDA tensors, gloo CPU ones."""
+        return torch.device("cuda", self.local_rank) if self.backend == "nccl" else torch.device("cpu")
+
     def shard(self, sel: np.ndarray) -> np.ndarray:
         """This rank's part of one global batch: every world-th example from its rank on. A batch smaller
         than the world is repeated cyclically, so every rank takes part in every step (DDP's gradient
@@ -51,7 +56,7 @@ class Dist:
         """A reason to stop if any rank has one (a signal, a passed deadline), so all ranks stop together."""
         if self.world == 1:
             return why
-        flag = torch.tensor([0 if why is None else 1 + self.rank], dtype=torch.int64)
+        flag = torch.tensor([0 if why is None else 1 + self.rank], dtype=torch.int64, device=self.collective_device)
         torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
         if flag.item() == 0:
             return None
@@ -61,14 +66,14 @@ class Dist:
         """Rank 0's decision (it alone evaluates) on every rank."""
         if self.world == 1:
             return flag
-        t = torch.tensor([int(flag)], dtype=torch.int64)
+        t = torch.tensor([int(flag)], dtype=torch.int64, device=self.collective_device)
         torch.distributed.broadcast(t, src=0)
         return bool(t.item())
 
     def sum(self, values: list[float]) -> list[float]:
         if self.world == 1:
             return values
-        t = torch.tensor(values, dtype=torch.float64)
+        t = torch.tensor(values, dtype=torch.float64, device=self.collective_device)
         torch.distributed.all_reduce(t)
         return t.tolist()
 
