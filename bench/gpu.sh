@@ -6,8 +6,13 @@
 #                                 what test/bench/gpu-bench.test.ts runs in CI)
 #   bash bench/gpu.sh --pack      here: build, make the fp16 variant of models/default, pack .gpu/
 #                                 with ../shared/gpu/pack.sh, and print the device command (from a
-#                                 main checkout: pack.sh writes .git/info/exclude, which a git
-#                                 worktree, whose .git is a file, does not have)
+#                                 main checkout: it writes .git/info/exclude, which a git
+#                                 worktree, whose .git is a file, does not have). The pack also
+#                                 carries training/gpu-sweep.sh and the two datasets it trains on,
+#                                 read from ../shared (they travel in .gpu/ only, never into the
+#                                 repository), so one device run takes the bench and the sweep.
+#                                 Prepared and checked on this CPU on 2026-12-04 (a session lent
+#                                 a GPU that could not start one); not run on a GPU yet
 #   bash bench/gpu.sh --device    there, from .gpu/remote.sh in /tmp/gpu: the full run into $OUT
 #
 # On the device the CUDA provider cannot travel (its library is 270 MB, the limit 64 MiB): --device
@@ -30,9 +35,31 @@ case "$mode" in
     # unsorted ("Nodes in a graph must be topologically sorted").
     rm -rf "$FP16_DIR"
     (cd training && .venv/bin/python -m taste_training.fp16 --model ../models/default --out "../$FP16_DIR")
-    bash ../shared/gpu/pack.sh dist models bench/gpu.sh bench/gpu_torch_baseline.py training/taste_training "$FP16_DIR"
-    echo "device run: carry [\".gpu\"], timeout_s 420, command:"
-    echo "  bash .gpu/remote.sh 'bash bench/gpu.sh --device'"
+    # pack.sh takes the whole node_modules of the repository it runs in, which with DuckDB's 70 MB
+    # came to 74 MiB, over the 64 MiB that travels (the working tree's 14 MiB included). So it runs
+    # in a staging repository holding only what the device run loads: node_modules without the
+    # packages it never imports (DuckDB and usearch: backfill and serving; the compiler and type
+    # folders: the build), no models (the working tree carries them; the command links them), and
+    # the two datasets of the sweep, read from ../shared (into the staging folder, never into this
+    # repository).
+    pack="$(cd ../shared/gpu && pwd)/pack.sh"
+    stage="$(mktemp -d)"
+    trap 'rm -rf "$stage"' EXIT
+    git -C "$stage" init -q .
+    tar cf - --exclude=node_modules/@duckdb --exclude=node_modules/usearch --exclude=node_modules/typescript \
+      --exclude=node_modules/@types --exclude=node_modules/@babel --exclude=node_modules/@vue \
+      --exclude=__pycache__ node_modules package.json dist bench/gpu.sh bench/gpu_torch_baseline.py \
+      training/taste_training training/gpu-sweep.sh "$FP16_DIR" | tar xf - -C "$stage"
+    mkdir -p "$stage/shared/datasets"
+    cp -r ../shared/datasets/lastfm-s3rec ../shared/datasets/ml-latest-small "$stage/shared/datasets/"
+    (cd "$stage" && bash "$pack" dist bench training "$FP16_DIR" shared)
+    rm -rf .gpu && mv "$stage/.gpu" .gpu
+    grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+    du -sh .gpu
+    echo "device run: carry [\".gpu\"], timeout_s 560, command (the bench, then the sweep; \$R is the"
+    echo "working tree's copy there, whose models/ the bench reads):"
+    echo '  R=$PWD; bash .gpu/remote.sh "ln -sfn $R/models models; (timeout 200 bash bench/gpu.sh --device) > \$OUT/bench.txt 2>&1; mkdir -p /tmp/sw; (OUT=/tmp/sw TASTE_DATASETS=/tmp/gpu/shared/datasets SWEEP_MINUTES=4 timeout 290 bash training/gpu-sweep.sh --device) > \$OUT/sweep.txt 2>&1; tar czf \$OUT/sweep.tgz -C /tmp/sw sweep; tail -45 \$OUT/bench.txt; tail -25 \$OUT/sweep.txt"'
+    echo "(the device returns at most 8 files: the sweep's runs come back as one sweep.tgz)"
     ;;
   --device)
     : "${OUT:?--device writes into \$OUT (set by the device tool)}"
