@@ -58,7 +58,7 @@ case "$mode" in
     du -sh .gpu
     echo "device run: carry [\".gpu\"], timeout_s 560, command (the bench, then the sweep; \$R is the"
     echo "working tree's copy there, whose models/ the bench reads):"
-    echo '  R=$PWD; bash .gpu/remote.sh "ln -sfn $R/models models; (timeout 200 bash bench/gpu.sh --device) > \$OUT/bench.txt 2>&1; mkdir -p /tmp/sw; (OUT=/tmp/sw TASTE_DATASETS=/tmp/gpu/shared/datasets SWEEP_MINUTES=4 timeout 290 bash training/gpu-sweep.sh --device) > \$OUT/sweep.txt 2>&1; tar czf \$OUT/sweep.tgz -C /tmp/sw sweep; tail -45 \$OUT/bench.txt; tail -25 \$OUT/sweep.txt"'
+    echo '  R=$PWD; bash .gpu/remote.sh "ln -sfn $R/models models; (timeout 200 bash bench/gpu.sh --device) > \$OUT/bench.txt 2>&1; mkdir -p /tmp/sw; (OUT=/tmp/sw TASTE_DATASETS=/tmp/gpu/shared/datasets SWEEP_MINUTES=3.5 timeout 280 bash training/gpu-sweep.sh --device) > \$OUT/sweep.txt 2>&1; tar czf \$OUT/sweep.tgz -C /tmp/sw sweep; tail -45 \$OUT/bench.txt; tail -25 \$OUT/sweep.txt"'
     echo "(the device returns at most 8 files: the sweep's runs come back as one sweep.tgz)"
     ;;
   --device)

@@ -60,6 +60,9 @@ mkdir -p "$out"
 cat "$out/python.txt"
 
 started=$(date +%s)
+# A TERM (an outer timeout) reaches the trainers too: each finishes its epoch and writes its
+# metrics.json. Wait for them, so the caller's next step (a tar of the results) sees every run.
+trap 'echo "sweep: TERM after $(( $(date +%s) - started )) s; waiting for the runs to write their metrics"; wait' TERM
 if [[ "$device" == cuda ]]; then
   # The nccl path of distributed.py under torchrun, on the one GPU there is: process group, device
   # placement and the run to the end. One rank only (NCCL refuses two ranks on one GPU), so the
