@@ -281,7 +281,7 @@ async function openStore(redisOptions: RedisConnectionOptions, metadata: ModelBu
     keyPrefix,
     ...(metadata.stateful ? { stateDim: metadata.stateful.stateDim } : {}),
     onBatchReadsRefused: (reason: string) =>
-      logger.warn('batched state reads refused: reading one HMGET per user from now on (grant +evalsha +eval, docs/deployment.md)', { modelVersion: metadata.modelVersion, reason }),
+      logger.warn('batched state reads refused: reading one HMGET per user from now on (the reason says why: a user without +evalsha +eval, or a Redis older than 7; docs/deployment.md)', { modelVersion: metadata.modelVersion, reason }),
   };
   return dryRun ? new ReadOnlyFeatureStore(storeOptions) : new FeatureStore(storeOptions);
 }

@@ -94,7 +94,7 @@ export async function runServeCommand(argv: string[], env: NodeJS.ProcessEnv): P
         keyPrefix: values['key-prefix'],
         ...(observed ? { observer: storeObserver(metrics) } : {}),
         onBatchReadsRefused: (reason) =>
-          logger.warn('batched reads refused: reading one HMGET per user from now on (grant +evalsha +eval to the serving user, docs/deployment.md)', { modelVersion, reason }),
+          logger.warn('batched reads refused: reading one HMGET per user from now on (the reason says why: a serving user without +evalsha +eval, or a Redis older than 7; docs/deployment.md)', { modelVersion, reason }),
       }),
   );
   const served = [...new Set(versions)];

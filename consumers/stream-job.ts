@@ -169,7 +169,7 @@ export async function startStreamJob(options: StreamJobOptions): Promise<StreamJ
         keyPrefix: options.keyPrefix ?? 'taste',
         ...(observer?.store ? { observer: observer.store } : {}),
         onBatchReadsRefused: (reason) =>
-          logger.warn('batched state reads refused: reading one HMGET per user from now on (grant +evalsha +eval, docs/deployment.md)', { modelVersion: model.metadata.modelVersion, reason }),
+          logger.warn('batched state reads refused: reading one HMGET per user from now on (the reason says why: a user without +evalsha +eval, or a Redis older than 7; docs/deployment.md)', { modelVersion: model.metadata.modelVersion, reason }),
       });
     const store = storeOf(bundle);
     const shadows = shadowBundles.map((shadow) => ({ bundle: shadow, store: storeOf(shadow) }));

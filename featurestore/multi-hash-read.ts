@@ -68,7 +68,7 @@ export class MultiHashReader {
       packed = await this.#runScript(node, [String(fields.length), ...fields, ...keys]);
     } catch (error) {
       if (!(error instanceof ReplyError)) throw error;
-      if (isNoPermission(error) && this.#scriptAllowed) {
+      if (isScriptRefusal(error) && this.#scriptAllowed) {
         this.#scriptAllowed = false;
         this.#onRefused?.((error as Error).message);
       }
@@ -181,6 +181,12 @@ function isCluster(redis: RedisClient): redis is Cluster {
   return (redis as Cluster).isCluster === true;
 }
 
-function isNoPermission(error: unknown): boolean {
-  return /^NOPERM|unknown command|ERR unknown/i.test(String((error as Error)?.message ?? ''));
+/**
+ * An error that every later call would get too, so the script is given up for HMGETs once, with a
+ * log line, instead of being tried (and failing) on every batch: no permission for EVAL/EVALSHA,
+ * a server without them, or a Redis older than 7, which cannot compile the script's `#!lua flags`
+ * line ("Error compiling script (new function): user_script:1: unexpected symbol near '#'").
+ */
+export function isScriptRefusal(error: unknown): boolean {
+  return /^NOPERM|unknown command|ERR unknown|Error compiling script/i.test(String((error as Error)?.message ?? ''));
 }

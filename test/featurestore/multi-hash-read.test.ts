@@ -1,6 +1,6 @@
 import anyTest, { type TestFn } from 'ava';
 import type { RedisClient } from '../../featurestore/feature-store.js';
-import { MultiHashReader, unpackRows } from '../../featurestore/multi-hash-read.js';
+import { isScriptRefusal, MultiHashReader, unpackRows } from '../../featurestore/multi-hash-read.js';
 import { createRedisClient, waitForRedis } from '../../featurestore/redis-client.js';
 import { unique } from '../helpers/environment.js';
 import { storeTarget } from '../helpers/redis-target.js';
@@ -91,3 +91,13 @@ function countingHmget(redis: RedisClient): { redis: RedisClient; calls: () => n
   });
   return { redis: counted, calls: () => calls };
 }
+
+test('errors that every later call would get give the script up (no permission, no EVAL, a Redis 6 that cannot compile it); others do not', (t) => {
+  // The messages as Redis 6 and 7 send them (scripting.c, acl.c).
+  t.true(isScriptRefusal(new Error("NOPERM this user has no permissions to run the 'evalsha' command")));
+  t.true(isScriptRefusal(new Error("ERR unknown command 'EVALSHA', with args beginning with: ")));
+  t.true(isScriptRefusal(new Error("ERR Error compiling script (new function): user_script:1: unexpected symbol near '#'")));
+  t.false(isScriptRefusal(new Error('BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSCRIPT.')));
+  t.false(isScriptRefusal(new Error('LOADING Redis is loading the dataset in memory')));
+  t.false(isScriptRefusal(new Error('OOM command not allowed when used memory > maxmemory')));
+});
