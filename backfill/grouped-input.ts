@@ -139,7 +139,10 @@ export class GroupedInput {
   async #connect(): Promise<DuckDBConnection> {
     const grouping = this.#options.grouping ?? {};
     // A folder of this run's own, removed at the end, whatever the directory given.
-    const folder = await mkdtemp(join(grouping.tempDirectory ?? tmpdir(), 'taste-backfill-group-'));
+    const parent = grouping.tempDirectory ?? tmpdir();
+    const folder = await mkdtemp(join(parent, 'taste-backfill-group-')).catch((cause: NodeJS.ErrnoException) => {
+      throw new TasteError(ErrorCodes.CONFIG_INVALID, `--group-temp-dir ${parent}: cannot make the grouping's folder there (${cause.code ?? cause.message})`, { cause });
+    });
     const settings: Record<string, string> = {
       memory_limit: grouping.memoryLimit ?? '1GB',
       temp_directory: join(folder, 'spill'),
@@ -149,18 +152,19 @@ export class GroupedInput {
       checkpoint_threshold: '16MB',
       ...(grouping.threads ? { threads: String(grouping.threads) } : {}),
     };
-    let instance: DuckDBInstance;
+    let instance: DuckDBInstance | undefined;
     try {
       // A database file, not ':memory:': DuckDB evicts a file's blocks under its memory limit, while an
       // in-memory table that outgrows the limit fails the append.
       instance = await DuckDBInstance.create(join(folder, 'events.duckdb'), settings);
+      const connection = await instance.connect();
+      this.#db = { instance, connection, folder };
+      return connection;
     } catch (cause) {
+      instance?.closeSync();
       await rm(folder, { recursive: true, force: true });
       throw new TasteError(ErrorCodes.CONFIG_INVALID, `cannot start DuckDB to group the input by user (${(cause as Error).message})`, { cause });
     }
-    const connection = await instance.connect();
-    this.#db = { instance, connection, folder };
-    return connection;
   }
 }
 

@@ -260,7 +260,8 @@ try {
   floorClient.close();
 } finally {
   for (const child of children) child.kill('SIGTERM');
-  await Promise.all(children.map((child) => (child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined)));
+  // A child that has exited (by its own hand or by a signal) will not emit 'exit' again.
+  await Promise.all(children.map((child) => (child.exitCode === null && child.signalCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined)));
   rmSync(scratch, { recursive: true, force: true });
   await deleteKeys(redis, prefix);
   redis.disconnect();

@@ -150,3 +150,14 @@ test('--group-by-user with --kafka is a usage error', async (t) => {
   t.is(run.code, 2, run.stderr);
   t.regex(run.stderr, /--group-by-user is for files/);
 });
+
+test('a --group-temp-dir that does not exist is refused before anything is written, naming the folder', async (t) => {
+  const input = await spreadHistory(t);
+  const prefix = unique('bfgroup-tmp');
+  const missing = join(t.context.dir, 'no-such-folder');
+  const run = await taste(['backfill', ...GROUPED, '--group-temp-dir', missing, ...input, '--key-prefix', prefix], env);
+  t.is(run.code, 1, `exit ${run.code}: ${run.stderr}`);
+  t.true(run.stderr.includes(`--group-temp-dir ${missing}: cannot make the grouping's folder there (ENOENT)`), run.stderr);
+  t.true(run.stderr.includes('[TASTE_CONFIG_INVALID]'), run.stderr);
+  t.is((await stateDigest(t.context.redis, prefix)).keys, 0);
+});
