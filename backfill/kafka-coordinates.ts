@@ -106,6 +106,8 @@ function describe(value: unknown): string {
  */
 export class OffsetOrder {
   readonly #last = new Map<string, { offset: number; where: string }>();
+  #skippedOffsets = 0;
+  #largestGap: OffsetGap | undefined;
 
   /** Throws when `coordinate` does not come after everything seen of its partition; `where` locates it (`file:line`). */
   see(coordinate: KafkaCoordinate, where: string): void {
@@ -119,6 +121,13 @@ export class OffsetOrder {
           '(re-delivered records); see docs/backfill.md "Files from a sink connector". Nothing was written',
       );
     }
+    if (last !== undefined && coordinate.offset > last.offset + 1) {
+      const skipped = coordinate.offset - last.offset - 1;
+      this.#skippedOffsets += skipped;
+      if (!this.#largestGap || skipped > this.#largestGap.skipped) {
+        this.#largestGap = { partition: key, after: last.offset, before: coordinate.offset, skipped, where };
+      }
+    }
     this.#last.set(key, { offset: coordinate.offset, where });
   }
 
@@ -126,4 +135,22 @@ export class OffsetOrder {
   get partitions(): number {
     return this.#last.size;
   }
+
+  /**
+   * Offsets absent between a partition's records, summed over the partitions, and the largest such
+   * gap. Compaction and transaction markers leave gaps; so does a file left out. The run cannot tell
+   * them apart, and the high-water mark passes over all of them, so the log shows them.
+   */
+  get gaps(): { skippedOffsets: number; largest?: OffsetGap } {
+    return { skippedOffsets: this.#skippedOffsets, ...(this.#largestGap ? { largest: this.#largestGap } : {}) };
+  }
+}
+
+/** A run of offsets absent from a partition's records: between `after` and `before`, where `before` was read. */
+export interface OffsetGap {
+  partition: string;
+  after: number;
+  before: number;
+  skipped: number;
+  where: string;
 }
