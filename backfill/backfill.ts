@@ -158,7 +158,6 @@ class BackfillRun {
   readonly #priorMs: number;
   readonly #unitsTotal: number;
   readonly #unitsBefore: number[];
-  readonly #unitsAtStart: number;
   #runRecords = 0;
   #runEvents = 0;
 
@@ -170,7 +169,6 @@ class BackfillRun {
     this.#unitsTotal = sources.reduce((sum, source) => sum + source.units, 0);
     this.#unitsBefore = prefixSums(sources.map((source) => source.units));
     this.start = resume ? { source: resume.source, cursor: resume.cursor ?? undefined } : { source: 0, cursor: undefined };
-    this.#unitsAtStart = this.#unitsAt(this.start);
   }
 
   /** Applies one step's events, batch by batch (concurrently, never two batches with one user), and counts the step. */
@@ -216,7 +214,8 @@ class BackfillRun {
       ...this.#counts,
       unitsDone: this.#unitsAt(position),
       unitsTotal: this.#unitsTotal,
-      unitsAtStart: this.#unitsAtStart,
+      // Not fixed at construction: a grouped input knows how its rows map to units only once loaded.
+      unitsAtStart: this.#unitsAt(this.start),
       runMs,
       elapsedMs: this.#priorMs + runMs,
       runRecords: this.#runRecords,
