@@ -1,4 +1,4 @@
-"""The figures of RESULTS.md: drawn by make_figures.py from the committed results, identical when redrawn, and
+"""The figures of RESULTS.md: drawn by make_figures.py from the committed results, the same pixels when redrawn, and
 exactly the ones RESULTS.md and the README link to."""
 
 from __future__ import annotations
@@ -13,15 +13,25 @@ sys.path.insert(0, str(TRAINING))
 
 import make_figures  # noqa: E402
 import make_results_md as results  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
+# As in bench/tests/test_figures.py: a redraw on another CPU may move a few anti-aliased edge pixels
+# (numpy's SIMD paths round differently); a stale figure changes hundreds of bytes or more.
+REDRAW_TOLERANCE = 1e-4
+
+
+def decoded(path: Path) -> tuple[tuple[int, int], str, np.ndarray]:
+    with Image.open(path) as image:
+        return image.size, image.mode, np.asarray(image)
 
 
 def links(markdown: str) -> set[str]:
     return set(re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", markdown))
 
 
-def test_the_figures_redraw_byte_for_byte_from_the_committed_results(tmp_path):
+def test_the_figures_redraw_from_the_committed_results(tmp_path):
     names = make_figures.planned([n for n, _ in results.RUNS], results.V2_GROUPS)
     drawn = make_figures.draw([n for n, _ in results.RUNS], results.V2_GROUPS, results.PUBLISHED,
                               results.PUBLISHED_BEST, tmp_path)
@@ -38,8 +48,13 @@ def test_the_figures_redraw_byte_for_byte_from_the_committed_results(tmp_path):
         data = (tmp_path / name).read_bytes()
         assert data.startswith(PNG), name
         assert b"matplotlib" not in data and b"Software" not in data, f"{name}: no version or tool in the metadata"
-        assert data == (make_figures.FIGURES / name).read_bytes(), \
-            f"{name} differs from the committed one: run training/make_results_md.py and commit training/figures"
+        size, mode, drawn_px = decoded(tmp_path / name)
+        committed_size, committed_mode, committed_px = decoded(make_figures.FIGURES / name)
+        assert (size, mode) == (committed_size, committed_mode), f"{name}: another size or mode: run training/make_results_md.py"
+        changed = int(np.count_nonzero(drawn_px != committed_px))
+        assert changed <= REDRAW_TOLERANCE * drawn_px.size, \
+            f"{name} differs from the committed one in {changed} of {drawn_px.size} pixel bytes: run " \
+            "training/make_results_md.py and commit training/figures"
 
 
 def test_results_md_links_every_figure_and_nothing_else():
