@@ -85,6 +85,19 @@ RUNS = [
     ("ml-latest-small-stateful-dropout0.5-state128-noexport", "ablation: the same with 128 complex channels per layer "
      "(`--state-size 128`), seed 42, 20 min budget"),
     ("ml-latest-small-stateful-dropout0.5-state128-seed1-noexport", "the same with 128 channels, seed 1, 20 min budget"),
+    ("ml-latest-small-stateful-dropout0.5-62min-noexport", "ablation: the chosen stateful configuration with a 62 min "
+     "budget instead of 25, seed 42; stopped by patience at epoch 102 (best 86): validation rose far more than test"),
+    ("ml-latest-small-stateful-dropout0.5-history200-noexport", "ablation: the chosen stateful configuration trained "
+     "and evaluated on the newest 200 events (`--max-history 200`, LRURec's history), seed 42; stopped by patience at "
+     "epoch 58 in 10 min"),
+    ("ml-latest-small-stateful-dropout0.5-history200-patience30-noexport", "ablation: history 200 with patience 30 "
+     "evaluations instead of 8 and a 30 min budget, seed 42; stopped by the budget at epoch 141 (best 120)"),
+    ("ml-latest-small-stateful-dropout0.5-history200-readout8-noexport", "ablation: history 200 with a local attention "
+     "read-out over the newest 8 events' outputs (`--readout-window 8 --tail-events 8`), seed 42; stopped by patience"),
+    ("ml-latest-small-stateful-dropout0.5-history200-readout32-tail32-noexport", "ablation: the same over the newest 32 "
+     "(`--readout-window 32 --tail-events 32`), seed 42; stopped by patience"),
+    ("ml-latest-small-stateful-dropout0.2-history200-noexport", "ablation: the same with dropout 0.2, seed 42; stopped "
+     "by patience at epoch 38"),
     ("ml-latest-small-relativepos-dropout0.5-labelsmoothing0.1-len200-noexport", "ablation: the transformer with the "
      "LastFM recipe (relative attention bias, dropout 0.5, label smoothing 0.1) over the newest 200 events "
      "(`--max-seq-len 200`), seed 42, 28 min budget (stopped by it, validation still rising)"),
