@@ -96,6 +96,11 @@ RUNS = [
      "read-out over the newest 8 events' outputs (`--readout-window 8 --tail-events 8`), seed 42; stopped by patience"),
     ("ml-latest-small-stateful-dropout0.5-history200-readout32-tail32-noexport", "ablation: the same over the newest 32 "
      "(`--readout-window 32 --tail-events 32`), seed 42; stopped by patience"),
+    ("ml-latest-small-stateful-dropout0.5-history200-lruinit-noexport", "ablation: history 200 with LRURec's "
+     "initialisation (eigenvalue phases in [0, 2π], moduli in [0.8, 0.99]: `--max-phase 6.283 --r-min 0.8`), seed 42; "
+     "stopped by patience at epoch 106 (best 90)"),
+    ("ml-latest-small-stateful-dropout0.5-history200-lruinit-state128-noexport", "ablation: the same with 128 complex "
+     "channels per layer (`--state-size 128`), seed 42; stopped by patience"),
     ("ml-latest-small-stateful-dropout0.2-history200-noexport", "ablation: the same with dropout 0.2, seed 42; stopped "
      "by patience at epoch 38"),
     ("ml-latest-small-relativepos-dropout0.5-labelsmoothing0.1-len200-noexport", "ablation: the transformer with the "
