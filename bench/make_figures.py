@@ -35,6 +35,8 @@ def _training_figures():
 
 _training = _training_figures()
 deterministic_pyplot, save_png = _training.deterministic_pyplot, _training.save_png
+# What "the same figure when redrawn" means, for bench/tests as for training/tests.
+pixel_difference, REDRAW_TOLERANCE = _training.pixel_difference, _training.REDRAW_TOLERANCE
 
 KINDS = ("lines", "bars", "histogram")
 

@@ -88,6 +88,28 @@ def save_png(plt, fig, path: Path) -> Path:
     return path
 
 
+# The share of pixel bytes a redraw of the same inputs may change. On another CPU a few anti-aliased
+# edge pixels move: numpy's SIMD paths (log10 on a log-scale axis) round differently in the last bit
+# (bench/figures/ingest.png: 12 of 1.2 M bytes, at its right spine, between two machines of this
+# project). A stale figure (a new run, another value) changes hundreds of bytes or more: one bar
+# moved by 0.5% changed 324, a test HR@10 moved by 2% changed 3,817.
+REDRAW_TOLERANCE = 1e-4
+
+
+def pixel_difference(drawn: Path, committed: Path) -> tuple[int, int] | None:
+    """(pixel bytes that differ, pixel bytes in all) of two PNGs as decoded, whatever row filters and zlib
+    made of them (Pillow picks a filter per row, so one changed pixel can change a whole encoded row);
+    None when their size or mode differ."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(drawn) as a, Image.open(committed) as b:
+        if (a.size, a.mode) != (b.size, b.mode):
+            return None
+        pixels_a, pixels_b = np.asarray(a), np.asarray(b)
+    return int(np.count_nonzero(pixels_a != pixels_b)), int(pixels_a.size)
+
+
 def draw_ranking(plt, dataset: str, groups: list[tuple[str, str, str]], runs: dict[str, dict], published: dict,
                  published_best: dict, out: Path) -> Path:
     chosen = [(label, group_runs(runs, base)) for label, ds, base in groups if ds == dataset and group_runs(runs, base)]

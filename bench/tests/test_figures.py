@@ -8,9 +8,7 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 BENCH = Path(__file__).resolve().parents[1]
 ROOT = BENCH.parent
@@ -30,21 +28,6 @@ def test_the_benchmarks_that_the_issue_names_have_their_figure():
     assert {"ingest.png", "freshness.png", "serving-latency.png", "history-cost.png"} <= set(figures.planned())
 
 
-def pixels(path: Path) -> tuple[tuple[int, int], str, bytes]:
-    """(size, mode, the pixels' bytes) as decoded: what a PNG shows, whatever its row filters and zlib
-    made of it (Pillow picks a filter per row, so one changed pixel can change a whole encoded row)."""
-    with Image.open(path) as image:
-        return image.size, image.mode, image.tobytes()
-
-
-# The share of pixel bytes a redraw may change. The same inputs drawn on another CPU differ in a few
-# anti-aliased edge pixels: numpy's log10 (a log-scale axis) takes another SIMD path, whose last-bit
-# rounding moves an edge by a fraction of a pixel (ingest.png: 12 of 1.2 M bytes, at its right
-# spine, between two machines of this project). A stale figure (a new run, another value) changes
-# text and bars: hundreds of bytes or more (one bar moved by 0.5%: 324).
-REDRAW_TOLERANCE = 1e-4
-
-
 def test_the_figures_redraw_from_the_committed_runs(tmp_path):
     drawn = figures.draw(tmp_path)
     names = figures.planned()
@@ -55,13 +38,11 @@ def test_the_figures_redraw_from_the_committed_runs(tmp_path):
         data = (tmp_path / name).read_bytes()
         assert data.startswith(PNG), name
         assert b"matplotlib" not in data and b"Software" not in data, f"{name}: no version or tool in the metadata"
-        size, mode, drawn_px = pixels(tmp_path / name)
-        committed_size, committed_mode, committed_px = pixels(figures.FIGURES / name)
-        assert (size, mode) == (committed_size, committed_mode), \
-            f"{name}: another size or mode than the committed one: run bench/make_figures.py"
-        changed = int(np.count_nonzero(np.frombuffer(drawn_px, np.uint8) != np.frombuffer(committed_px, np.uint8)))
-        assert changed <= REDRAW_TOLERANCE * len(drawn_px), \
-            f"{name} differs from the committed one in {changed} of {len(drawn_px)} pixel bytes: run " \
+        difference = figures.pixel_difference(tmp_path / name, figures.FIGURES / name)
+        assert difference is not None, f"{name}: another size or mode than the committed one: run bench/make_figures.py"
+        changed, total = difference
+        assert changed <= figures.REDRAW_TOLERANCE * total, \
+            f"{name} differs from the committed one in {changed} of {total} pixel bytes: run " \
             "bench/make_figures.py and commit bench/figures"
 
 

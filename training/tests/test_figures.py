@@ -13,18 +13,8 @@ sys.path.insert(0, str(TRAINING))
 
 import make_figures  # noqa: E402
 import make_results_md as results  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
-# As in bench/tests/test_figures.py: a redraw on another CPU may move a few anti-aliased edge pixels
-# (numpy's SIMD paths round differently); a stale figure changes hundreds of bytes or more.
-REDRAW_TOLERANCE = 1e-4
-
-
-def decoded(path: Path) -> tuple[tuple[int, int], str, np.ndarray]:
-    with Image.open(path) as image:
-        return image.size, image.mode, np.asarray(image)
 
 
 def links(markdown: str) -> set[str]:
@@ -48,12 +38,11 @@ def test_the_figures_redraw_from_the_committed_results(tmp_path):
         data = (tmp_path / name).read_bytes()
         assert data.startswith(PNG), name
         assert b"matplotlib" not in data and b"Software" not in data, f"{name}: no version or tool in the metadata"
-        size, mode, drawn_px = decoded(tmp_path / name)
-        committed_size, committed_mode, committed_px = decoded(make_figures.FIGURES / name)
-        assert (size, mode) == (committed_size, committed_mode), f"{name}: another size or mode: run training/make_results_md.py"
-        changed = int(np.count_nonzero(drawn_px != committed_px))
-        assert changed <= REDRAW_TOLERANCE * drawn_px.size, \
-            f"{name} differs from the committed one in {changed} of {drawn_px.size} pixel bytes: run " \
+        difference = make_figures.pixel_difference(tmp_path / name, make_figures.FIGURES / name)
+        assert difference is not None, f"{name}: another size or mode: run training/make_results_md.py"
+        changed, total = difference
+        assert changed <= make_figures.REDRAW_TOLERANCE * total, \
+            f"{name} differs from the committed one in {changed} of {total} pixel bytes: run " \
             "training/make_results_md.py and commit training/figures"
 
 
