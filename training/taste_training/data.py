@@ -116,10 +116,13 @@ def load_ml_latest_small(root: Path | None = None, core: int = 5) -> Sequences:
         for r in csv.DictReader(f):
             rows.append((int(r["userId"]), int(r["movieId"]), int(r["timestamp"])))
     titled = set()
+    genres_of: dict[int, list[str]] = {}
     with open(d / "movies.csv", newline="", encoding="utf-8") as f:
         for r in csv.DictReader(f):
             if r["title"].strip():
                 titled.add(int(r["movieId"]))
+            # static catalogue metadata, known before any rating: side information that cannot leak the split
+            genres_of[int(r["movieId"])] = [g for g in r["genres"].split("|") if g and g != "(no genres listed)"]
     rows = [r for r in rows if r[1] in titled]
     # iterative k-core on users and items
     while True:
@@ -144,7 +147,11 @@ def load_ml_latest_small(root: Path | None = None, core: int = 5) -> Sequences:
         items.append(np.asarray([mid[i] for _, i in ev], dtype=np.int64))
         kinds.append(np.full(len(ev), fx.KIND_PLAY, dtype=np.int64))
         times.append(np.asarray([t * 1000 for t, _ in ev], dtype=np.int64))
+    genre_ids = {g: k + 1 for k, g in enumerate(sorted({g for m in movie_ids for g in genres_of.get(m, [])}))}
+    item_attributes = {mid[m]: np.asarray([genre_ids[g] for g in genres_of[m]], dtype=np.int64)
+                       for m in movie_ids if genres_of.get(m)}
     return Sequences("ml-latest-small", uris, users, items, kinds, times, [None] * len(users), None,
+                     item_attributes=item_attributes,
                      description=f"MovieLens latest-small (ratings.csv), every rating an implicit interaction, "
                      f"iterative {core}-core, ordered by (timestamp, movieId); all events plays, gap/age from timestamps")
 

@@ -207,16 +207,38 @@ class NextItemLoss(torch.nn.Module):
     """The training objective as one module: DistributedDataParallel synchronises gradients through
     `forward`, while the model trains through `hidden` and `logits`."""
 
-    def __init__(self, model, label_smoothing: float):
+    def __init__(self, model, label_smoothing: float, attribute_loss: float = 0.0):
         super().__init__()
         self.model = model
         self.label_smoothing = label_smoothing
+        self.attribute_loss = attribute_loss
+        target_attributes = None
+        if attribute_loss > 0:
+            if model.item_attributes is None:
+                raise ValueError("--attribute-loss needs --item-attributes")
+            # each item's attribute distribution (its sparse row: weights summing to 1, or empty)
+            target_attributes = model.item_attributes.to_dense()
+        self.register_buffer("target_attributes", target_attributes, persistent=False)
 
     def forward(self, tgt, *x):
         h = self.model.hidden(*x)
         m = tgt >= 2
         logits = self.model.logits(h[m])
-        return F.cross_entropy(logits, tgt[m], label_smoothing=self.label_smoothing), m
+        loss = F.cross_entropy(logits, tgt[m], label_smoothing=self.label_smoothing)
+        if self.target_attributes is not None:
+            loss = loss + self.attribute_loss * self.next_attributes_loss(h[m], tgt[m])
+        return loss, m
+
+    def next_attributes_loss(self, h, tgt):
+        """Side task: the user vector predicts the next item's attributes (a softmax over all attributes
+        against the item's attribute weights), scored with the same dot product and scale the item table's
+        attribute term is scored with. Rows of targets without attributes are left out."""
+        want = self.target_attributes[tgt]
+        has = want.sum(dim=1) > 0
+        if not bool(has.any()):
+            return h.sum() * 0.0
+        scores = torch.exp(self.model.log_scale) * torch.matmul(h[has], self.model.attr_emb.weight.t())
+        return F.cross_entropy(scores, want[has])
 
 
 def train(args, dist: distributed.Dist = distributed.Dist()) -> dict | None:
@@ -283,7 +305,13 @@ def train(args, dist: distributed.Dist = distributed.Dist()) -> dict | None:
         torch.manual_seed(args.seed + 1000 * dist.rank)
     has_queries = any(qq is not None and qq.any() for qq in seq.queries)
     model.use_queries = has_queries
-    step = dist.wrap(NextItemLoss(model, args.label_smoothing), unused_parameters=not has_queries)
+    try:
+        objective = NextItemLoss(model, args.label_smoothing, args.attribute_loss)
+    except ValueError as e:
+        raise SystemExit(str(e)) from e
+    if device.type != "cpu":
+        objective.to(device)
+    step = dist.wrap(objective, unused_parameters=not has_queries)
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         if not p.requires_grad:
@@ -501,8 +529,11 @@ def main(argv: list[str] | None = None) -> int:
                     "the command that actually ran is kept beside it")
     ap.add_argument("--version-prefix", help="first part of the default model version instead of the dataset name")
     ap.add_argument("--item-attributes", action="store_true",
-                    help="train with the dataset's item attributes (lastfm: artist tags; sim: genre and artist) added to each item's "
-                         "vector; folded into the item embedding before evaluation and export")
+                    help="train with the dataset's item attributes (lastfm: artist tags; ml-latest-small: genres; sim: genre "
+                         "and artist) added to each item's vector; folded into the item embedding before evaluation and export")
+    ap.add_argument("--attribute-loss", type=float, default=0.0,
+                    help="weight of a training-only side task (needs --item-attributes): the user vector predicts the "
+                         "next item's attributes; nothing of it is exported")
     ap.add_argument("--no-export", action="store_true")
     ap.add_argument("--checkpoint", help="also save a checkpoint here")
     ap.add_argument("--parity", metavar="JSON", help="also write the parity fixture of the exported model "

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training"))
@@ -98,3 +99,71 @@ def test_a_simulator_catalogue_gives_each_item_its_genre_and_artist(tmp_path):
     assert one[0] == two[0] != three[0]  # same genre, same attribute
     assert one[1] == three[1] != two[1]  # one artist across genres is one attribute
     assert len({*one, *two, *three}) == 4
+
+
+def test_movielens_genres_become_attributes_and_a_movie_without_genres_has_none(tmp_path):
+    d = tmp_path / "ml-latest-small"
+    d.mkdir()
+    (d / "movies.csv").write_text("movieId,title,genres\n10,A (1990),Drama|Comedy\n20,B (1991),Comedy\n"
+                                  "30,C (1992),(no genres listed)\n", encoding="utf-8")
+    (d / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + "".join(
+        f"{u},{m},4.0,{100 * u + m}\n" for u in (1, 2) for m in (10, 20, 30)), encoding="utf-8")
+    seq = dt.load_ml_latest_small(tmp_path, core=1)
+    item = {uri: k for k, uri in enumerate(seq.uris)}
+    comedy, drama = 1, 2  # ids 1..G in the genres' sorted order; 0 stays unused
+    assert sorted(seq.item_attributes[item["ml:movie:10"]].tolist()) == [comedy, drama]
+    assert seq.item_attributes[item["ml:movie:20"]].tolist() == [comedy]
+    assert item["ml:movie:30"] not in seq.item_attributes
+
+
+def _objective(attribute_loss: float, with_attributes: bool = True):
+    from taste_training.train import NextItemLoss
+
+    model, cfg = _model_with_attributes() if with_attributes else (TasteEncoder(ModelConfig(
+        num_items=40, dim=16, layers=1, heads=2, max_seq_len=8, query_tokens=2, query_buckets=32)), None)
+    return NextItemLoss(model, 0.0, attribute_loss), model
+
+
+def _batch(seed: int = 5):
+    cfg = ModelConfig(num_items=40, dim=16, layers=1, heads=2, max_seq_len=8, query_tokens=2, query_buckets=32)
+    feeds = random_batch(np.random.default_rng(seed), 4, cfg.max_seq_len, cfg.num_items, cfg.query_tokens, cfg.query_buckets)
+    x = [torch.from_numpy(feeds[k]) for k in ("item_ids", "event_kinds", "query_tokens", "gap_buckets", "age_buckets")]
+    tgt = torch.full((4, cfg.max_seq_len), 0, dtype=torch.int64)
+    tgt[:, -1] = torch.tensor([2, 3, 5, 39])  # items with attributes {1: .5, 4: .5}, {4: 1}, none, {2: 1}
+    return tgt, x
+
+
+def test_without_the_side_task_the_objective_is_the_next_item_cross_entropy():
+    objective, model = _objective(0.0)
+    tgt, x = _batch()
+    loss, mask = objective(tgt, *x)
+    expected = F.cross_entropy(model.logits(model.hidden(*x)[mask]), tgt[mask])
+    assert torch.allclose(loss, expected)
+
+
+def test_the_side_task_adds_the_next_items_attribute_cross_entropy_for_targets_that_have_attributes():
+    objective, model = _objective(0.5)
+    tgt, x = _batch()
+    loss, mask = objective(tgt, *x)
+    h = model.hidden(*x)[mask]
+    item_loss = F.cross_entropy(model.logits(h), tgt[mask])
+    # by hand: each target with attributes scores every attribute by scale * h . a, and its loss is the
+    # cross-entropy against the target's attribute weights; item 5 has none and is left out
+    scale = float(torch.exp(model.log_scale))
+    a = model.attr_emb.weight
+    wants = {2: {1: 0.5, 4: 0.5}, 3: {4: 1.0}, 39: {2: 1.0}}
+    terms = []
+    for row, item in enumerate(tgt[mask].tolist()):
+        if item not in wants:
+            continue
+        log_p = torch.log_softmax(scale * (a @ h[row]), dim=0)
+        terms.append(-sum(w * log_p[k] for k, w in wants[item].items()))
+    assert len(terms) == 3
+    assert torch.allclose(loss, item_loss + 0.5 * torch.stack(terms).mean(), atol=1e-5)
+    loss.backward()
+    assert model.attr_emb.weight.grad.abs().sum() > 0
+
+
+def test_the_side_task_needs_item_attributes():
+    with pytest.raises(ValueError, match="--attribute-loss needs --item-attributes"):
+        _objective(0.5, with_attributes=False)
