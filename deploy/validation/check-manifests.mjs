@@ -196,6 +196,7 @@ for (const { file, object } of all) {
     }
     if (!container.resources?.requests || !container.resources?.limits) fail(cw, 'resources need requests and limits');
     if (command === 'backfill' && object.kind === 'Job') checkShardedBackfill(cw, object, container, value);
+    if (command === 'backfill') checkGroupedBackfill(cw, pod, container, value);
 
     const tls = env.has('TASTE_TLS_CERT');
     for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe']) {
@@ -210,6 +211,78 @@ for (const { file, object } of all) {
   }
 }
 
+/** A Kubernetes memory quantity in bytes (`4Gi`, `512M`, `3e9`). */
+function bytesOfQuantity(quantity) {
+  if (quantity === undefined) return undefined;
+  const match = /^([0-9.e+]+)([KMGTPE]i?)?$/.exec(String(quantity));
+  if (!match) return undefined;
+  const [, number, unit] = match;
+  const power = unit ? 'KMGTPE'.indexOf(unit[0]) + 1 : 0;
+  return Number(number) * (unit?.endsWith('i') ? 1024 : 1000) ** power;
+}
+
+/** A DuckDB size setting in bytes (`1GB` = 10^9, `1GiB` = 2^30, as DuckDB reads them). */
+function bytesOfDuckdbSize(size) {
+  const match = /^\s*([0-9.]+)\s*([KMGT]?)(i?)B?\s*$/i.exec(String(size));
+  if (!match) return undefined;
+  const [, number, unit, binary] = match;
+  return Number(number) * (binary ? 1024 : 1000) ** (unit ? 'KMGT'.indexOf(unit.toUpperCase()) + 1 : 0);
+}
+
+/** The value of `--flag V` or `--flag=V` in a container's args. */
+function flagOf(args, flag) {
+  for (const [index, arg] of args.entries()) {
+    if (arg === `--${flag}`) return args[index + 1];
+    if (arg.startsWith(`--${flag}=`)) return arg.slice(flag.length + 3);
+  }
+  return undefined;
+}
+
+/**
+ * `--group-by-user` (docs/backfill.md "One pass per user") keeps the featurized input in DuckDB:
+ * in memory up to --group-memory, beyond it in a database file and spill under --group-temp-dir.
+ * Three ways for that to fail only hours into a run, on the cluster: the folder on a read-only root
+ * filesystem or read-only mount (DuckDB fails at its first checkpoint), a scratch emptyDir smaller
+ * than DuckDB's memory limit (the kubelet evicts the pod when it fills), or a memory limit below
+ * the Node heap plus DuckDB's limit (the kernel kills the pod before DuckDB spills).
+ */
+function checkGroupedBackfill(where, pod, container, value) {
+  const args = container.args ?? [];
+  if (!args.includes('--group-by-user') && !/^(true|1)$/.test(value('TASTE_BACKFILL_GROUP_BY_USER') ?? '')) return;
+  const groupMemory = flagOf(args, 'group-memory') ?? value('TASTE_BACKFILL_GROUP_MEMORY') ?? '1GB';
+  const duckdbBytes = bytesOfDuckdbSize(groupMemory);
+  if (duckdbBytes === undefined) {
+    fail(where, `--group-memory ${groupMemory} is not a size DuckDB reads (e.g. 1GB, 512MiB)`);
+    return;
+  }
+  const dir = flagOf(args, 'group-temp-dir') ?? value('TASTE_BACKFILL_GROUP_TEMP_DIR') ?? value('TMPDIR') ?? '/tmp';
+  const mount = (container.volumeMounts ?? [])
+    .filter((m) => dir === m.mountPath.replace(/\/$/, '') || dir.startsWith(`${m.mountPath.replace(/\/$/, '')}/`))
+    .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+  if (!mount) {
+    if (container.securityContext?.readOnlyRootFilesystem) {
+      fail(where, `--group-by-user keeps DuckDB's table under ${dir}, on the read-only root filesystem: mount a volume there or give --group-temp-dir on one`);
+    }
+  } else if (mount.readOnly) {
+    fail(where, `--group-by-user keeps DuckDB's table under ${dir}, but volume ${mount.name} is mounted read-only`);
+  } else {
+    const sizeLimit = bytesOfQuantity(pod.volumes?.find((v) => v.name === mount.name)?.emptyDir?.sizeLimit);
+    if (sizeLimit !== undefined && sizeLimit < duckdbBytes) {
+      fail(where, `--group-temp-dir ${dir} is an emptyDir of ${pod.volumes.find((v) => v.name === mount.name).emptyDir.sizeLimit}, less than --group-memory ${groupMemory}: DuckDB writes the table there beyond its memory, and the kubelet evicts the pod when the folder is full`);
+    }
+  }
+  const limit = bytesOfQuantity(container.resources?.limits?.memory);
+  const heapMiB = Number(/--max-old-space-size=(\d+)/.exec(value('NODE_OPTIONS') ?? '')?.[1] ?? NaN);
+  if (limit === undefined || Number.isNaN(heapMiB)) {
+    notes.add(`${where}: memory for --group-by-user not checked (no memory limit, or no --max-old-space-size in NODE_OPTIONS)`);
+    return;
+  }
+  const needed = heapMiB * 2 ** 20 + duckdbBytes + 256 * 2 ** 20;
+  if (limit < needed) {
+    fail(where, `memory limit ${container.resources.limits.memory} < the heap (--max-old-space-size=${heapMiB}) + --group-memory ${groupMemory} + 256Mi for onnxruntime and buffers: the kernel kills the pod before DuckDB spills`);
+  }
+}
+
 /**
  * A sharded backfill (docs/backfill.md) is an Indexed Job whose pod I runs shard I/N: N must be
  * its completions (fewer shards: the pods above N fail; more: shards nobody runs), no pod may be
@@ -217,13 +290,7 @@ for (const { file, object } of all) {
  */
 function checkShardedBackfill(where, job, container, value) {
   const args = container.args ?? [];
-  const flagValue = (flag) => {
-    for (const [index, arg] of args.entries()) {
-      if (arg === `--${flag}`) return args[index + 1];
-      if (arg.startsWith(`--${flag}=`)) return arg.slice(flag.length + 3);
-    }
-    return undefined;
-  };
+  const flagValue = (flag) => flagOf(args, flag);
   const shards = flagValue('shards') ?? value('TASTE_BACKFILL_SHARDS');
   if (job.spec.completionMode !== 'Indexed') {
     if (shards !== undefined) fail(where, '--shards / TASTE_BACKFILL_SHARDS without completionMode: Indexed: no pod has a JOB_COMPLETION_INDEX');

@@ -61,8 +61,23 @@ ${change.container ?? ''}
 `.replace(/\n\n+/g, '\n');
 }
 
+/**
+ * A correct sharded backfill from files grouped by user: DuckDB's table on a scratch emptyDir, the
+ * memory limit holding the heap and DuckDB's limit; cases change one thing in it.
+ */
+function groupedBackfill(change: { groupMemory?: string; limits?: string; scratch?: string; container?: string } = {}): string {
+  return shardedBackfill({
+    args: `"--group-by-user", "--group-memory=${change.groupMemory ?? '1GB'}", ${change.scratch === undefined ? '"--group-temp-dir=/scratch", ' : ''}"--checkpoint=/checkpoints/shard-$(JOB_COMPLETION_INDEX).ckpt", "/archive"`,
+    env: '            - {name: NODE_OPTIONS, value: --max-old-space-size=2048}',
+    limits: change.limits ?? '4Gi',
+    container: change.container ?? '          securityContext: {readOnlyRootFilesystem: true}',
+    mounts: change.scratch === undefined ? ', {name: scratch, mountPath: /scratch}' : change.scratch,
+    volumes: ', {name: scratch, emptyDir: {sizeLimit: 8Gi}}',
+  }).replace('"--kafka", ', '');
+}
+
 /** A correct sharded backfill: an Indexed Job of 4 pods, a checkpoint file per shard on a shared claim; cases change one thing in it. */
-function shardedBackfill(change: { spec?: string; args?: string; shards?: string } = {}): string {
+function shardedBackfill(change: { spec?: string; args?: string; shards?: string; env?: string; limits?: string; container?: string; mounts?: string; volumes?: string } = {}): string {
   return `apiVersion: batch/v1
 kind: Job
 metadata: {name: taste-backfill}
@@ -83,9 +98,11 @@ ${change.spec ?? ''}
           env:
             - {name: TASTE_INTRA_OP_THREADS, value: "2"}
             - {name: TASTE_BACKFILL_SHARDS, value: "${change.shards ?? '4'}"}
-          resources: {requests: {cpu: "2", memory: 1Gi}, limits: {cpu: "2", memory: 2Gi}}
-          volumeMounts: [{name: checkpoints, mountPath: /checkpoints}]
-      volumes: [{name: checkpoints, persistentVolumeClaim: {claimName: taste-backfill-checkpoints}}]
+${change.env ?? ''}
+          resources: {requests: {cpu: "2", memory: 1Gi}, limits: {cpu: "2", memory: ${change.limits ?? '2Gi'}}}
+${change.container ?? ''}
+          volumeMounts: [{name: checkpoints, mountPath: /checkpoints}${change.mounts ?? ''}]
+      volumes: [{name: checkpoints, persistentVolumeClaim: {claimName: taste-backfill-checkpoints}}${change.volumes ?? ''}]
 `.replace(/\n\n+/g, '\n');
 }
 
@@ -131,6 +148,11 @@ const cases: [string, Record<string, string>, RegExp][] = [
   ['a sharded backfill whose pods all run one --shard', { 'pinned.yaml': shardedBackfill({ args: '"--shard=1/4", "--checkpoint=/checkpoints/shard-$(JOB_COMPLETION_INDEX).ckpt"' }) }, /--shard 1\/4 in an Indexed Job: every pod would run that one shard/],
   ['shards sharing one checkpoint file on a claim', { 'shared.yaml': shardedBackfill({ args: '"--checkpoint=/checkpoints/backfill.ckpt"' }) }, /the shards share one checkpoint file \/checkpoints\/backfill\.ckpt on PVC taste-backfill-checkpoints/],
   ['--shards in a Job that is not Indexed', { 'plain.yaml': shardedBackfill().replace('  completionMode: Indexed\n', '').replace('  backoffLimitPerIndex: 3\n', '') }, /without completionMode: Indexed: no pod has a JOB_COMPLETION_INDEX/],
+  ['a grouped backfill whose memory limit cannot hold the heap and DuckDB', { 'grouped-memory.yaml': groupedBackfill({ limits: '3Gi' }) }, /memory limit 3Gi < the heap \(--max-old-space-size=2048\) \+ --group-memory 1GB \+ 256Mi/],
+  ['a grouped backfill whose DuckDB folder is on the read-only root filesystem', { 'grouped-root.yaml': groupedBackfill({ scratch: '' }) }, /keeps DuckDB's table under \/tmp, on the read-only root filesystem/],
+  ['a grouped backfill whose scratch is smaller than DuckDB\'s memory', { 'grouped-scratch.yaml': groupedBackfill({ groupMemory: '16GB', limits: '20Gi' }) }, /--group-temp-dir \/scratch is an emptyDir of 8Gi, less than --group-memory 16GB/],
+  ['a grouped backfill whose DuckDB folder is mounted read-only', { 'grouped-readonly.yaml': groupedBackfill().replace('mountPath: /scratch}', 'mountPath: /scratch, readOnly: true}') }, /volume scratch is mounted read-only/],
+  ['a --group-memory DuckDB cannot read', { 'grouped-size.yaml': groupedBackfill({ groupMemory: 'lots' }) }, /--group-memory lots is not a size DuckDB reads/],
   ['a flag the CLI does not have', { 'flag.yaml': consumer().replace('args: ["consume"]', 'args: ["consume", "--partitions=4"]') }, /argument --partitions is not an option of taste consume/],
   ['a grace period shorter than the CLI needs', { 'grace.yaml': consumer().replace('terminationGracePeriodSeconds: 40', 'terminationGracePeriodSeconds: 20') }, /terminationGracePeriodSeconds 20/],
   ['ONNX threads beyond the CPU limit', { 'threads.yaml': consumer().replace('value: "2"}', 'value: "8"}') }, /8 inference threads > CPU limit 2/],
@@ -153,7 +175,7 @@ let batch: Promise<{ code: number; output: string }> | undefined;
 test.before(async (t) => {
   // The first run on a fresh machine installs the tools (go install, pip, mvn, npm: minutes).
   t.timeout(900_000);
-  const { code, output } = await validate({ 'ok.yaml': consumer(), 'ok-backfill.yaml': shardedBackfill() });
+  const { code, output } = await validate({ 'ok.yaml': consumer(), 'ok-backfill.yaml': shardedBackfill(), 'ok-grouped.yaml': groupedBackfill() });
   if (code !== 0) throw new Error(`a correct manifest was refused:\n${output}`);
   batch = validate(Object.assign({}, ...cases.map(([, files]) => files)));
 });
