@@ -62,10 +62,21 @@ def seed_all(seed: int) -> None:
 
 
 # --------------------------------------------------------------------------- samples
+def recent_targets(tgt: np.ndarray, start: int, newest: int, recent: int) -> np.ndarray:
+    """`tgt[j]` is the target event start + 1 + j; those older than the user's newest `recent`
+    training targets (events newest - recent + 1 .. newest) are set to 0 (none): the older history
+    stays input but is not predicted, so each user weighs at most `recent` targets in the loss, as
+    BSARec and WEARec train. recent = 0: every target."""
+    if recent <= 0:
+        return tgt
+    events = np.arange(start + 1, start + 1 + len(tgt))
+    return np.where(events > newest - recent, tgt, 0)
+
+
 class TrainSet:
     """Fixed training windows: inputs = events[s:e], target at input i = item of event i+1 (0 = none)."""
 
-    def __init__(self, seq: dt.Sequences, split: ev.Split, L: int, q: int, stride: int, age: str):
+    def __init__(self, seq: dt.Sequences, split: ev.Split, L: int, q: int, stride: int, age: str, recent: int = 0):
         self.windows, self.targets = [], []
         vp = dict(zip(split.users.tolist(), split.val_pos.tolist()))
         n_targets = 0
@@ -80,7 +91,7 @@ class TrainSet:
                 if age == "none":
                     w["age_buckets"] = np.ones_like(w["age_buckets"])
                 nxt = seq.items[u][s + 1:e + 1]
-                tgt = np.where(split.eligible[u][s + 1:e + 1], nxt, 0)
+                tgt = recent_targets(np.where(split.eligible[u][s + 1:e + 1], nxt, 0), s, limit - 1, recent)
                 if (tgt >= 2).any():
                     self.windows.append(w)
                     self.targets.append(tgt)
@@ -105,7 +116,7 @@ class HistorySet:
     one before the validation target, predicting the next item at every position. Batches group users
     of similar length (at most `events_per_batch` padded positions) so long histories cost no padding."""
 
-    def __init__(self, seq: dt.Sequences, split: ev.Split, q: int, max_history: int = 0):
+    def __init__(self, seq: dt.Sequences, split: ev.Split, q: int, max_history: int = 0, recent: int = 0):
         self.windows, self.targets = [], []
         n_targets = 0
         for u, limit in zip(split.users.tolist(), split.val_pos.tolist()):
@@ -115,7 +126,7 @@ class HistorySet:
                 continue
             w = dt.window_features(seq, u, s, e, q)
             nxt = seq.items[u][s + 1:e + 1]
-            tgt = np.where(split.eligible[u][s + 1:e + 1], nxt, 0)
+            tgt = recent_targets(np.where(split.eligible[u][s + 1:e + 1], nxt, 0), s, e, recent)
             if (tgt >= 2).any():
                 self.windows.append(w)
                 self.targets.append(tgt)
@@ -263,7 +274,8 @@ def train(args, dist: distributed.Dist = distributed.Dist()) -> dict | None:
     stateful = args.kind == "stateful"
     # the stateful kind reads whole histories (or the newest --max-history events, for ablations)
     L = args.max_history if stateful else args.max_seq_len
-    trainset = HistorySet(seq, split, q, args.max_history) if stateful else TrainSet(seq, split, L, q, args.stride or L, args.age)
+    trainset = (HistorySet(seq, split, q, args.max_history, args.train_recent) if stateful
+                else TrainSet(seq, split, L, q, args.stride or L, args.age, args.train_recent))
     t_data = time.time() - t_start
     if dist.world > len(trainset):
         raise SystemExit(f"world size {dist.world} exceeds the {len(trainset)} training "
@@ -491,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="stateful: events the updater keeps to re-apply late events exactly (model metadata)")
     ap.add_argument("--max-history", type=int, default=0,
                     help="stateful: train and evaluate on the newest N events only (0 = whole histories; ablation)")
+    ap.add_argument("--train-recent", type=int, default=0, metavar="N",
+                    help="train on each user's newest N targets only (0: all); older events stay inputs")
     ap.add_argument("--events-per-batch", type=int, default=8192,
                     help="stateful: padded events per training batch (users of similar length are batched)")
     ap.add_argument("--epochs", type=int, default=200, help="maximum epochs (early stopping on validation)")

@@ -166,3 +166,25 @@ def test_search_ablation_compares_both_arms_on_the_same_users(tmp_path):
         rec = r["taste_recovery"][arm]["all"]
         assert 0.0 <= rec["top_genre_accuracy"] <= 1.0 and -1.0 <= rec["genre_cosine"] <= 1.0
     assert "| with searches |" in ablation.to_markdown(r)
+
+
+def test_train_recent_keeps_each_users_newest_targets_and_every_input():
+    from taste_training.train import HistorySet, TrainSet
+
+    # one user of 12 plays: events 0..11; validation target 10, test 11; training targets are events 1..9
+    seq = dt.Sequences("toy", ["<pad>", "<unk>"] + [f"x:{i}" for i in range(12)], ["u"],
+                       [np.arange(2, 14, dtype=np.int64)], [np.full(12, 1, dtype=np.int64)],
+                       [np.arange(12, dtype=np.int64) * 60_000], [None], None)
+    split = ev.leave_one_out(seq)
+    assert split.val_pos.tolist() == [10]
+    predicted = lambda targets: sorted(int(t) for row in targets for t in row if t >= 2)  # noqa: E731
+    whole = HistorySet(seq, split, q=2)
+    recent = HistorySet(seq, split, q=2, recent=3)
+    assert predicted(whole.targets) == list(range(3, 12))  # items of events 1..9
+    assert predicted(recent.targets) == [9, 10, 11]  # events 7, 8, 9
+    assert recent.n_targets == 3
+    assert (recent.windows[0]["item_ids"] == whole.windows[0]["item_ids"]).all()  # the inputs are unchanged
+    # windows of 4 events, stride 4: the same three targets, once each, and windows without one are left out
+    windows = TrainSet(seq, split, L=4, q=2, stride=4, age="none", recent=3)
+    assert predicted(windows.targets) == [9, 10, 11]
+    assert len(windows) == 1
