@@ -1,7 +1,7 @@
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { ErrorCodes, TasteError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { createRangeConsumer, type Kafka, kafkaError } from './kafka.js';
+import { createRangeConsumer, fetchPartitionOffsets, type Kafka, kafkaError } from './kafka.js';
 
 /** A record as the range reader hands it on: kafkajs' message, reduced to what a reader needs. */
 export interface RangeRecord {
@@ -29,7 +29,16 @@ export interface OffsetRangeReaderOptions {
   logger: Logger;
   /** Most bytes fetched per partition at once. @default 1048576 */
   maxBytesPerPartition?: number | undefined;
+  /**
+   * How long a read waits for a fetch before it asks the broker whether the rest of its range can
+   * still come. kafkajs hands on no empty fetch, so a range whose records were deleted (retention,
+   * DeleteRecords) in a partition with nothing written after them would otherwise wait forever.
+   * @default 5000
+   */
+  idleCheckMs?: number | undefined;
 }
+
+const DEFAULT_IDLE_CHECK_MS = 5_000;
 
 /**
  * Reads offset ranges of topic-partitions, one at a time and in offset order, with one consumer
@@ -42,6 +51,8 @@ export class OffsetRangeReader {
   readonly #consumer: Consumer;
   readonly #topics: readonly string[];
   readonly #logger: Logger;
+  readonly #kafka: Kafka;
+  readonly #idleCheckMs: number;
   #current: Current | undefined;
   #running = false;
 
@@ -49,6 +60,8 @@ export class OffsetRangeReader {
     this.#consumer = createRangeConsumer(options.kafka, options.maxBytesPerPartition === undefined ? {} : { maxBytesPerPartition: options.maxBytesPerPartition });
     this.#topics = [...options.topics];
     this.#logger = options.logger;
+    this.#kafka = options.kafka;
+    this.#idleCheckMs = options.idleCheckMs ?? DEFAULT_IDLE_CHECK_MS;
   }
 
   async start(): Promise<void> {
@@ -92,8 +105,14 @@ export class OffsetRangeReader {
         const records = current.queue.shift();
         if (!records) {
           if (current.done) break;
-          await new Promise<void>((resolve) => (current.wake = resolve));
+          let timer: NodeJS.Timeout | undefined;
+          const woken = await new Promise<boolean>((resolve) => {
+            current.wake = () => resolve(true);
+            timer = setTimeout(() => resolve(false), this.#idleCheckMs);
+          });
+          clearTimeout(timer);
           current.wake = undefined;
+          if (!woken && !current.done && current.queue.length === 0) await this.#endIfUnreadable(current);
           continue;
         }
         if (current.queue.length === 0) current.drained?.();
@@ -105,6 +124,33 @@ export class OffsetRangeReader {
       current.drained?.();
       if (this.#running) this.#pauseAll();
     }
+  }
+
+  /**
+   * Ends the range when no record of its rest can come any more: the partition's log now starts at
+   * or after the range's end (deleted by retention or DeleteRecords), or ends before the next offset
+   * wanted (truncated). Both are logged, as skipped offsets are. A failed lookup is retried at the
+   * next idle check.
+   */
+  async #endIfUnreadable(current: Current): Promise<void> {
+    let bounds: { low: number; high: number } | undefined;
+    try {
+      bounds = (await fetchPartitionOffsets(this.#kafka, [current.topic])).get(current.topic)?.find((p) => p.partition === current.partition);
+    } catch (error) {
+      this.#logger.warn('could not check the Kafka range is still readable; waiting on', { topic: current.topic, partition: current.partition, error: (error as Error).message });
+      return;
+    }
+    if (!bounds) throw new TasteError(ErrorCodes.KAFKA, `${current.topic}[${current.partition}] no longer exists: its range from offset ${current.next} cannot be read`);
+    if (current.done || current.queue.length > 0) return;
+    const range = { topic: current.topic, partition: current.partition, from: current.next, to: current.to, logStart: bounds.low, logEnd: bounds.high };
+    if (bounds.low >= current.to) {
+      this.#logger.warn('offsets missing from the Kafka range (deleted by retention or compaction)', range);
+    } else if (bounds.high <= current.next) {
+      this.#logger.warn('offsets missing from the Kafka range (the partition was truncated below them)', range);
+    } else {
+      return;
+    }
+    current.done = true;
   }
 
   #pauseAll(): void {
