@@ -220,7 +220,11 @@ async function userFilter(flagValues: readonly string[], usersFile: string | und
     } catch (error) {
       throw new UsageError(`--users-file ${usersFile}: ${(error as Error).message}`);
     }
-    users.push(...text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#')));
+    // One push per line: a spread of a file's lines (a cohort of millions) would overflow the call stack.
+    for (const line of text.split(/\r?\n/)) {
+      const user = line.trim();
+      if (user !== '' && !user.startsWith('#')) users.push(user);
+    }
   }
   if (flagValues.length === 0 && usersFile === undefined) return undefined;
   const invalid = users.find((user) => !isValidUserId(user));

@@ -355,7 +355,7 @@ export class StreamConsumer {
     const { batch } = payload;
     const { events, deadLetters } = this.#featurize(type, batch, chunk);
     const summary = await this.#apply(events, payload);
-    deadLetters.push(...refusedByUpdater(summary, batch, chunk));
+    for (const refused of refusedByUpdater(summary, batch, chunk)) deadLetters.push(refused);
     await this.#deadLetters.send(deadLetters);
     for (const shadow of summary.shadows) {
       if (shadow.suspendedNow === undefined) continue;

@@ -31,18 +31,17 @@ export interface MergePlan<E extends Sourced> {
 export function planMerge<E extends Sourced>(storedHighWater: HighWaterMarks, incoming: readonly E[]): MergePlan<E> {
   const highWater: HighWaterMarks = new Map(storedHighWater);
   const fresh: E[] = [];
+  // A loop, not Math.max(...times): a spread of more than ~120k values overflows the call stack, and
+  // a backfill step may hold that many events of one user (a bot's history, --chunk-size above it).
+  let newestFreshMs = -Infinity;
   for (const sourced of [...incoming].sort(bySourceThenOffset)) {
     const source = sourceKey(sourced.topic, sourced.event.partition);
     if (sourced.event.offset <= (highWater.get(source) ?? -1)) continue;
     highWater.set(source, sourced.event.offset);
     fresh.push(sourced);
+    if (sourced.event.eventTimeMs > newestFreshMs) newestFreshMs = sourced.event.eventTimeMs;
   }
-  return {
-    fresh,
-    duplicates: incoming.length - fresh.length,
-    highWater,
-    newestFreshMs: Math.max(...fresh.map(({ event }) => event.eventTimeMs)),
-  };
+  return { fresh, duplicates: incoming.length - fresh.length, highWater, newestFreshMs };
 }
 
 function bySourceThenOffset(a: Sourced, b: Sourced): number {

@@ -1,5 +1,5 @@
 import anyTest, { type TestFn } from 'ava';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Checkpoint } from '../../backfill/checkpoint.js';
 import { unique } from '../helpers/environment.js';
@@ -27,6 +27,20 @@ test('backfill --help shows usage and every option; bad values exit 2 naming the
   const badUser = await taste(['backfill', '--user', 'a b', 'x.jsonl']);
   t.is(badUser.code, 2);
   t.regex(badUser.stderr, /not a valid user id/);
+});
+
+test('a --users-file of a million users (a cohort) is read: only its users are backfilled', async (t) => {
+  const prefix = unique('bfusers');
+  const path = join(t.context.dir, `${prefix}.jsonl`);
+  const now = Date.now();
+  await writeJsonl(path, [simPlay(`${prefix}-in`, 'taste:track:2', now - 2000), simPlay(`${prefix}-out`, 'taste:track:3', now - 1000)]);
+  const usersFile = join(t.context.dir, `${prefix}.users`);
+  const cohort = Array.from({ length: 1_000_000 }, (_, i) => `${prefix}-c${i}`);
+  await writeFile(usersFile, `# the cohort\n${cohort.join('\n')}\n${prefix}-in\n`);
+  const run = await taste(['backfill', '--users-file', usersFile, '--key-prefix', prefix, path], env);
+  t.is(run.code, 0, run.stderr);
+  t.regex(run.stdout, /applied 1,/);
+  t.regex(run.stdout, /filtered +1\b/);
 });
 
 test('--fail-fast stops at the first bad record with exit 1, naming file and line', async (t) => {

@@ -101,3 +101,16 @@ test('a windowed model merges the fresh events into the newest L, a late one inc
   t.deepEqual(advanced!.window.map(label), kept);
   t.deepEqual(embedded.map((window) => window.map(label)), [kept], 'the model sees exactly the new window');
 });
+
+test('a user with more events in one batch than a call takes arguments (200 000) is planned, newest time and all', (t) => {
+  const events = Array.from({ length: 200_000 }, (_, offset) => play(0, offset, offset % 1000));
+  const plan = planMerge(new Map(), events);
+  t.is(plan.fresh.length, 200_000);
+  t.is(plan.duplicates, 0);
+  t.is(plan.newestFreshMs, T0 + 999 * 60_000);
+  t.deepEqual(plan.highWater, marks({ 'plays:0': 199_999 }));
+});
+
+test('a batch of duplicates only has no newest fresh time', (t) => {
+  t.is(planMerge(marks({ 'plays:0': 9 }), [play(0, 3, 1)]).newestFreshMs, -Infinity);
+});
