@@ -51,6 +51,13 @@ RUNS = [
      "configurations: the chosen one)"),
     ("lastfm-relativepos-dropout0.5-labelsmoothing0.1-attributes-seed1", "the same configuration with item attributes, seed 1"),
     ("lastfm-relativepos-dropout0.5-labelsmoothing0.1-attributes-seed2", "the same configuration with item attributes, seed 2"),
+    ("lastfm-relativepos-dropout0.5-labelsmoothing0.1-attributes-attrloss0.5-noexport", "the chosen configuration with "
+     "the side task `--attribute-loss 0.5` (the user vector also predicts the next item's artist tags; training only), "
+     "seed 42"),
+    ("lastfm-relativepos-dropout0.5-labelsmoothing0.1-attributes-len200-noexport", "the chosen configuration over the "
+     "newest 200 events (`--max-seq-len 200`; published-protocols.md item 1), seed 42"),
+    ("lastfm-relativepos-dropout0.5-labelsmoothing0.1-attributes-recent50-noexport", "the chosen configuration with "
+     "each user's newest 50 training targets only (`--train-recent 50`; published-protocols.md item 4), seed 42"),
     ("ml-latest-small-newestpos", "ml-latest-small, position embedding from newest, lr 2e-3 (25 min budget)"),
     ("sim-seed1-with-searches-16ep", "simulator seed 1, with search events, 16 epochs (ablation arm)"),
     ("sim-seed1-no-searches", "simulator seed 1, search events dropped, 16 epochs (ablation arm)"),
@@ -87,9 +94,21 @@ RUNS = [
     ("ml-latest-small-stateful-dropout0.5-state128-seed1-noexport", "the same with 128 channels, seed 1, 20 min budget"),
     ("ml-latest-small-stateful-dropout0.5-62min-noexport", "ablation: the chosen stateful configuration with a 62 min "
      "budget instead of 25, seed 42; stopped by patience at epoch 102 (best 86): validation rose far more than test"),
-    ("ml-latest-small-stateful-dropout0.5-history200-noexport", "ablation: the chosen stateful configuration trained "
+    ("ml-latest-small-stateful-history200", "ablation: the chosen stateful configuration trained "
      "and evaluated on the newest 200 events (`--max-history 200`, LRURec's history), seed 42; stopped by patience at "
      "epoch 58 in 10 min"),
+    ("ml-latest-small-stateful-history200-seed1", "the same at history 200, seed 1"),
+    ("ml-latest-small-stateful-history200-seed2", "the same at history 200, seed 2"),
+    ("ml-latest-small-stateful-history200-genres", "history 200 with the movies' **genres as item attributes** "
+     "(`--item-attributes`: movies.csv, 19 genres, static catalogue metadata), seed 42; stopped by patience"),
+    ("ml-latest-small-stateful-history200-genres-seed1", "the same with genres, seed 1"),
+    ("ml-latest-small-stateful-history200-genres-seed2", "the same with genres, seed 2"),
+    ("ml-latest-small-stateful-history200-genres-attrloss0.5-noexport", "history 200 with genres and the side task "
+     "`--attribute-loss 0.5` (the user vector also predicts the next movie's genres; training only), seed 42"),
+    ("ml-latest-small-stateful-history200-genres-recent50-noexport", "history 200 with genres, each user's newest 50 "
+     "training targets only (`--train-recent 50`, as BSARec / WEARec train), seed 42"),
+    ("ml-latest-small-stateful-genres-noexport", "the chosen stateful configuration (whole histories, 25 min budget) "
+     "with genres as item attributes, seed 42"),
     ("ml-latest-small-stateful-dropout0.5-history200-patience30-noexport", "ablation: history 200 with patience 30 "
      "evaluations instead of 8 and a 30 min budget, seed 42; stopped by the budget at epoch 141 (best 120)"),
     ("ml-latest-small-stateful-dropout0.5-history200-readout8-noexport", "ablation: history 200 with a local attention "
@@ -154,6 +173,8 @@ V2_GROUPS = [
     ("LRU stateful, whole histories (v2)", "lastfm", "lastfm-stateful-dropout0.5-attributes"),
     ("transformer, newest 50 events (today)", "lastfm", CHOSEN_LASTFM),
     ("LRU stateful, whole histories (v2)", "ml-latest-small", "ml-latest-small-stateful-dropout0.5"),
+    ("LRU stateful, newest 200 events (ablation)", "ml-latest-small", "ml-latest-small-stateful-history200"),
+    ("LRU stateful, newest 200 events, genres (ablation)", "ml-latest-small", "ml-latest-small-stateful-history200-genres"),
     ("transformer, newest 50 events (today)", "ml-latest-small", "ml-latest-small-newestpos"),
     ("LRU stateful, whole histories (v2)", "sim", "sim-stateful-attributes"),
     ("transformer, newest 50 events (today)", "sim", "sim-default-attributes"),
