@@ -241,10 +241,11 @@ function flagOf(args, flag) {
 /**
  * `--group-by-user` (docs/backfill.md "One pass per user") keeps the featurized input in DuckDB:
  * in memory up to --group-memory, beyond it in a database file and spill under --group-temp-dir.
- * Three ways for that to fail only hours into a run, on the cluster: the folder on a read-only root
- * filesystem or read-only mount (DuckDB fails at its first checkpoint), a scratch emptyDir smaller
- * than DuckDB's memory limit (the kubelet evicts the pod when it fills), or a memory limit below
- * the Node heap plus DuckDB's limit (the kernel kills the pod before DuckDB spills).
+ * Three ways for that to fail on the cluster, not before: the folder on a read-only root filesystem
+ * or a read-only mount (every pod fails at the start, when it makes its folder there), and two that
+ * strike only once the input outgrows memory, hours in: a scratch emptyDir smaller than DuckDB's
+ * memory limit (the kubelet evicts the pod when it fills), or a memory limit below the Node heap
+ * plus DuckDB's limit (the kernel kills the pod before DuckDB spills).
  */
 function checkGroupedBackfill(where, pod, container, value) {
   const args = container.args ?? [];
