@@ -149,7 +149,7 @@ def test_the_side_task_adds_the_next_items_attribute_cross_entropy_for_targets_t
     item_loss = F.cross_entropy(model.logits(h), tgt[mask])
     # by hand: each target with attributes scores every attribute by scale * h . a, and its loss is the
     # cross-entropy against the target's attribute weights; item 5 has none and is left out
-    scale = float(torch.exp(model.log_scale))
+    scale = torch.exp(model.log_scale).item()
     a = model.attr_emb.weight
     wants = {2: {1: 0.5, 4: 0.5}, 3: {4: 1.0}, 39: {2: 1.0}}
     terms = []
