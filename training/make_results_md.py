@@ -89,6 +89,7 @@ RUNS = [
      "smoothing 0.1 (25 min budget)"),
     ("ml-latest-small-stateful-dropout0.5-seed1", "the same stateful configuration, seed 1, with a 20 min budget "
      "(seed 42 had 25; both stopped by the budget)"),
+    ("ml-latest-small-stateful-dropout0.5-seed2", "the same stateful configuration, seed 2, 20 min budget"),
     ("ml-latest-small-stateful-dropout0.5-state128-noexport", "ablation: the same with 128 complex channels per layer "
      "(`--state-size 128`), seed 42, 20 min budget"),
     ("ml-latest-small-stateful-dropout0.5-state128-seed1-noexport", "the same with 128 channels, seed 1, 20 min budget"),
@@ -107,8 +108,10 @@ RUNS = [
      "`--attribute-loss 0.5` (the user vector also predicts the next movie's genres; training only), seed 42"),
     ("ml-latest-small-stateful-history200-genres-recent50-noexport", "history 200 with genres, each user's newest 50 "
      "training targets only (`--train-recent 50`, as BSARec / WEARec train), seed 42"),
-    ("ml-latest-small-stateful-genres-noexport", "the chosen stateful configuration (whole histories, 25 min budget) "
-     "with genres as item attributes, seed 42"),
+    ("ml-latest-small-stateful-genres", "the chosen stateful configuration (whole histories, 25 min budget) "
+     "with the movies' **genres as item attributes**, seed 42 (not exported)"),
+    ("ml-latest-small-stateful-genres-seed1", "the same with genres, seed 1, 20 min budget (as its twin without)"),
+    ("ml-latest-small-stateful-genres-seed2", "the same with genres, seed 2, 20 min budget"),
     ("ml-latest-small-stateful-dropout0.5-history200-patience30-noexport", "ablation: history 200 with patience 30 "
      "evaluations instead of 8 and a 30 min budget, seed 42; stopped by the budget at epoch 141 (best 120)"),
     ("ml-latest-small-stateful-dropout0.5-history200-readout8-noexport", "ablation: history 200 with a local attention "
@@ -173,6 +176,7 @@ V2_GROUPS = [
     ("LRU stateful, whole histories (v2)", "lastfm", "lastfm-stateful-dropout0.5-attributes"),
     ("transformer, newest 50 events (today)", "lastfm", CHOSEN_LASTFM),
     ("LRU stateful, whole histories (v2)", "ml-latest-small", "ml-latest-small-stateful-dropout0.5"),
+    ("LRU stateful, whole histories, genres (v2)", "ml-latest-small", "ml-latest-small-stateful-genres"),
     ("LRU stateful, newest 200 events (ablation)", "ml-latest-small", "ml-latest-small-stateful-history200"),
     ("LRU stateful, newest 200 events, genres (ablation)", "ml-latest-small", "ml-latest-small-stateful-history200-genres"),
     ("transformer, newest 50 events (today)", "ml-latest-small", "ml-latest-small-newestpos"),
