@@ -267,9 +267,9 @@ function checkGroupedBackfill(where, pod, container, value) {
   } else if (mount.readOnly) {
     fail(where, `--group-by-user keeps DuckDB's table under ${dir}, but volume ${mount.name} is mounted read-only`);
   } else {
-    const sizeLimit = bytesOfQuantity(pod.volumes?.find((v) => v.name === mount.name)?.emptyDir?.sizeLimit);
-    if (sizeLimit !== undefined && sizeLimit < duckdbBytes) {
-      fail(where, `--group-temp-dir ${dir} is an emptyDir of ${pod.volumes.find((v) => v.name === mount.name).emptyDir.sizeLimit}, less than --group-memory ${groupMemory}: DuckDB writes the table there beyond its memory, and the kubelet evicts the pod when the folder is full`);
+    const sizeLimit = pod.volumes?.find((v) => v.name === mount.name)?.emptyDir?.sizeLimit;
+    if (sizeLimit !== undefined && bytesOfQuantity(sizeLimit) < duckdbBytes) {
+      fail(where, `--group-temp-dir ${dir} is an emptyDir of ${sizeLimit}, less than --group-memory ${groupMemory}: DuckDB writes the table there beyond its memory, and the kubelet evicts the pod when the folder is full`);
     }
   }
   const limit = bytesOfQuantity(container.resources?.limits?.memory);

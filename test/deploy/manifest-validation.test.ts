@@ -65,12 +65,12 @@ ${change.container ?? ''}
  * A correct sharded backfill from files grouped by user: DuckDB's table on a scratch emptyDir, the
  * memory limit holding the heap and DuckDB's limit; cases change one thing in it.
  */
-function groupedBackfill(change: { groupMemory?: string; limits?: string; scratch?: string; container?: string } = {}): string {
+function groupedBackfill(change: { groupMemory?: string; limits?: string; scratch?: string } = {}): string {
   return shardedBackfill({
     args: `"--group-by-user", "--group-memory=${change.groupMemory ?? '1GB'}", ${change.scratch === undefined ? '"--group-temp-dir=/scratch", ' : ''}"--checkpoint=/checkpoints/shard-$(JOB_COMPLETION_INDEX).ckpt", "/archive"`,
     env: '            - {name: NODE_OPTIONS, value: --max-old-space-size=2048}',
     limits: change.limits ?? '4Gi',
-    container: change.container ?? '          securityContext: {readOnlyRootFilesystem: true}',
+    container: '          securityContext: {readOnlyRootFilesystem: true}',
     mounts: change.scratch === undefined ? ', {name: scratch, mountPath: /scratch}' : change.scratch,
     volumes: ', {name: scratch, emptyDir: {sizeLimit: 8Gi}}',
   }).replace('"--kafka", ', '');

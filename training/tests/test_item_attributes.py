@@ -37,9 +37,12 @@ def test_attribute_matrix_refuses_a_dataset_without_attributes():
         dt.attribute_matrix(_seq(None))
 
 
+TOY_CONFIG = ModelConfig(num_items=40, dim=16, layers=1, heads=2, max_seq_len=8, query_tokens=2, query_buckets=32)
+
+
 def _model_with_attributes(seed: int = 0) -> tuple[TasteEncoder, ModelConfig]:
     torch.manual_seed(seed)
-    cfg = ModelConfig(num_items=40, dim=16, layers=1, heads=2, max_seq_len=8, query_tokens=2, query_buckets=32)
+    cfg = TOY_CONFIG
     rows = np.array([2, 2, 3, 39]); cols = np.array([1, 4, 4, 2]); weights = np.array([0.5, 0.5, 1.0, 1.0], np.float32)
     attributes = torch.sparse_coo_tensor(torch.from_numpy(np.stack([rows, cols])), torch.from_numpy(weights), (40, 5), check_invariants=True)
     model = TasteEncoder(cfg, attributes)
@@ -119,13 +122,12 @@ def test_movielens_genres_become_attributes_and_a_movie_without_genres_has_none(
 def _objective(attribute_loss: float, with_attributes: bool = True):
     from taste_training.train import NextItemLoss
 
-    model, cfg = _model_with_attributes() if with_attributes else (TasteEncoder(ModelConfig(
-        num_items=40, dim=16, layers=1, heads=2, max_seq_len=8, query_tokens=2, query_buckets=32)), None)
+    model = _model_with_attributes()[0] if with_attributes else TasteEncoder(TOY_CONFIG)
     return NextItemLoss(model, 0.0, attribute_loss), model
 
 
 def _batch(seed: int = 5):
-    cfg = ModelConfig(num_items=40, dim=16, layers=1, heads=2, max_seq_len=8, query_tokens=2, query_buckets=32)
+    cfg = TOY_CONFIG
     feeds = random_batch(np.random.default_rng(seed), 4, cfg.max_seq_len, cfg.num_items, cfg.query_tokens, cfg.query_buckets)
     x = [torch.from_numpy(feeds[k]) for k in ("item_ids", "event_kinds", "query_tokens", "gap_buckets", "age_buckets")]
     tgt = torch.full((4, cfg.max_seq_len), 0, dtype=torch.int64)
